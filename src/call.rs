@@ -1,0 +1,206 @@
+//! The instruction seam: the thunks, and the one trait every wrapper calls through.
+//!
+//! Every typed wrapper reaches SEAMCALL, TDCALL or TDG.VP.VMCALL through
+//! [`Backend::call`]. [`Native`] executes the real instruction through the assembly thunks;
+//! a test can stand in any other implementation (a recorder, a fault injector) and see
+//! exactly the registers a wrapper passes.
+
+use crate::regs::Regs;
+use crate::status::Status;
+
+/// Which thunk a call goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// SEAMCALL, host to module: every host leaf except TDH.VP.ENTER.
+    Seamcall,
+    /// SEAMCALL for TDH.VP.ENTER: the thunk clears every scratch register afterwards, since
+    /// they hold the TD's values.
+    SeamcallScrub,
+    /// TDCALL, guest to module: every guest leaf except TDG.VP.VMCALL.
+    Tdcall,
+    /// TDCALL leaf 0, TDG.VP.VMCALL, guest to VMM: the thunk clears every scratch register
+    /// afterwards, since they hold the VMM's values.
+    Tdvmcall,
+}
+
+impl CallKind {
+    /// Whether the instruction is TDCALL (guest side) rather than SEAMCALL (host side).
+    pub const fn is_tdcall(self) -> bool {
+        matches!(self, CallKind::Tdcall | CallKind::Tdvmcall)
+    }
+}
+
+/// The seam between the typed wrappers and the instruction.
+///
+/// Implementations execute one TDX call: RAX = `leaf`, the other registers from `regs`,
+/// and write every output register back into `regs`.
+pub trait Backend {
+    /// Executes one call and returns RAX.
+    ///
+    /// # Safety
+    ///
+    /// With a backend that reaches a real TDX module, the call does whatever the leaf does:
+    /// it may hand pages to the module or take them back, change mappings, let the module
+    /// write memory named by physical addresses in `regs`, or enter a vCPU. The caller must
+    /// uphold the memory-safety requirements of the leaf it names, as documented on the
+    /// typed wrapper of that leaf.
+    unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status;
+}
+
+impl<B: Backend + ?Sized> Backend for &mut B {
+    #[inline]
+    unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+        // SAFETY: forwarded unchanged; the caller upholds the contract of `Backend::call`.
+        unsafe { (**self).call(kind, leaf, regs) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use self::native::*;
+
+#[cfg(target_arch = "x86_64")]
+mod native {
+    use super::{Backend, CallKind};
+    use crate::regs::Regs;
+    use crate::status::Status;
+
+    extern "C" {
+        fn tdxcall_seamcall(leaf: u64, regs: *mut Regs) -> u64;
+        fn tdxcall_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
+        fn tdxcall_tdcall(leaf: u64, regs: *mut Regs) -> u64;
+        fn tdxcall_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+    }
+
+    macro_rules! thunk_fns {
+        ($($(#[$doc:meta])* $name:ident => $symbol:ident;)*) => {$(
+            $(#[$doc])*
+            ///
+            /// Loads every field of `regs` into its register and RAX = `leaf`, executes the
+            /// instruction, and stores every register back into `regs`, whatever the status.
+            /// Faults come back as software codes ([`Status::SEAMCALL_UD`] and friends) only
+            /// where the fault is routed to [`crate::fixup::fixup_exception`]: in user space
+            /// install the handler first (`signal::install`, or use [`Native`]).
+            ///
+            /// # Safety
+            ///
+            /// Executes the leaf as given: see [`Backend::call`]. In user space without the
+            /// fault handler installed, a fault kills the process.
+            #[inline]
+            pub unsafe fn $name(leaf: u64, regs: &mut Regs) -> Status {
+                // SAFETY: the thunk follows the System V ABI, reads and writes exactly the
+                // 13 fields of `*regs` (a valid, exclusive reference) and preserves every
+                // callee-saved register; what the leaf does is the caller's contract.
+                Status::from_raw(unsafe { $symbol(leaf, regs) })
+            }
+        )*};
+    }
+
+    /// The raw thunks, without fault-handler set-up.
+    pub mod thunk {
+        use super::*;
+        thunk_fns! {
+            /// SEAMCALL through the production thunk.
+            seamcall => tdxcall_seamcall;
+            /// SEAMCALL through the thunk that clears every scratch register afterwards (for
+            /// TDH.VP.ENTER).
+            seamcall_scrub => tdxcall_seamcall_scrub;
+            /// TDCALL through the production thunk.
+            tdcall => tdxcall_tdcall;
+            /// TDG.VP.VMCALL (TDCALL, `leaf` 0) through the thunk that clears every scratch
+            /// register afterwards.
+            tdvmcall => tdxcall_tdvmcall;
+        }
+
+    }
+
+    /// The loopback thunks: the production macro expanded with the TDX instruction replaced
+    /// by a no-op of the same length. Nothing leaves the thunk, so every field comes back
+    /// unchanged and the status is the leaf value passed in.
+    #[cfg(feature = "loopback")]
+    pub mod loopback {
+        use super::*;
+
+        extern "C" {
+            fn tdxcall_loopback_seamcall(leaf: u64, regs: *mut Regs) -> u64;
+            fn tdxcall_loopback_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
+            fn tdxcall_loopback_tdcall(leaf: u64, regs: *mut Regs) -> u64;
+            fn tdxcall_loopback_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+        }
+
+        thunk_fns! {
+            /// Loopback expansion of the SEAMCALL thunk.
+            seamcall => tdxcall_loopback_seamcall;
+            /// Loopback expansion of the scrubbing SEAMCALL thunk.
+            seamcall_scrub => tdxcall_loopback_seamcall_scrub;
+            /// Loopback expansion of the TDCALL thunk.
+            tdcall => tdxcall_loopback_tdcall;
+            /// Loopback expansion of the TDG.VP.VMCALL thunk.
+            tdvmcall => tdxcall_loopback_tdvmcall;
+        }
+
+        /// A backend over the loopback thunks: every call returns the leaf as its status and
+        /// leaves the registers as they were.
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct Loopback;
+
+        impl Backend for Loopback {
+            #[inline]
+            unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+                // SAFETY: the loopback thunks execute no TDX instruction; they only move
+                // registers through `regs`.
+                unsafe {
+                    match kind {
+                        CallKind::Seamcall => seamcall(leaf, regs),
+                        CallKind::SeamcallScrub => seamcall_scrub(leaf, regs),
+                        CallKind::Tdcall => tdcall(leaf, regs),
+                        CallKind::Tdvmcall => tdvmcall(leaf, regs),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The backend that executes the real instructions.
+    ///
+    /// In user space (feature `std`), [`Native::new`] installs the crate's SIGILL/SIGSEGV
+    /// handler (once per process), so that a fault on a machine without TDX comes back as a
+    /// software status instead of killing the process. In ring 0 the kernel's #UD and #GP
+    /// handlers must call [`crate::fixup::fixup_exception`].
+    #[derive(Clone, Copy, Debug)]
+    pub struct Native {
+        _private: (),
+    }
+
+    impl Native {
+        /// The native backend. With `std` on Linux this installs the fault handler first
+        /// (idempotent and thread-safe; see `signal::install`).
+        #[inline]
+        pub fn new() -> Native {
+            #[cfg(all(feature = "std", target_os = "linux"))]
+            crate::signal::install();
+            Native { _private: () }
+        }
+    }
+
+    impl Default for Native {
+        fn default() -> Native {
+            Native::new()
+        }
+    }
+
+    impl Backend for Native {
+        #[inline]
+        unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+            // SAFETY: the caller upholds the contract of `Backend::call`, which is the
+            // contract of the thunk.
+            unsafe {
+                match kind {
+                    CallKind::Seamcall => thunk::seamcall(leaf, regs),
+                    CallKind::SeamcallScrub => thunk::seamcall_scrub(leaf, regs),
+                    CallKind::Tdcall => thunk::tdcall(leaf, regs),
+                    CallKind::Tdvmcall => thunk::tdvmcall(leaf, regs),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The crate's one error type.
+
+use crate::status::Status;
+
+/// Result alias used by every wrapper.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// Everything a tdxcall wrapper can fail with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// The call ran and returned an error status (bit 63 set), or a software code for a
+    /// fault or VMfailInvalid. Every bit of RAX is kept.
+    Status(Status),
+    /// An argument was rejected before any instruction executed.
+    InvalidArgument(InvalidArgument),
+}
+
+/// An argument that failed validation; nothing was executed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InvalidArgument {
+    /// Which argument (the parameter or ABI field name).
+    pub argument: &'static str,
+    /// What is wrong with it.
+    pub reason: InvalidReason,
+}
+
+/// Why an argument was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// The value is not aligned to `required` bytes.
+    Misaligned {
+        /// The value given.
+        value: u64,
+        /// The alignment the ABI requires, in bytes.
+        required: u64,
+    },
+    /// The value has bits set above the `max_bits` the ABI allows.
+    TooWide {
+        /// The value given.
+        value: u64,
+        /// The number of low bits the value may use.
+        max_bits: u32,
+    },
+    /// Bits that the ABI reserves (must be zero) are set.
+    ReservedBitsSet {
+        /// The value given.
+        value: u64,
+        /// The reserved bits that are set.
+        bits: u64,
+    },
+    /// A page level outside what the leaf accepts.
+    LevelOutOfRange {
+        /// The level given (0 = 4 KiB).
+        level: u8,
+        /// Lowest level the leaf accepts.
+        min: u8,
+        /// Highest level the leaf accepts.
+        max: u8,
+    },
+    /// A value outside the range the ABI allows.
+    OutOfRange {
+        /// The value given.
+        value: u64,
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
+    /// A malformed metadata field identifier.
+    MalformedFieldId {
+        /// The field ID given.
+        value: u64,
+    },
+}
+
+impl core::fmt::Display for InvalidReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            InvalidReason::Misaligned { value, required } => {
+                write!(f, "{value:#x} is not {required}-byte aligned")
+            }
+            InvalidReason::TooWide { value, max_bits } => {
+                write!(f, "{value:#x} does not fit in {max_bits} bits")
+            }
+            InvalidReason::ReservedBitsSet { value, bits } => {
+                write!(f, "{value:#x} has reserved bits {bits:#x} set")
+            }
+            InvalidReason::LevelOutOfRange { level, min, max } => {
+                write!(f, "level {level} is outside {min}..={max}")
+            }
+            InvalidReason::OutOfRange { value, min, max } => {
+                write!(f, "{value:#x} is outside {min:#x}..={max:#x}")
+            }
+            InvalidReason::MalformedFieldId { value } => {
+                write!(f, "{value:#018x} is not a valid metadata field ID")
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for InvalidArgument {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "invalid {}: {}", self.argument, self.reason)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Status(status) => write!(f, "TDX call failed: {status}"),
+            Error::InvalidArgument(invalid) => invalid.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Error {
+        Error::Status(status)
+    }
+}
+
+impl From<InvalidArgument> for Error {
+    fn from(invalid: InvalidArgument) -> Error {
+        Error::InvalidArgument(invalid)
+    }
+}

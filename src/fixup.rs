@@ -1,0 +1,167 @@
+//! The exception table and the fault fixup.
+//!
+//! Every TDX instruction site in the thunks has an entry, emitted by the assembler macro
+//! right next to the instruction:
+//!
+//! | offset | field | meaning |
+//! |--------|-------|---------|
+//! | 0 | `i32` | address of the instruction, relative to this field |
+//! | 4 | `i32` | address of the fixup label, relative to this field |
+//! | 8 | `u32` | instruction kind: 0 SEAMCALL, 1 TDCALL |
+//!
+//! A #UD or #GP at one of these sites means the instruction is unavailable (no TDX module,
+//! not a TD, wrong mode). [`fixup_exception`] redirects execution to the site's fixup label
+//! with RAX set to the matching software code, and the thunk returns that code as its status
+//! with the register struct holding its input values.
+//!
+//! # Ring 0
+//!
+//! A kernel's #UD (vector 6) and #GP (vector 13) handlers call [`fixup_exception`] with the
+//! vector and the RIP and RAX saved in the interrupt frame. When it returns `true`, the
+//! handler returns to the (updated) RIP with the (updated) RAX; when it returns `false`, the
+//! fault is not the crate's and the kernel handles it as it would otherwise. The function
+//! takes no lock, allocates nothing and only reads the table, so it is safe to call from
+//! any exception context.
+//!
+//! # User space
+//!
+//! `signal::install` (feature `std`, Linux) sets up a SIGILL/SIGSEGV handler that does the
+//! same from the signal context.
+
+use crate::status::Status;
+
+/// #UD, invalid opcode.
+pub const VECTOR_UD: u8 = 6;
+/// #GP, general protection.
+pub const VECTOR_GP: u8 = 13;
+
+/// Which instruction an exception-table entry covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SiteKind {
+    /// A SEAMCALL instruction.
+    Seamcall,
+    /// A TDCALL instruction.
+    Tdcall,
+}
+
+/// One instruction site of the thunks, as the exception table records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Site {
+    /// Address of the first byte of the 4-byte instruction.
+    pub instruction: u64,
+    /// Address execution resumes at after a fault.
+    pub fixup: u64,
+    /// The instruction.
+    pub kind: SiteKind,
+}
+
+impl Site {
+    /// Length of SEAMCALL and TDCALL (`66 0F 01 CF` / `66 0F 01 CC`) in bytes.
+    pub const INSTRUCTION_LEN: u64 = 4;
+
+    /// The software status for `vector` at this site.
+    pub const fn fault_status(&self, vector: u8) -> Status {
+        Status::for_fault(matches!(self.kind, SiteKind::Tdcall), vector)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod table {
+    use super::{Site, SiteKind};
+
+    /// The layout the assembly emits; see the module docs.
+    #[repr(C)]
+    struct Entry {
+        instruction: i32,
+        fixup: i32,
+        kind: u32,
+    }
+
+    static_assertions::assert_eq_size!(Entry, [u32; 3]);
+
+    extern "C" {
+        static tdxcall_extable_start: [Entry; 0];
+        static tdxcall_extable_end: [Entry; 0];
+        #[cfg(feature = "loopback")]
+        static tdxcall_loopback_extable_start: [Entry; 0];
+        #[cfg(feature = "loopback")]
+        static tdxcall_loopback_extable_end: [Entry; 0];
+    }
+
+    fn entries(start: *const Entry, end: *const Entry) -> &'static [Entry] {
+        // SAFETY: `start` and `end` delimit one array of `Entry` in read-only data, emitted
+        // by one assembly of asm/tdxcall.S (4-byte aligned, each entry 12 bytes, nothing
+        // else in between); it is never written.
+        unsafe {
+            let len = end.offset_from(start) as usize;
+            core::slice::from_raw_parts(start, len)
+        }
+    }
+
+    fn decode(entry: &Entry) -> Site {
+        let base = entry as *const Entry as u64;
+        Site {
+            instruction: base.wrapping_add(entry.instruction as i64 as u64),
+            fixup: (base + 4).wrapping_add(entry.fixup as i64 as u64),
+            kind: if entry.kind == 1 { SiteKind::Tdcall } else { SiteKind::Seamcall },
+        }
+    }
+
+    /// Every instruction site of the linked thunks.
+    pub fn sites() -> impl Iterator<Item = Site> {
+        // Only the addresses of the linker-resolved table bounds are taken here.
+        let production = entries(
+            core::ptr::addr_of!(tdxcall_extable_start).cast(),
+            core::ptr::addr_of!(tdxcall_extable_end).cast(),
+        );
+        #[cfg(feature = "loopback")]
+        let loopback = entries(
+            core::ptr::addr_of!(tdxcall_loopback_extable_start).cast(),
+            core::ptr::addr_of!(tdxcall_loopback_extable_end).cast(),
+        );
+        #[cfg(not(feature = "loopback"))]
+        let loopback: &[Entry] = &[];
+        production.iter().chain(loopback.iter()).map(decode)
+    }
+}
+
+/// Every TDX instruction site in the linked thunks (production, and loopback when that
+/// feature is on).
+#[cfg(target_arch = "x86_64")]
+pub fn sites() -> impl Iterator<Item = Site> {
+    table::sites()
+}
+
+/// The site whose instruction starts at `rip`, if any.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn site_at(rip: u64) -> Option<Site> {
+    table::sites().find(|site| site.instruction == rip)
+}
+
+/// The ring-0 (and signal-handler) fixup.
+///
+/// Call it from a #UD or #GP handler with the exception `vector` and the interrupted
+/// context's `rip` and `rax`. If the fault is a #UD or #GP on one of the crate's instruction
+/// sites, it sets `*rip` to the site's fixup label and `*rax` to the software code
+/// ([`Status::SEAMCALL_UD`], [`Status::SEAMCALL_GP`], [`Status::TDCALL_UD`] or
+/// [`Status::TDCALL_GP`]) and returns `true`; the handler then resumes the interrupted
+/// context. Otherwise it changes nothing and returns `false`: the fault is not the crate's.
+///
+/// No allocation, no lock, no panic: safe in any exception context.
+#[cfg(target_arch = "x86_64")]
+pub fn fixup_exception(vector: u64, rip: &mut u64, rax: &mut u64) -> bool {
+    let vector = match vector {
+        6 => VECTOR_UD,
+        13 => VECTOR_GP,
+        _ => return false,
+    };
+    match site_at(*rip) {
+        Some(site) => {
+            *rip = site.fixup;
+            *rax = site.fault_status(vector).raw();
+            true
+        }
+        None => false,
+    }
+}

@@ -1,0 +1,140 @@
+//! The user-space fault handler (feature `std`, Linux x86-64).
+//!
+//! On a machine without TDX, SEAMCALL and TDCALL raise #UD (or #GP), which Linux delivers as
+//! SIGILL (or SIGSEGV) with the trap number in the signal context. [`install`] sets up a
+//! handler for both signals that applies the crate's exception table
+//! ([`crate::fixup::fixup_exception`]) to the saved RIP and RAX, so the thunk returns a
+//! software status and the process goes on.
+//!
+//! # When it is installed
+//!
+//! [`Native::new`](crate::call::Native::new) calls [`install`], so every wrapper built on
+//! the native backend has it. Code that calls the raw thunks in [`crate::call::thunk`] calls
+//! [`install`] itself first. Installing is idempotent and thread-safe (a `std::sync::Once`).
+//!
+//! # Chaining
+//!
+//! The handlers in place before [`install`] are kept. A signal that is not a #UD or #GP at
+//! one of the crate's instruction sites goes to the previous handler exactly as the kernel
+//! would have delivered it (`sa_sigaction` with the same arguments, or `sa_handler`). When
+//! the previous disposition was the default action (or ignore, which the kernel overrides
+//! for a fault), the handler restores the default disposition and returns: the faulting
+//! instruction runs again and the default action (a core dump) happens as if tdxcall had
+//! never been there. A handler installed *after* [`install`] replaces the crate's; install
+//! the crate's last, or chain to it.
+//!
+//! # Async-signal safety
+//!
+//! The handler reads the signal context and the read-only exception table, and calls only
+//! `sigaction` and `raise` (both async-signal-safe). It takes no lock and allocates nothing.
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use std::sync::Once;
+
+static INSTALL: Once = Once::new();
+
+/// The dispositions that were in place before ours: index 0 SIGILL, 1 SIGSEGV.
+struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+
+// SAFETY: written only inside `INSTALL.call_once`, before the handler that reads it is
+// installed; read-only afterwards.
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::uninit(); 2]));
+
+const SIGNALS: [libc::c_int; 2] = [libc::SIGILL, libc::SIGSEGV];
+
+/// Installs the crate's SIGILL and SIGSEGV handler, once per process.
+///
+/// # Panics
+///
+/// Panics if `sigaction` fails, which it does only for invalid arguments.
+pub fn install() {
+    INSTALL.call_once(|| {
+        for (index, &signal) in SIGNALS.iter().enumerate() {
+            // SAFETY: a zeroed `sigaction` is a valid value (empty mask, no flags); the
+            // previous disposition is written into our static before our handler, which
+            // reads it, is installed by the same call.
+            unsafe {
+                let mut action: libc::sigaction = core::mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let previous = (*PREVIOUS.0.get())[index].as_mut_ptr();
+                let rc = libc::sigaction(signal, &action, previous);
+                assert_eq!(rc, 0, "sigaction({signal}) failed");
+            }
+        }
+    });
+}
+
+/// Whether [`install`] has run in this process.
+pub fn is_installed() -> bool {
+    INSTALL.is_completed()
+}
+
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler; they
+    // are ours for the duration of the handler.
+    unsafe {
+        let from_kernel = (*info).si_code > 0;
+        if from_kernel && handle_fault(&mut *(context as *mut libc::ucontext_t)) {
+            return;
+        }
+        chain(signal, info, context);
+    }
+}
+
+/// Applies the exception table (and, with the `emulator` feature, the thread's model) to a
+/// fault's signal context. Returns whether the fault was the crate's.
+fn handle_fault(context: &mut libc::ucontext_t) -> bool {
+    let gregs = &mut context.uc_mcontext.gregs;
+    let vector = gregs[libc::REG_TRAPNO as usize] as u64;
+    let mut rip = gregs[libc::REG_RIP as usize] as u64;
+    let mut rax = gregs[libc::REG_RAX as usize] as u64;
+    if crate::fixup::fixup_exception(vector, &mut rip, &mut rax) {
+        gregs[libc::REG_RIP as usize] = rip as i64;
+        gregs[libc::REG_RAX as usize] = rax as i64;
+        true
+    } else {
+        false
+    }
+}
+
+/// Delivers a signal that is not the crate's to the disposition that was there before.
+///
+/// # Safety
+///
+/// Called only from `handler` with the kernel's arguments, after `install` stored the
+/// previous dispositions.
+unsafe fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let index = if signal == libc::SIGILL { 0 } else { 1 };
+    // SAFETY: written by `install` before this handler could run; never written again.
+    let previous = unsafe { (*PREVIOUS.0.get())[index].assume_init_ref() };
+    let action = previous.sa_sigaction;
+    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+        // SAFETY: restoring the default disposition with a zeroed (valid) sigaction; raise
+        // is async-signal-safe. A fault re-executes and takes the default action; a signal
+        // sent by a process (si_code <= 0) is raised again, to the same effect.
+        unsafe {
+            let mut default: libc::sigaction = core::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signal, &default, core::ptr::null_mut());
+            if (*info).si_code <= 0 {
+                libc::raise(signal);
+            }
+        }
+        return;
+    }
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO the stored address is a three-argument handler.
+        let previous_handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { core::mem::transmute(action) };
+        previous_handler(signal, info, context);
+    } else {
+        // SAFETY: without SA_SIGINFO the stored address is a one-argument handler.
+        let previous_handler: extern "C" fn(libc::c_int) = unsafe { core::mem::transmute(action) };
+        previous_handler(signal);
+    }
+}
