@@ -70,7 +70,13 @@ extern "C" {
 
 fn thunks(c: &mut Criterion) {
     let mut group = c.benchmark_group("thunk");
-    let mut regs = Regs { rcx: 1, rdx: 2, r8: 3, rsi: 13, ..Regs::ZERO };
+    let mut regs = Regs {
+        rcx: 1,
+        rdx: 2,
+        r8: 3,
+        rsi: 13,
+        ..Regs::ZERO
+    };
     group.bench_function("call_ret", |b| {
         // SAFETY: `bench_empty_call` reads nothing and only returns its first argument.
         b.iter(|| unsafe { bench_empty_call(black_box(7), black_box(&mut regs)) })

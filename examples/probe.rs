@@ -25,10 +25,16 @@ fn main() {
         false
     };
     println!("max basic CPUID leaf:   {max_leaf:#x}");
-    println!("TD guest (CPUID 0x21):  {}", if td_guest { "yes" } else { "no" });
+    println!(
+        "TD guest (CPUID 0x21):  {}",
+        if td_guest { "yes" } else { "no" }
+    );
 
     let mut native = Native::new();
-    let mut regs = Regs { rdx: MAJOR_VERSION_FIELD, ..Regs::ZERO };
+    let mut regs = Regs {
+        rdx: MAJOR_VERSION_FIELD,
+        ..Regs::ZERO
+    };
     // SAFETY: TDH.SYS.RD only reads module metadata into registers.
     let status = unsafe { native.call(CallKind::Seamcall, TDH_SYS_RD, &mut regs) };
     println!("SEAMCALL TDH.SYS.RD:    {status} {}", describe(status));
@@ -43,7 +49,10 @@ fn main() {
         let xcr0 = unsafe { _xgetbv(0) };
         let (d0, d1) = (__cpuid_count(0xD, 0), __cpuid_count(0xD, 1));
         println!("XCR0:                   {xcr0:#x}");
-        println!("XSAVE size for XCR0:    {} bytes (all supported: {})", d0.ebx, d0.ecx);
+        println!(
+            "XSAVE size for XCR0:    {} bytes (all supported: {})",
+            d0.ebx, d0.ecx
+        );
         println!(
             "XSAVEOPT/XSAVEC/XGETBV1/XSAVES: {}/{}/{}/{}",
             d1.eax & 1 != 0,

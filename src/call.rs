@@ -110,7 +110,6 @@ mod native {
             /// register afterwards.
             tdvmcall => tdxcall_tdvmcall;
         }
-
     }
 
     /// The loopback thunks: the production macro expanded with the TDX instruction replaced
@@ -202,5 +201,20 @@ mod native {
                 }
             }
         }
+    }
+}
+
+/// A backend made from a closure: the closure receives the call kind, RAX and the register
+/// struct, edits the struct as the other side would, and returns RAX.
+///
+/// This is the test seam for wrappers: a closure can record what a wrapper passes and
+/// answer with any status and output registers, without any instruction executing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FnBackend<F>(pub F);
+
+impl<F: FnMut(CallKind, u64, &mut Regs) -> Status> Backend for FnBackend<F> {
+    #[inline]
+    unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+        (self.0)(kind, leaf, regs)
     }
 }

@@ -103,7 +103,11 @@ mod table {
         Site {
             instruction: base.wrapping_add(entry.instruction as i64 as u64),
             fixup: (base + 4).wrapping_add(entry.fixup as i64 as u64),
-            kind: if entry.kind == 1 { SiteKind::Tdcall } else { SiteKind::Seamcall },
+            kind: if entry.kind == 1 {
+                SiteKind::Tdcall
+            } else {
+                SiteKind::Seamcall
+            },
         }
     }
 

@@ -24,9 +24,11 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod abi;
 pub mod call;
 pub mod error;
 pub mod fixup;
+pub mod leaf;
 pub mod regs;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
