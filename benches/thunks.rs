@@ -13,6 +13,8 @@ use tdxcall::Regs;
 // loads, keep the struct pointer on the stack, 13 loads, 13 stores).
 std::arch::global_asm!(
     ".text",
+    ".globl bench_empty_call",
+    ".globl bench_minimal_thunk",
     ".p2align 4",
     "bench_empty_call:",
     "    mov rax, rdi",
