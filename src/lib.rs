@@ -25,6 +25,7 @@
 extern crate std;
 
 pub mod abi;
+pub mod bench;
 pub mod call;
 pub mod error;
 pub mod fixup;
