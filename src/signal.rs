@@ -53,16 +53,21 @@ const SIGNALS: [libc::c_int; 2] = [libc::SIGILL, libc::SIGSEGV];
 pub fn install() {
     INSTALL.call_once(|| {
         for (index, &signal) in SIGNALS.iter().enumerate() {
-            // SAFETY: a zeroed `sigaction` is a valid value (empty mask, no flags); the
-            // previous disposition is written into our static before our handler, which
-            // reads it, is installed by the same call.
+            // SAFETY: a zeroed `sigaction` is a valid value (empty mask, no flags). The
+            // previous disposition is read into our static by a call of its own, which has
+            // returned before our handler, which reads it, is installed. (Passing `oldact` to
+            // the installing call would not do: the kernel installs the new action first and
+            // the C library copies the old one out after, so a fault on another thread could
+            // run our handler while the static is still unwritten.)
             unsafe {
+                let previous = (*PREVIOUS.0.get())[index].as_mut_ptr();
+                let rc = libc::sigaction(signal, core::ptr::null(), previous);
+                assert_eq!(rc, 0, "sigaction({signal}) failed");
                 let mut action: libc::sigaction = core::mem::zeroed();
                 action.sa_sigaction = handler as *const () as usize;
                 action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut action.sa_mask);
-                let previous = (*PREVIOUS.0.get())[index].as_mut_ptr();
-                let rc = libc::sigaction(signal, &action, previous);
+                let rc = libc::sigaction(signal, &action, core::ptr::null_mut());
                 assert_eq!(rc, 0, "sigaction({signal}) failed");
             }
         }
