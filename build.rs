@@ -72,6 +72,12 @@ fn main() {
     }
     let mut production = cc::Build::new();
     production.file("asm/tdxcall.S").include(&out);
+    // Test only: tests/ring0.rs builds one ring-0 image whose TDCALL site has no
+    // exception-table entry, to show the image reports the fault as unhandled.
+    println!("cargo:rerun-if-env-changed=TDXCALL_TEST_OMIT_TDCALL_FIXUP");
+    if env::var_os("TDXCALL_TEST_OMIT_TDCALL_FIXUP").is_some() {
+        production.define("TDXCALL_TEST_OMIT_TDCALL_FIXUP", None);
+    }
     production.compile("tdxcall_thunks");
 
     if env::var_os("CARGO_FEATURE_LOOPBACK").is_some() {

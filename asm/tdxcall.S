@@ -72,7 +72,11 @@
 	.hidden SYM(extable_start)
 SYM(extable_start):
 
-.macro TDX_THUNK symbol:req, kind:req, scrub:req
+/*
+ * fixup=0 is for one test only (tests/ring0.rs, see TDXCALL_TEST_OMIT_TDCALL_FIXUP below):
+ * it drops the site's exception-table entry so the test can show a missing entry is caught.
+ */
+.macro TDX_THUNK symbol:req, kind:req, scrub:req, fixup=1
 	.text
 	.globl \symbol
 	.hidden \symbol
@@ -183,23 +187,36 @@ SYM(extable_start):
 
 	/*
 	 * The exception-table entry for this instruction site, emitted right here so the macro
-	 * can never produce a site without one. Self-relative 32-bit offsets keep the table
-	 * position independent (no load-time relocations); see src/fixup.rs for the layout.
+	 * can never produce a site without one (save the test-only fixup=0). Self-relative
+	 * 32-bit offsets keep the table position independent (no load-time relocations); see
+	 * src/fixup.rs for the layout.
 	 */
+.if \fixup
 	.pushsection .rodata.tdxcall_extable, "a"
 	.balign 4
 	.long	.Linsn\@ - .
 	.long	.Lfixup\@ - .
 	.long	\kind
 	.popsection
+.endif /* \fixup */
 .endm
 
 /* Host: every SEAMCALL leaf except TDH.VP.ENTER. */
 TDX_THUNK SYM(seamcall), KIND_SEAMCALL, 0
 /* Host: TDH.VP.ENTER, whose outputs are the TD's registers. */
 TDX_THUNK SYM(seamcall_scrub), KIND_SEAMCALL, 1
+/*
+ * Test only: build.rs defines TDXCALL_TEST_OMIT_TDCALL_FIXUP when the environment variable
+ * of that name is set, and tests/ring0.rs sets it for one build of its ring-0 image, which
+ * must then report the TDCALL's #UD as unhandled. Never set for a real build.
+ */
+#ifdef TDXCALL_TEST_OMIT_TDCALL_FIXUP
+#define TDCALL_FIXUP 0
+#else
+#define TDCALL_FIXUP 1
+#endif
 /* Guest: every TDCALL leaf except TDG.VP.VMCALL. */
-TDX_THUNK SYM(tdcall), KIND_TDCALL, 0
+TDX_THUNK SYM(tdcall), KIND_TDCALL, 0, TDCALL_FIXUP
 /* Guest: TDG.VP.VMCALL (TDCALL leaf 0), whose outputs are the VMM's registers. */
 TDX_THUNK SYM(tdvmcall), KIND_TDCALL, 1
 
