@@ -29,11 +29,12 @@ macro_rules! ensure {
     };
 }
 
+pub mod bench;
 pub mod foreign;
 pub mod thunks;
 
 /// Every section, in the order it runs.
-const SECTIONS: &[&[Check]] = &[thunks::CHECKS, foreign::CHECKS];
+const SECTIONS: &[&[Check]] = &[thunks::CHECKS, foreign::CHECKS, bench::CHECKS];
 
 /// How a run went.
 pub struct Summary {
