@@ -413,7 +413,11 @@ fn every_ring0_check_passes() {
     let elf = image(Variant::Complete);
     let run = boot(elf);
     // The cycle-count harness's figures, for people reading the test log (`--nocapture`).
-    for line in run.serial.lines().filter(|line| line.trim_start().starts_with("bench ")) {
+    for line in run
+        .serial
+        .lines()
+        .filter(|line| line.trim_start().starts_with("bench "))
+    {
         println!("ring0: {}", line.trim_start());
     }
     run.assert_verdict(Verdict::Passed);
