@@ -37,11 +37,11 @@ fn main() {
     };
     // SAFETY: TDH.SYS.RD only reads module metadata into registers.
     let status = unsafe { native.call(CallKind::Seamcall, TDH_SYS_RD, &mut regs) };
-    println!("SEAMCALL TDH.SYS.RD:    {status} {}", describe(status));
+    println!("SEAMCALL TDH.SYS.RD:    {status}");
     let mut regs = Regs::ZERO;
     // SAFETY: TDG.VP.INFO only returns values in registers.
     let status = unsafe { native.call(CallKind::Tdcall, TDG_VP_INFO, &mut regs) };
-    println!("TDCALL TDG.VP.INFO:     {status} {}", describe(status));
+    println!("TDCALL TDG.VP.INFO:     {status}");
 
     let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
     if osxsave && max_leaf >= 0xD {
@@ -63,18 +63,5 @@ fn main() {
         println!("XSAVEC size for XCR0|XSS: {} bytes", d1.ebx);
     } else {
         println!("XSAVE:                  not enabled by the OS");
-    }
-}
-
-fn describe(status: tdxcall::Status) -> &'static str {
-    use tdxcall::Status;
-    match status {
-        s if s == Status::SEAMCALL_UD => "(#UD: no SEAM support here)",
-        s if s == Status::SEAMCALL_GP => "(#GP: TDX not enabled, or not at CPL 0)",
-        s if s == Status::SEAMCALL_VMFAILINVALID => "(VMfailInvalid: no TDX module loaded)",
-        s if s == Status::TDCALL_UD => "(#UD: not a TD guest)",
-        s if s == Status::TDCALL_GP => "(#GP: not at CPL 0)",
-        s if !s.is_error() => "(success)",
-        _ => "(module error)",
     }
 }
