@@ -345,6 +345,7 @@ mod tests {
         );
         // SAFETY: scripted backend; no instruction executes.
         assert!(matches!(
+            // SAFETY: scripted backend; no instruction executes.
             rejection(without_call(|h| unsafe {
                 h.sys_info(hpa(0x1_0200), hpa(0x2_0200))
             })),
@@ -352,6 +353,7 @@ mod tests {
         ));
         // SAFETY: scripted backend; no instruction executes.
         assert!(matches!(
+            // SAFETY: scripted backend; no instruction executes.
             rejection(without_call(|h| unsafe {
                 h.sys_info(hpa(0x1_0400), hpa(0x2_0100))
             })),
