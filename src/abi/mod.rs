@@ -1,9 +1,11 @@
 //! Typed ABI operands and structures.
 
 pub mod addr;
+pub mod field_id;
 pub mod page;
 
 pub use addr::{GuestPhysAddr, HostPhysAddr, NULL_PA, PAGE_SIZE};
+pub use field_id::*;
 pub use page::{PageInfo, PageLevel};
 pub mod flags;
 pub mod handle;
