@@ -4,18 +4,12 @@
 use super::{check, check_field_id, check_range, check_reserved, code, next_field, FieldRead};
 use super::{Guest, L2Vm};
 use crate::abi::addr::{check_address, PAGE_SIZE};
-use crate::abi::GuestPhysAddr;
+use crate::abi::{Attributes, GuestPhysAddr};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::status::Status;
-
-/// The TD's ATTRIBUTES as TDG.VP.INFO returns them, undecoded (the `Attributes` bitflags of
-/// the ABI module decode them).
-#[repr(transparent)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RawAttributes(pub u64);
 
 /// The output of TDG.VP.INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -23,8 +17,8 @@ pub struct VpInfo {
     /// RCX bits 5:0: the guest-physical address width, 48 or 52. The shared bit is bit
     /// `gpaw - 1`.
     pub gpaw: u8,
-    /// RDX: the TD's ATTRIBUTES.
-    pub attributes: RawAttributes,
+    /// RDX: the TD's ATTRIBUTES, every bit kept (unknown bits retained).
+    pub attributes: Attributes,
     /// R8 bits 31:0: vCPUs initialized so far.
     pub num_vcpus: u32,
     /// R8 bits 63:32: the TD's maximum vCPU count.
@@ -281,7 +275,7 @@ impl<B: Backend> Guest<B> {
         check(unsafe { self.call(Leaf::TdgVpInfo, 0, &mut regs) })?;
         Ok(VpInfo {
             gpaw: (regs.rcx & 0x3F) as u8,
-            attributes: RawAttributes(regs.rdx),
+            attributes: Attributes::from_bits_retain(regs.rdx),
             num_vcpus: lo(regs.r8),
             max_vcpus: hi(regs.r8),
             vcpu_index: lo(regs.r9),
@@ -536,7 +530,7 @@ mod tests {
         let out = |r: &mut Regs| {
             poison(r);
             r.rcx = 52;
-            r.rdx = 0x1000_0000;
+            r.rdx = 1 << 28 | 1 << 40;
             r.r8 = 8 << 32 | 3;
             r.r9 = 2;
             r.r10 = 1;
@@ -547,7 +541,8 @@ mod tests {
         assert_eq!(log.only().regs, Regs::ZERO);
         assert_eq!(info.gpaw, 52);
         assert_eq!(info.shared_bit(), 1 << 51);
-        assert_eq!(info.attributes, RawAttributes(0x1000_0000));
+        assert_eq!(info.attributes.bits(), 1 << 28 | 1 << 40);
+        assert!(info.attributes.contains(Attributes::SEPT_VE_DISABLE));
         assert_eq!((info.num_vcpus, info.max_vcpus, info.vcpu_index), (3, 8, 2));
         assert!(info.sys_rd_available);
         let (err, _) = run(&[(Status::TDCALL_UD.raw(), &nothing)], |g| g.vp_info());
