@@ -30,6 +30,7 @@ pub mod bench;
 pub mod call;
 pub mod error;
 pub mod fixup;
+pub mod guest;
 pub mod host;
 pub mod leaf;
 pub mod regs;
