@@ -25,6 +25,8 @@
 extern crate std;
 
 pub mod call;
+#[cfg(all(feature = "emulator", target_os = "linux", target_arch = "x86_64"))]
+pub mod emu;
 pub mod error;
 pub mod fixup;
 pub mod regs;
