@@ -90,17 +90,21 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         if from_kernel && crate::emu::on_fault(context.cast()) {
             return;
         }
-        if from_kernel && handle_fault(&mut *(context as *mut libc::ucontext_t)) {
+        // Only the general-register array is borrowed: glibc's `ucontext_t` is larger than
+        // the kernel's, so a reference to the whole struct would overlap the siginfo and
+        // the XSAVE area the kernel placed after it.
+        let gregs =
+            &mut *core::ptr::addr_of_mut!((*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs);
+        if from_kernel && handle_fault(gregs) {
             return;
         }
         chain(signal, info, context);
     }
 }
 
-/// Applies the exception table (and, with the `emulator` feature, the thread's model) to a
-/// fault's signal context. Returns whether the fault was the crate's.
-fn handle_fault(context: &mut libc::ucontext_t) -> bool {
-    let gregs = &mut context.uc_mcontext.gregs;
+/// Applies the exception table to a fault's saved general registers. Returns whether the
+/// fault was the crate's.
+fn handle_fault(gregs: &mut [libc::greg_t; 23]) -> bool {
     let vector = gregs[libc::REG_TRAPNO as usize] as u64;
     let mut rip = gregs[libc::REG_RIP as usize] as u64;
     let mut rax = gregs[libc::REG_RAX as usize] as u64;
