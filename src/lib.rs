@@ -31,6 +31,7 @@ pub mod regs;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
 pub mod status;
+pub mod xstate;
 
 pub use error::{Error, Result};
 pub use regs::Regs;
