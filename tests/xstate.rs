@@ -1,0 +1,1129 @@
+//! Vector-state preservation around a migration leaf, end to end on the real instruction.
+//!
+//! On this machine SEAMCALL raises #UD. This test's own SIGILL handler (not the crate's)
+//! plays the TDX module at the instruction: in the signal frame's XSAVE image it resets
+//! everything the ABI lets a migration leaf reset (XMM0-15 zeroed, MXCSR to 0x1F80, the AVX
+//! and AVX-512 components to INIT), then completes the call with a success or an error
+//! status, or routes it through the crate's fault fixup. The kernel restores the registers
+//! from that image on return from the handler, so the clobber is real.
+//!
+//! Each case loads distinct patterns into XMM/YMM0-15 (ZMM0-31 and k0-k7 where XCR0 has
+//! AVX-512) and MXCSR's control bits in one inline-assembly block that also calls the
+//! preserved path and reads the registers back. With preservation the patterns survive;
+//! with [`Preserve::skip`] the clobber must show, so the test can fail.
+//!
+//! The path from the assembly block to the save (an `extern "C"` shim and the crate's
+//! prologue) is compiled Rust that, under the System V ABI, could use XMM registers. The
+//! handler records what the registers held at the instruction, and every case checks that
+//! the patterns were still live there; the premise of the test is checked, not assumed.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use std::arch::asm;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use tdxcall::call::{thunk, Backend, CallKind};
+use tdxcall::error::{InvalidArgument, InvalidReason};
+use tdxcall::xstate::{
+    call_preserving, call_restoring_host_xstate, is_migration_leaf, Components, HostXstate,
+    HostXstateAccess, HostXstateGuard, Preserve, Rewritten, SaveInstruction, VectorState,
+    XsaveArea, XsaveBuffer, MIGRATION_LEAVES, STACK_AREA_BYTES,
+};
+use tdxcall::{Error, Regs, Status};
+
+// ---------------------------------------------------------------------------------------
+// The module stand-in: a SIGILL handler.
+// ---------------------------------------------------------------------------------------
+
+/// TDH.EXPORT.MEM: one of the AES-GCM leaves.
+const LEAF: u64 = 68;
+/// What the "module" returns in the error case (TDX_NOT_EXPORTED).
+const ERROR_STATUS: u64 = 0xC000_0E04_0000_0000;
+const MXCSR_DEFAULT: u32 = 0x1F80;
+/// Round toward zero (RC = 11) and flush-to-zero, every exception masked.
+const MXCSR_PATTERN: u32 = 0xFF80;
+/// The control bits of MXCSR (everything but the six exception flags).
+const MXCSR_CONTROL: u32 = 0xFFC0;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Outcome {
+    Success = 0,
+    Error = 1,
+    Fault = 2,
+}
+
+static OUTCOME: AtomicU8 = AtomicU8::new(0);
+/// How many times the handler played the module.
+static MODULE_CALLS: AtomicU64 = AtomicU64::new(0);
+/// Bytes 0..8 of XMM0 and 8..16 of XMM15 in the frame, as the instruction found them.
+static SEEN_XMM0: AtomicU64 = AtomicU64::new(0);
+static SEEN_XMM15: AtomicU64 = AtomicU64::new(0);
+/// MXCSR at the instruction.
+static SEEN_MXCSR: AtomicU64 = AtomicU64::new(0);
+
+/// Where the signal frame's (standard-format) XSAVE image keeps each component, from CPUID.
+struct FrameLayout {
+    xcr0: u64,
+    /// (component bit, offset, size) for AVX, opmask, ZMM_Hi256 and Hi16_ZMM when enabled.
+    extended: Vec<(u32, usize, usize)>,
+}
+
+static LAYOUT: OnceLock<FrameLayout> = OnceLock::new();
+
+fn cpuid(leaf: u32, subleaf: u32) -> std::arch::x86_64::CpuidResult {
+    // SAFETY: CPUID exists on every x86-64 CPU (a safe function on newer Rust).
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::__cpuid_count(leaf, subleaf)
+    }
+}
+
+fn xcr0() -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: Linux enables XSAVE on every CPU this test runs on (checked in `setup`).
+    unsafe { asm!("xgetbv", in("ecx") 0, out("eax") low, out("edx") high) };
+    (high as u64) << 32 | low as u64
+}
+
+fn layout() -> &'static FrameLayout {
+    LAYOUT.get_or_init(|| {
+        assert!(cpuid(1, 0).ecx & (1 << 27) != 0, "OSXSAVE is off");
+        let xcr0 = xcr0();
+        let extended = [2u32, 5, 6, 7]
+            .into_iter()
+            .filter(|bit| xcr0 & (1 << bit) != 0)
+            .map(|bit| {
+                let leaf = cpuid(0xD, bit);
+                (bit, leaf.ebx as usize, leaf.eax as usize)
+            })
+            .collect();
+        FrameLayout { xcr0, extended }
+    })
+}
+
+fn has_avx512() -> bool {
+    layout().xcr0 & Components::AVX512.bits() == Components::AVX512.bits()
+        && std::is_x86_feature_detected!("avx512f")
+}
+
+/// The fxsave part of the frame: XMM registers at 160, MXCSR at 24, software bytes at 464.
+const FRAME_XMM: usize = 160;
+const FRAME_MXCSR: usize = 24;
+const FRAME_SW_MAGIC: usize = 464;
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+const FRAME_XSTATE_BV: usize = 512;
+
+/// Resets what a migration leaf may reset, in the frame's XSAVE image.
+///
+/// # Safety
+///
+/// `frame` is the `fpregs` pointer of a signal context with an XSAVE image.
+unsafe fn reset_vector_state(frame: *mut u8) {
+    let layout = LAYOUT.get().expect("layout computed before any call");
+    // SAFETY: the kernel wrote a complete XSAVE image at `frame` (magic checked first); all
+    // offsets come from CPUID for components enabled in XCR0, which the image holds.
+    unsafe {
+        let magic = frame.add(FRAME_SW_MAGIC).cast::<u32>().read_unaligned();
+        if magic != FP_XSTATE_MAGIC1 {
+            libc::abort();
+        }
+        SEEN_XMM0.store(
+            frame.add(FRAME_XMM).cast::<u64>().read_unaligned(),
+            Ordering::Relaxed,
+        );
+        SEEN_XMM15.store(
+            frame
+                .add(FRAME_XMM + 15 * 16 + 8)
+                .cast::<u64>()
+                .read_unaligned(),
+            Ordering::Relaxed,
+        );
+        SEEN_MXCSR.store(
+            frame.add(FRAME_MXCSR).cast::<u32>().read_unaligned() as u64,
+            Ordering::Relaxed,
+        );
+        // The module's clear_xmms(): PXOR of XMM0-15.
+        core::ptr::write_bytes(frame.add(FRAME_XMM), 0, 16 * 16);
+        frame
+            .add(FRAME_MXCSR)
+            .cast::<u32>()
+            .write_unaligned(MXCSR_DEFAULT);
+        // AVX and AVX-512 to INIT: zero the bytes and clear the XSTATE_BV bits, so the
+        // kernel's XRSTOR initialises the components.
+        let xstate_bv = frame.add(FRAME_XSTATE_BV).cast::<u64>();
+        let mut bv = xstate_bv.read_unaligned();
+        for &(bit, offset, size) in &layout.extended {
+            core::ptr::write_bytes(frame.add(offset), 0, size);
+            bv &= !(1u64 << bit);
+        }
+        xstate_bv.write_unaligned(bv);
+    }
+}
+
+extern "C" fn play_module(
+    _signal: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    // SAFETY: the kernel passes a valid ucontext to an SA_SIGINFO handler.
+    let context = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
+    let gregs = &mut context.uc_mcontext.gregs;
+    let mut rip = gregs[libc::REG_RIP as usize] as u64;
+    if tdxcall::fixup::site_at(rip).is_none() {
+        // A real SIGILL elsewhere: not ours to hide.
+        // SAFETY: abort is async-signal-safe.
+        unsafe { libc::abort() };
+    }
+    // SAFETY: the frame of a signal on Linux x86-64 with XSAVE enabled holds an XSAVE image.
+    unsafe { reset_vector_state(context.uc_mcontext.fpregs.cast()) };
+    MODULE_CALLS.fetch_add(1, Ordering::Relaxed);
+    let mut rax = gregs[libc::REG_RAX as usize] as u64;
+    match OUTCOME.load(Ordering::Relaxed) {
+        0 | 1 => {
+            rip += 4;
+            rax = if OUTCOME.load(Ordering::Relaxed) == 0 {
+                0
+            } else {
+                ERROR_STATUS
+            };
+            // VMsucceed: CF = 0, or the thunk reports VMfailInvalid.
+            gregs[libc::REG_EFL as usize] &= !1;
+        }
+        _ => {
+            let vector = gregs[libc::REG_TRAPNO as usize] as u64;
+            assert!(tdxcall::fixup::fixup_exception(vector, &mut rip, &mut rax));
+        }
+    }
+    gregs[libc::REG_RIP as usize] = rip as i64;
+    gregs[libc::REG_RAX as usize] = rax as i64;
+}
+
+static INSTALL: Once = Once::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Serializes the cases (one handler mode, one set of statics) and installs the handler.
+fn setup() -> MutexGuard<'static, ()> {
+    let guard = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    layout();
+    INSTALL.call_once(|| {
+        // SAFETY: a zeroed sigaction is valid; the handler is an SA_SIGINFO handler.
+        unsafe {
+            let mut action: libc::sigaction = core::mem::zeroed();
+            action.sa_sigaction = play_module as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGILL, &action, core::ptr::null_mut()),
+                0
+            );
+        }
+    });
+    guard
+}
+
+/// SEAMCALL through the production thunk, without the crate's handler.
+struct RawSeamcall;
+
+impl Backend for RawSeamcall {
+    unsafe fn call(&mut self, _kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+        // SAFETY: on this machine SEAMCALL raises #UD, which the test handler completes.
+        unsafe { thunk::seamcall(leaf, regs) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading patterns, calling, reading back: one assembly block.
+// ---------------------------------------------------------------------------------------
+
+/// Register image: ZMM0-31 (AVX-only machines use bytes 0..32 of the first 16), k0-7,
+/// MXCSR.
+#[repr(C, align(64))]
+#[derive(Clone, PartialEq, Eq)]
+struct Image {
+    zmm: [[u8; 64]; 32],
+    k: [u64; 8],
+    mxcsr: u32,
+}
+
+const K_OFFSET: usize = core::mem::offset_of!(Image, k);
+const MXCSR_OFFSET: usize = core::mem::offset_of!(Image, mxcsr);
+
+impl Image {
+    fn zeroed() -> Box<Image> {
+        Box::new(Image {
+            zmm: [[0; 64]; 32],
+            k: [0; 8],
+            mxcsr: 0,
+        })
+    }
+
+    /// Every byte distinct per register and position, never 0.
+    fn pattern() -> Box<Image> {
+        let mut image = Image::zeroed();
+        for (register, bytes) in image.zmm.iter_mut().enumerate() {
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = ((register * 7 + index * 13) % 251 + 1) as u8;
+            }
+        }
+        for (index, k) in image.k.iter_mut().enumerate() {
+            *k = 0x0123_4567_89AB_CDEF_u64.rotate_left(index as u32 * 8) | 1;
+        }
+        image.mxcsr = MXCSR_PATTERN;
+        image
+    }
+}
+
+/// How the shim preserves: the parts of a [`Preserve`], all `Copy`.
+#[derive(Clone, Copy)]
+enum Mode {
+    Skip,
+    OnStack,
+    InArea(VectorState, *mut XsaveBuffer),
+}
+
+/// What the shim works with, made before the assembly block.
+struct CallSpec {
+    mode: Mode,
+    regs: Regs,
+    status: u64,
+}
+
+/// The preserved call, reached from the assembly block with the patterns live.
+///
+/// Only integer work may happen before the save: the [`Preserve`] is built here from `Copy`
+/// parts (it is two words, moved in general registers), not moved in from memory, which
+/// unoptimised code does with an XMM register.
+extern "C" fn preserved_call(spec: &mut CallSpec) {
+    let preserve = match spec.mode {
+        Mode::Skip => Preserve::skip(),
+        Mode::OnStack => Preserve::on_stack().unwrap(),
+        // SAFETY: the buffer outlives the call (it belongs to the caller of `run`).
+        Mode::InArea(state, buffer) => Preserve::in_area(state, unsafe { &mut *buffer }).unwrap(),
+    };
+    // SAFETY: the backend's SEAMCALL is completed by the test handler.
+    let status = unsafe {
+        call_preserving(
+            &mut RawSeamcall,
+            CallKind::Seamcall,
+            LEAF,
+            &mut spec.regs,
+            preserve,
+        )
+    };
+    spec.status = status.raw();
+}
+
+macro_rules! loads {
+    ($insn:literal: $($reg:literal @ $offset:literal),* $(,)?) => {
+        concat!($($insn, " ", $reg, ", [{input} + ", $offset, "]\n"),*)
+    };
+}
+macro_rules! stores {
+    ($insn:literal: $($reg:literal @ $offset:literal),* $(,)?) => {
+        concat!($($insn, " [r12 + ", $offset, "], ", $reg, "\n"),*)
+    };
+}
+
+/// YMM0-15 and MXCSR around the call.
+///
+/// # Safety
+///
+/// The CPU has AVX; `spec` is valid for the shim.
+#[target_feature(enable = "avx")]
+unsafe fn run_avx(input: &Image, output: &mut Image, spec: &mut CallSpec) {
+    // SAFETY: loads and stores stay inside the two images; the call follows the C ABI
+    // (clobber_abi), r12 and r13 are callee-saved so they survive it; MXCSR and the upper
+    // YMM halves are put back to their defaults before the block ends.
+    unsafe {
+        asm!(
+            loads!("vmovdqu":
+                "ymm0" @ 0, "ymm1" @ 64, "ymm2" @ 128, "ymm3" @ 192, "ymm4" @ 256,
+                "ymm5" @ 320, "ymm6" @ 384, "ymm7" @ 448, "ymm8" @ 512, "ymm9" @ 576,
+                "ymm10" @ 640, "ymm11" @ 704, "ymm12" @ 768, "ymm13" @ 832, "ymm14" @ 896,
+                "ymm15" @ 960),
+            "ldmxcsr [{input} + {mxcsr}]",
+            "call {entry}",
+            stores!("vmovdqu":
+                "ymm0" @ 0, "ymm1" @ 64, "ymm2" @ 128, "ymm3" @ 192, "ymm4" @ 256,
+                "ymm5" @ 320, "ymm6" @ 384, "ymm7" @ 448, "ymm8" @ 512, "ymm9" @ 576,
+                "ymm10" @ 640, "ymm11" @ 704, "ymm12" @ 768, "ymm13" @ 832, "ymm14" @ 896,
+                "ymm15" @ 960),
+            "stmxcsr [r12 + {mxcsr}]",
+            "ldmxcsr [r13]",
+            "vzeroupper",
+            input = in(reg) input,
+            mxcsr = const MXCSR_OFFSET,
+            entry = sym preserved_call,
+            in("rdi") spec,
+            in("r12") output,
+            in("r13") &MXCSR_DEFAULT,
+            clobber_abi("C"),
+        );
+    }
+}
+
+/// ZMM0-31, k0-7 and MXCSR around the call.
+///
+/// # Safety
+///
+/// The CPU has AVX-512F and AVX-512BW (64-bit opmask moves); `spec` is valid for the shim.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn run_avx512(input: &Image, output: &mut Image, spec: &mut CallSpec) {
+    // SAFETY: as in `run_avx`; the opmask and ZMM16-31 registers are caller-saved under
+    // the C ABI, so clobber_abi covers them.
+    unsafe {
+        asm!(
+            loads!("vmovdqu64":
+                "zmm0" @ 0, "zmm1" @ 64, "zmm2" @ 128, "zmm3" @ 192, "zmm4" @ 256,
+                "zmm5" @ 320, "zmm6" @ 384, "zmm7" @ 448, "zmm8" @ 512, "zmm9" @ 576,
+                "zmm10" @ 640, "zmm11" @ 704, "zmm12" @ 768, "zmm13" @ 832, "zmm14" @ 896,
+                "zmm15" @ 960, "zmm16" @ 1024, "zmm17" @ 1088, "zmm18" @ 1152,
+                "zmm19" @ 1216, "zmm20" @ 1280, "zmm21" @ 1344, "zmm22" @ 1408,
+                "zmm23" @ 1472, "zmm24" @ 1536, "zmm25" @ 1600, "zmm26" @ 1664,
+                "zmm27" @ 1728, "zmm28" @ 1792, "zmm29" @ 1856, "zmm30" @ 1920,
+                "zmm31" @ 1984),
+            loads!("kmovq":
+                "k0" @ 2048, "k1" @ 2056, "k2" @ 2064, "k3" @ 2072, "k4" @ 2080,
+                "k5" @ 2088, "k6" @ 2096, "k7" @ 2104),
+            "ldmxcsr [{input} + {mxcsr}]",
+            "call {entry}",
+            stores!("vmovdqu64":
+                "zmm0" @ 0, "zmm1" @ 64, "zmm2" @ 128, "zmm3" @ 192, "zmm4" @ 256,
+                "zmm5" @ 320, "zmm6" @ 384, "zmm7" @ 448, "zmm8" @ 512, "zmm9" @ 576,
+                "zmm10" @ 640, "zmm11" @ 704, "zmm12" @ 768, "zmm13" @ 832, "zmm14" @ 896,
+                "zmm15" @ 960, "zmm16" @ 1024, "zmm17" @ 1088, "zmm18" @ 1152,
+                "zmm19" @ 1216, "zmm20" @ 1280, "zmm21" @ 1344, "zmm22" @ 1408,
+                "zmm23" @ 1472, "zmm24" @ 1536, "zmm25" @ 1600, "zmm26" @ 1664,
+                "zmm27" @ 1728, "zmm28" @ 1792, "zmm29" @ 1856, "zmm30" @ 1920,
+                "zmm31" @ 1984),
+            stores!("kmovq":
+                "k0" @ 2048, "k1" @ 2056, "k2" @ 2064, "k3" @ 2072, "k4" @ 2080,
+                "k5" @ 2088, "k6" @ 2096, "k7" @ 2104),
+            "stmxcsr [r12 + {mxcsr}]",
+            "ldmxcsr [r13]",
+            "vzeroupper",
+            input = in(reg) input,
+            mxcsr = const MXCSR_OFFSET,
+            entry = sym preserved_call,
+            in("rdi") spec,
+            in("r12") output,
+            in("r13") &MXCSR_DEFAULT,
+            clobber_abi("C"),
+        );
+    }
+}
+
+const _: () = assert!(K_OFFSET == 2048 && MXCSR_OFFSET == 2112);
+
+/// The registers the run covers on this CPU.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Width {
+    Avx,
+    Avx512,
+}
+
+fn width() -> Width {
+    assert!(std::is_x86_feature_detected!("avx"), "the test needs AVX");
+    if has_avx512() && std::is_x86_feature_detected!("avx512bw") {
+        Width::Avx512
+    } else {
+        Width::Avx
+    }
+}
+
+struct Run {
+    after: Box<Image>,
+    status: Status,
+}
+
+/// Loads `input`, calls the preserved path as `mode` says, and returns what came back.
+fn run(input: &Image, mode: Mode, outcome: Outcome) -> Run {
+    OUTCOME.store(outcome as u8, Ordering::Relaxed);
+    let calls = MODULE_CALLS.load(Ordering::Relaxed);
+    let mut after = Image::zeroed();
+    let mut spec = CallSpec {
+        mode,
+        regs: Regs::ZERO,
+        status: u64::MAX,
+    };
+    // SAFETY: `width` checked the CPU features each variant needs.
+    unsafe {
+        match width() {
+            Width::Avx => run_avx(input, &mut after, &mut spec),
+            Width::Avx512 => run_avx512(input, &mut after, &mut spec),
+        }
+    }
+    assert_eq!(
+        MODULE_CALLS.load(Ordering::Relaxed),
+        calls + 1,
+        "the instruction ran once"
+    );
+    Run {
+        after,
+        status: Status::from_raw(spec.status),
+    }
+}
+
+/// Checks that the patterns were live at the instruction (the premise of every case).
+fn assert_live_at_instruction(input: &Image) {
+    let xmm0 = u64::from_le_bytes(input.zmm[0][0..8].try_into().unwrap());
+    let xmm15 = u64::from_le_bytes(input.zmm[15][8..16].try_into().unwrap());
+    assert_eq!(
+        SEEN_XMM0.load(Ordering::Relaxed),
+        xmm0,
+        "XMM0 at the instruction"
+    );
+    assert_eq!(
+        SEEN_XMM15.load(Ordering::Relaxed),
+        xmm15,
+        "XMM15 at the instruction"
+    );
+    assert_eq!(
+        SEEN_MXCSR.load(Ordering::Relaxed) as u32 & MXCSR_CONTROL,
+        input.mxcsr
+    );
+}
+
+/// Which parts of the image the run is expected to have kept.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    xmm_and_mxcsr: bool,
+    ymm_upper: bool,
+    avx512: bool,
+}
+
+impl Kept {
+    const ALL: Kept = Kept {
+        xmm_and_mxcsr: true,
+        ymm_upper: true,
+        avx512: true,
+    };
+    const NOTHING: Kept = Kept {
+        xmm_and_mxcsr: false,
+        ymm_upper: false,
+        avx512: false,
+    };
+
+    fn for_components(components: Components) -> Kept {
+        Kept {
+            xmm_and_mxcsr: components.contains(Components::SSE),
+            ymm_upper: components.contains(Components::AVX),
+            avx512: components.contains(Components::AVX512),
+        }
+    }
+}
+
+/// Each part either equals the pattern or is at INIT (what the module left), never
+/// anything else.
+fn assert_image(input: &Image, after: &Image, kept: Kept) {
+    let expect = |keep: bool, pattern: &[u8]| -> Vec<u8> {
+        if keep {
+            pattern.to_vec()
+        } else {
+            vec![0; pattern.len()]
+        }
+    };
+    for register in 0..16 {
+        assert_eq!(
+            after.zmm[register][0..16],
+            expect(kept.xmm_and_mxcsr, &input.zmm[register][0..16])[..],
+            "XMM{register}"
+        );
+        assert_eq!(
+            after.zmm[register][16..32],
+            expect(kept.ymm_upper, &input.zmm[register][16..32])[..],
+            "YMM{register} bits 255:128"
+        );
+    }
+    let mxcsr = if kept.xmm_and_mxcsr {
+        input.mxcsr
+    } else {
+        MXCSR_DEFAULT
+    };
+    assert_eq!(after.mxcsr & MXCSR_CONTROL, mxcsr, "MXCSR control bits");
+    if width() == Width::Avx512 {
+        for register in 0..16 {
+            assert_eq!(
+                after.zmm[register][32..64],
+                expect(kept.avx512, &input.zmm[register][32..64])[..],
+                "ZMM{register} bits 511:256"
+            );
+        }
+        for register in 16..32 {
+            assert_eq!(
+                after.zmm[register],
+                expect(kept.avx512, &input.zmm[register])[..]
+            );
+        }
+        for (index, (&after, &before)) in after.k.iter().zip(input.k.iter()).enumerate() {
+            assert_eq!(after, if kept.avx512 { before } else { 0 }, "k{index}");
+        }
+    }
+}
+
+fn current() -> VectorState {
+    let state = VectorState::current();
+    assert!(!state.is_empty());
+    state
+}
+
+// ---------------------------------------------------------------------------------------
+// The cases.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn patterns_survive_a_migration_leaf_on_success_error_and_fault() {
+    let _serial = setup();
+    let input = Image::pattern();
+    for (outcome, status) in [
+        (Outcome::Success, Status::SUCCESS),
+        (Outcome::Error, Status::from_raw(ERROR_STATUS)),
+        (Outcome::Fault, Status::SEAMCALL_UD),
+    ] {
+        let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+        let preserve = Mode::InArea(current(), area.buffer());
+        let run = run(&input, preserve, outcome);
+        assert_live_at_instruction(&input);
+        assert_eq!(run.status, status, "{outcome:?}");
+        assert_image(&input, &run.after, Kept::ALL);
+    }
+}
+
+#[test]
+fn skipping_preservation_shows_the_clobber() {
+    let _serial = setup();
+    let input = Image::pattern();
+    for outcome in [Outcome::Success, Outcome::Error, Outcome::Fault] {
+        let run = run(&input, Mode::Skip, outcome);
+        assert_live_at_instruction(&input);
+        assert_image(&input, &run.after, Kept::NOTHING);
+        assert_ne!(run.after.zmm[3][..32], input.zmm[3][..32]);
+    }
+}
+
+#[test]
+fn stack_area_convenience_preserves() {
+    let _serial = setup();
+    let input = Image::pattern();
+    let run = run(&input, Mode::OnStack, Outcome::Success);
+    assert_live_at_instruction(&input);
+    assert_image(&input, &run.after, Kept::ALL);
+}
+
+#[test]
+fn every_save_instruction_preserves() {
+    let _serial = setup();
+    let input = Image::pattern();
+    let base = current();
+    let mut states = vec![base, base.always_save()];
+    for instruction in [SaveInstruction::Xsave, SaveInstruction::Xsavec] {
+        if let Some(state) = base.with_instruction(instruction) {
+            states.push(state);
+            states.push(state.always_save());
+        }
+    }
+    for state in states {
+        let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+        let run = run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
+        assert_live_at_instruction(&input);
+        assert_image(&input, &run.after, Kept::ALL);
+    }
+}
+
+/// XSAVEOPT with a dedicated area (a static only this test uses), twice in a row so that
+/// the second save can take the modified optimization.
+#[test]
+fn xsaveopt_with_a_dedicated_area_preserves() {
+    static DEDICATED: Mutex<XsaveArea<STACK_AREA_BYTES>> = Mutex::new(XsaveArea::new());
+    let _serial = setup();
+    // SAFETY: the only area used with this state is DEDICATED, which lives for the whole
+    // process and which nothing but preserved calls writes.
+    let Some(state) = (unsafe { current().with_xsaveopt() }) else {
+        eprintln!("no XSAVEOPT on this CPU; nothing to check");
+        return;
+    };
+    assert_eq!(state.instruction(), SaveInstruction::Xsaveopt);
+    let input = Image::pattern();
+    let mut area = DEDICATED.lock().unwrap();
+    for _ in 0..3 {
+        let run = run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
+        assert_live_at_instruction(&input);
+        assert_image(&input, &run.after, Kept::ALL);
+    }
+}
+
+/// A narrower mask preserves exactly its components: on a CPU without AVX-512 the same
+/// code path runs with those components absent, and here SSE|AVX is forced even where
+/// AVX-512 exists.
+#[test]
+fn restricted_masks_preserve_only_their_components() {
+    let _serial = setup();
+    let input = Image::pattern();
+    let base = current();
+    for keep in [
+        Components::SSE | Components::AVX,
+        Components::SSE,
+        Components::SSE | Components::AVX512,
+    ] {
+        let state = base.restrict(keep);
+        assert_eq!(state.components(), base.components() & keep);
+        let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+        let run = run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
+        assert_live_at_instruction(&input);
+        assert_image(&input, &run.after, Kept::for_components(state.components()));
+    }
+}
+
+/// MXCSR with non-default control bits and every vector register zero: the INIT check must
+/// still save, which relies on SSE's INIT state including MXCSR = 0x1F80 (XINUSE bit 1 set
+/// by a non-default MXCSR alone) on the CPU the test runs on.
+#[test]
+fn mxcsr_alone_is_preserved() {
+    let _serial = setup();
+    let mut input = Image::zeroed();
+    input.mxcsr = MXCSR_PATTERN;
+    let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+    let kept = run(
+        &input,
+        Mode::InArea(current(), area.buffer()),
+        Outcome::Success,
+    );
+    assert_eq!(
+        SEEN_MXCSR.load(Ordering::Relaxed) as u32 & MXCSR_CONTROL,
+        MXCSR_PATTERN
+    );
+    assert_eq!(kept.after.mxcsr & MXCSR_CONTROL, MXCSR_PATTERN);
+    let lost = run(&input, Mode::Skip, Outcome::Success);
+    assert_eq!(lost.after.mxcsr & MXCSR_CONTROL, MXCSR_DEFAULT);
+}
+
+/// The previous save's XSTATE_BV, left in the area's header, decides whether XGETBV runs
+/// first or the save does; it is only a hint, so whatever it says (a fresh area's bytes are
+/// arbitrary) every register must come back, for dirty, MXCSR-only and INIT state alike,
+/// and through a sequence that flips between them on one area.
+#[test]
+fn header_hint_never_changes_the_outcome() {
+    let _serial = setup();
+    let dirty = Image::pattern();
+    let mut mxcsr_only = Image::zeroed();
+    mxcsr_only.mxcsr = MXCSR_PATTERN;
+    let mut init = Image::zeroed();
+    init.mxcsr = MXCSR_DEFAULT;
+    for hint in [0x00u8, 0xFF] {
+        for input in [&dirty, &mxcsr_only, &init] {
+            let mut memory = XsaveArea::<STACK_AREA_BYTES>::new();
+            let buffer = memory.buffer();
+            // SAFETY: test-only view of the area's bytes to plant the hint.
+            let bytes = unsafe {
+                core::slice::from_raw_parts_mut(buffer as *mut XsaveBuffer as *mut u8, 1024)
+            };
+            bytes[512..576].fill(0);
+            bytes[512..520].fill(hint);
+            let buffer = XsaveBuffer::from_bytes(bytes).unwrap();
+            let run = run(input, Mode::InArea(current(), buffer), Outcome::Success);
+            assert_live_at_instruction(input);
+            assert_image(input, &run.after, Kept::ALL);
+        }
+    }
+    let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+    for input in [
+        &dirty,
+        &init,
+        &init,
+        &dirty,
+        &dirty,
+        &mxcsr_only,
+        &init,
+        &dirty,
+    ] {
+        let run = run(
+            input,
+            Mode::InArea(current(), area.buffer()),
+            Outcome::Success,
+        );
+        assert_image(input, &run.after, Kept::ALL);
+    }
+}
+
+/// The save writes inside `area_bytes()` and nowhere beyond: fill a larger buffer with a
+/// canary and check its tail after a dirty save with every instruction.
+#[test]
+fn save_stays_within_the_computed_size() {
+    let _serial = setup();
+    let input = Image::pattern();
+    let base = current();
+    let mut states = vec![base];
+    states.extend(base.with_instruction(SaveInstruction::Xsave));
+    for state in states {
+        let mut memory = XsaveArea::<4096>::new();
+        let buffer = memory.buffer();
+        // SAFETY: test-only view of the area's bytes to plant the canary.
+        let bytes =
+            unsafe { core::slice::from_raw_parts_mut(buffer as *mut XsaveBuffer as *mut u8, 4096) };
+        bytes.fill(0xCC);
+        let bytes_ptr = bytes.as_ptr();
+        let buffer = XsaveBuffer::from_bytes(bytes).unwrap();
+        run(&input, Mode::InArea(state, buffer), Outcome::Success);
+        // SAFETY: the same 4096 bytes, no longer borrowed by the call.
+        let after = unsafe { core::slice::from_raw_parts(bytes_ptr, 4096) };
+        let used = state.area_bytes();
+        assert!(
+            after[used..].iter().all(|&byte| byte == 0xCC),
+            "{state:?} wrote past {used}"
+        );
+        // The last component was written (the state was dirty), so the size is not padded.
+        assert!(
+            after[used - 64..used].iter().any(|&byte| byte != 0xCC),
+            "{state:?}"
+        );
+    }
+}
+
+#[test]
+fn area_sizes_match_cpuid() {
+    let state = current();
+    let layout = layout();
+    assert_eq!(
+        state.components().bits(),
+        layout.xcr0 & Components::VECTOR.bits()
+    );
+    // Compacted: 576 bytes, then each component (none of the vector ones is 64-byte
+    // aligned on known CPUs; CPUID says so in ECX bit 1).
+    let compacted = layout
+        .extended
+        .iter()
+        .fold(576usize, |end, &(bit, _, size)| {
+            let aligned = cpuid(0xD, bit).ecx & 2 != 0;
+            (if aligned {
+                end.next_multiple_of(64)
+            } else {
+                end
+            }) + size
+        });
+    let standard = layout
+        .extended
+        .iter()
+        .map(|&(_, offset, size)| offset + size)
+        .max()
+        .unwrap_or(576);
+    match state.instruction() {
+        SaveInstruction::Xsavec => assert_eq!(state.area_bytes(), compacted),
+        _ => assert_eq!(state.area_bytes(), standard),
+    }
+    if let Some(xsave) = state.with_instruction(SaveInstruction::Xsave) {
+        assert_eq!(xsave.area_bytes(), standard);
+        // CPUID.(0DH,0):EBX sizes every XCR0 component; equal when XCR0 has only x87 and
+        // vector components.
+        if layout.xcr0 & !(Components::VECTOR | Components::X87).bits() == 0 {
+            assert_eq!(xsave.area_bytes(), cpuid(0xD, 0).ebx as usize);
+        }
+    }
+    assert!(state.area_bytes() <= STACK_AREA_BYTES);
+}
+
+#[test]
+fn undersized_area_is_rejected_before_any_instruction() {
+    let state = current();
+    let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+    let bytes = area.buffer();
+    // SAFETY: a shorter view of the same, aligned memory.
+    let short = unsafe {
+        core::slice::from_raw_parts_mut(
+            bytes as *mut XsaveBuffer as *mut u8,
+            state.area_bytes() - 64,
+        )
+    };
+    let error = Preserve::in_area(state, XsaveBuffer::from_bytes(short).unwrap()).unwrap_err();
+    assert_eq!(
+        error,
+        Error::InvalidArgument(InvalidArgument {
+            argument: "xsave_area",
+            reason: InvalidReason::OutOfRange {
+                value: state.area_bytes() as u64 - 64,
+                min: state.area_bytes() as u64,
+                max: u32::MAX as u64,
+            },
+        })
+    );
+}
+
+#[test]
+fn migration_leaves_are_exactly_the_aes_gcm_ones() {
+    assert_eq!(MIGRATION_LEAVES.len(), 12);
+    for (number, name) in MIGRATION_LEAVES {
+        assert!(is_migration_leaf(number as u64), "{name}");
+        assert!(name.starts_with("TDH.EXPORT.") || name.starts_with("TDH.IMPORT."));
+    }
+    // TDH.VP.ENTER, TDH.MEM.PAGE.ADD, TDH.EXPORT.BLOCKW, TDH.IMPORT.COMMIT.
+    for leaf in [0u64, 2, 65, 82] {
+        assert!(!is_migration_leaf(leaf));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The ring-0 host guard, through a model of the registers.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    Xcr0(u64),
+    Xss(u64),
+    Pkru(u32),
+}
+
+/// XCR0, IA32_XSS and PKRU as plain values, recording every write. Shared (cells) so that
+/// the guard's accessor and the backend standing in for TDH.VP.ENTER can both reach it.
+#[derive(Debug)]
+struct Model {
+    now: Cell<HostXstate>,
+    writes: RefCell<Vec<Write>>,
+}
+
+/// The host's values in the model.
+const HOST: HostXstate = HostXstate {
+    xcr0: 0x2E7,
+    xss: Some(0x1800),
+    pkru: Some(0x5555_5554),
+};
+
+impl Model {
+    fn new(xss: bool, pkru: bool) -> Model {
+        let host = HostXstate {
+            xss: HOST.xss.filter(|_| xss),
+            pkru: HOST.pkru.filter(|_| pkru),
+            ..HOST
+        };
+        Model {
+            now: Cell::new(host),
+            writes: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A TD exit: XCR0/XSS from the TD's XFAM and PKRU at INIT, each only when given (and
+    /// only for registers the CPU has).
+    fn td_exit(&self, change: Change) {
+        let mut now = self.now.get();
+        if let Some(xcr0) = change.xcr0 {
+            now.xcr0 = xcr0;
+        }
+        now.xss = now.xss.and(change.xss).or(now.xss);
+        now.pkru = now.pkru.and(change.pkru).or(now.pkru);
+        self.now.set(now);
+    }
+}
+
+/// The guard's view of the model.
+struct ModelAccess<'a>(&'a Model);
+
+// SAFETY: the model touches no hardware.
+unsafe impl HostXstateAccess for ModelAccess<'_> {
+    fn has_xss(&self) -> bool {
+        self.0.now.get().xss.is_some()
+    }
+    fn has_pkru(&self) -> bool {
+        self.0.now.get().pkru.is_some()
+    }
+    fn read_xcr0(&mut self) -> u64 {
+        self.0.now.get().xcr0
+    }
+    fn read_xss(&mut self) -> u64 {
+        self.0.now.get().xss.expect("read only when present")
+    }
+    fn read_pkru(&mut self) -> u32 {
+        self.0.now.get().pkru.expect("read only when present")
+    }
+    unsafe fn write_xcr0(&mut self, value: u64) {
+        let mut now = self.0.now.get();
+        now.xcr0 = value;
+        self.0.now.set(now);
+        self.0.writes.borrow_mut().push(Write::Xcr0(value));
+    }
+    unsafe fn write_xss(&mut self, value: u64) {
+        let mut now = self.0.now.get();
+        assert!(now.xss.is_some(), "IA32_XSS written on a CPU without it");
+        now.xss = Some(value);
+        self.0.now.set(now);
+        self.0.writes.borrow_mut().push(Write::Xss(value));
+    }
+    unsafe fn write_pkru(&mut self, value: u32) {
+        let mut now = self.0.now.get();
+        assert!(now.pkru.is_some(), "PKRU written with CR4.PKE clear");
+        now.pkru = Some(value);
+        self.0.now.set(now);
+        self.0.writes.borrow_mut().push(Write::Pkru(value));
+    }
+}
+
+/// What a TD exit changes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Change {
+    xcr0: Option<u64>,
+    xss: Option<u64>,
+    pkru: Option<u32>,
+}
+
+/// TDH.VP.ENTER as a TD exit on the model.
+struct TdExit<'a> {
+    model: &'a Model,
+    change: Change,
+}
+
+impl Backend for TdExit<'_> {
+    unsafe fn call(&mut self, kind: CallKind, _leaf: u64, _regs: &mut Regs) -> Status {
+        assert_eq!(kind, CallKind::SeamcallScrub);
+        self.model.td_exit(self.change);
+        Status::SUCCESS
+    }
+}
+
+fn enter(model: &Model, change: Change) -> Rewritten {
+    let mut backend = TdExit { model, change };
+    let mut regs = Regs::ZERO;
+    // SAFETY: the backend only changes the model.
+    let (status, rewritten) = unsafe {
+        call_restoring_host_xstate(
+            &mut backend,
+            CallKind::SeamcallScrub,
+            0,
+            &mut regs,
+            &mut ModelAccess(model),
+        )
+    };
+    assert_eq!(status, Status::SUCCESS);
+    rewritten
+}
+
+#[test]
+fn host_guard_writes_only_what_changed() {
+    let none = Rewritten::default();
+    let cases = [
+        (Change::default(), none),
+        // The TD's values equal the host's: nothing to write.
+        (
+            Change {
+                xcr0: HOST.xcr0.into(),
+                xss: HOST.xss,
+                pkru: HOST.pkru,
+            },
+            none,
+        ),
+        (
+            Change {
+                xcr0: Some(0x7),
+                ..Change::default()
+            },
+            Rewritten { xcr0: true, ..none },
+        ),
+        (
+            Change {
+                xss: Some(0),
+                ..Change::default()
+            },
+            Rewritten { xss: true, ..none },
+        ),
+        (
+            Change {
+                pkru: Some(0),
+                ..Change::default()
+            },
+            Rewritten { pkru: true, ..none },
+        ),
+        (
+            Change {
+                xcr0: Some(0x6_02E7),
+                xss: Some(0x1900),
+                pkru: Some(0),
+            },
+            Rewritten {
+                xcr0: true,
+                xss: true,
+                pkru: true,
+            },
+        ),
+    ];
+    for (change, expected) in cases {
+        let model = Model::new(true, true);
+        let rewritten = enter(&model, change);
+        assert_eq!(rewritten, expected, "{change:?}");
+        assert_eq!(model.now.get(), HOST, "every register is back");
+        let expected_writes: Vec<Write> = [
+            expected.xcr0.then_some(Write::Xcr0(HOST.xcr0)),
+            expected.xss.then_some(Write::Xss(HOST.xss.unwrap())),
+            expected.pkru.then_some(Write::Pkru(HOST.pkru.unwrap())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        assert_eq!(
+            *model.writes.borrow(),
+            expected_writes,
+            "XCR0, XSS, PKRU, once each"
+        );
+    }
+}
+
+#[test]
+fn host_guard_skips_registers_the_cpu_lacks() {
+    let model = Model::new(false, false);
+    let change = Change {
+        xcr0: Some(0x7),
+        xss: Some(1),
+        pkru: Some(1),
+    };
+    assert_eq!(
+        enter(&model, change),
+        Rewritten {
+            xcr0: true,
+            xss: false,
+            pkru: false
+        }
+    );
+    assert_eq!(*model.writes.borrow(), [Write::Xcr0(HOST.xcr0)]);
+    assert_eq!(
+        model.now.get(),
+        HostXstate {
+            xss: None,
+            pkru: None,
+            ..HOST
+        }
+    );
+}
+
+#[test]
+fn host_guard_restores_on_drop() {
+    let model = Model::new(true, true);
+    {
+        let mut access = ModelAccess(&model);
+        let guard = HostXstateGuard::save(&mut access);
+        assert_eq!(guard.saved(), HOST);
+        model.td_exit(Change {
+            xcr0: Some(0x7),
+            pkru: Some(0),
+            ..Change::default()
+        });
+        // Dropped without `restore`, as on an unwinding backend.
+    }
+    assert_eq!(
+        *model.writes.borrow(),
+        [Write::Xcr0(HOST.xcr0), Write::Pkru(HOST.pkru.unwrap())]
+    );
+    assert_eq!(model.now.get(), HOST);
+    // The decision on its own.
+    let after_exit = HostXstate {
+        xcr0: 0x7,
+        xss: Some(0x1800),
+        pkru: Some(0),
+    };
+    assert_eq!(
+        HOST.rewrites(&after_exit),
+        Rewritten {
+            xcr0: true,
+            xss: false,
+            pkru: true
+        }
+    );
+    assert!(!HOST.rewrites(&HOST).any());
+}
