@@ -56,7 +56,7 @@ use crate::call::Native;
 use crate::error::{Error, InvalidArgument, InvalidReason, Result};
 use crate::leaf::{Leaf, Side};
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{Status, StatusCode};
 
 #[cfg(target_arch = "x86_64")]
 /// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL, over a [`Backend`] (by default
@@ -162,16 +162,6 @@ impl<B: Backend> Guest<B> {
     }
 }
 
-/// `Err(Error::Status)` when bit 63 is set, else the (possibly non-zero) status.
-#[inline]
-pub(crate) fn check(status: Status) -> Result<Status> {
-    if status.is_error() {
-        Err(Error::Status(status))
-    } else {
-        Ok(status)
-    }
-}
-
 #[inline]
 pub(crate) fn invalid(argument: &'static str, reason: InvalidReason) -> Error {
     Error::InvalidArgument(InvalidArgument { argument, reason })
@@ -202,27 +192,6 @@ pub(crate) fn check_range(argument: &'static str, value: u64, min: u64, max: u64
         ));
     }
     Ok(value)
-}
-
-/// Status codes (bits 63:32) the guest wrappers tell apart. Values from the module's
-/// `tdx_error_codes_defs.h` (1.5.01).
-pub(crate) mod code {
-    pub const OPERAND_BUSY: u64 = 0x8000_0200_0000_0000;
-    pub const PAGE_ALREADY_ACCEPTED: u64 = 0x0000_0B0A_0000_0000;
-    pub const PAGE_SIZE_MISMATCH: u64 = 0xC000_0B0B_0000_0000;
-    pub const METADATA_FIRST_FIELD_ID_IN_CONTEXT: u64 = 0x0000_0C0B_0000_0000;
-    pub const TARGET_UUID_UPDATED: u64 = 0xC000_0D08_0000_0000;
-    pub const NO_VALID_VE_INFO: u64 = 0xC000_0704_0000_0000;
-    pub const PENDING_INTERRUPT: u64 = 0x0000_1120_0000_0000;
-    pub const L2_EXIT_HOST_ROUTED_ASYNC: u64 = 0x0000_1100_0000_0000;
-    pub const L2_EXIT_HOST_ROUTED_TDVMCALL: u64 = 0x0000_1101_0000_0000;
-    pub const L2_EXIT_PENDING_INTERRUPT: u64 = 0x0000_1102_0000_0000;
-
-    /// Whether `status` has the code (bits 63:32) of `code`.
-    #[inline]
-    pub fn is(status: crate::status::Status, code: u64) -> bool {
-        status.code() == (code >> 32) as u32
-    }
 }
 
 /// The "no field" metadata field ID (−1): no next field.
@@ -285,7 +254,7 @@ impl FieldRead {
     /// context (status `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT`).
     #[inline]
     pub fn is_first_field_id(&self) -> bool {
-        code::is(self.status, code::METADATA_FIRST_FIELD_ID_IN_CONTEXT)
+        self.status.is(StatusCode::MetadataFirstFieldIdInContext)
     }
 }
 

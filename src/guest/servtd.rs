@@ -1,9 +1,10 @@
 //! Service-TD access to bound target TDs: TDG.SERVTD.RD and TDG.SERVTD.WR.
 
-use super::{check_field_id, code, next_field, DetailedError, FieldRead, Guest};
+use super::{check_field_id, next_field, DetailedError, FieldRead, Guest};
 use crate::call::Backend;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::StatusCode;
 
 /// The binding handle of a target TD, as the host gave it at TDH.SERVTD.BIND (RCX). Opaque
 /// to the guest.
@@ -43,7 +44,7 @@ impl<B: Backend> Guest<B> {
             status,
             details: ServtdFailure {
                 uuid: TdUuid::store(regs),
-                uuid_updated: code::is(status, code::TARGET_UUID_UPDATED),
+                uuid_updated: status.is(StatusCode::TargetUuidUpdated),
             },
         }
     }

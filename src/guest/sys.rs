@@ -1,11 +1,12 @@
 //! Global (platform and module) metadata: TDG.SYS.RD and TDG.SYS.RDALL.
 
-use super::{check, check_field_id, next_field, FieldRead, Guest, NULL_FIELD_ID};
+use super::{check_field_id, next_field, FieldRead, Guest, NULL_FIELD_ID};
 use crate::abi::GuestPhysAddr;
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::Status;
 
 impl<B: Backend> Guest<B> {
     /// Reads a global metadata field and the ID of the next one.
@@ -25,7 +26,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
-        let status = check(unsafe { self.call(Leaf::TdgSysRd, 0, &mut regs) })?;
+        let status = Status::check(unsafe { self.call(Leaf::TdgSysRd, 0, &mut regs) })?;
         Ok(FieldRead {
             value: regs.r8,
             next: next_field(regs.rdx),
@@ -78,7 +79,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller upholds the list-page contract above.
-        check(unsafe { self.call(Leaf::TdgSysRdall, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgSysRdall, 0, &mut regs) })?;
         Ok(next_field(regs.r8))
     }
 }

@@ -1,10 +1,11 @@
 //! TD-scope metadata: TDG.VM.RD (versions 0 and 1) and TDG.VM.WR.
 
-use super::{check, check_field_id, next_field, FieldRead, Guest};
+use super::{check_field_id, next_field, FieldRead, Guest};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::Status;
 
 impl<B: Backend> Guest<B> {
     /// Reads a TD-scope metadata field (version 0: no next field ID; runs on module 1.0).
@@ -23,7 +24,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
-        check(unsafe { self.call(Leaf::TdgVmRd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVmRd, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -46,7 +47,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
-        let status = check(unsafe { self.call(Leaf::TdgVmRd, 1, &mut regs) })?;
+        let status = Status::check(unsafe { self.call(Leaf::TdgVmRd, 1, &mut regs) })?;
         Ok(FieldRead {
             value: regs.r8,
             next: next_field(regs.rdx),
@@ -78,7 +79,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller vouches for the field write.
-        check(unsafe { self.call(Leaf::TdgVmWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVmWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 }

@@ -1,7 +1,7 @@
 //! vCPU leaves: TDG.VP.INFO, TDG.VP.VEINFO.GET, TDG.VP.CPUIDVE.SET, TDG.VP.RD, TDG.VP.WR,
 //! and the TD-partitioning leaves TDG.VP.ENTER, TDG.VP.INVEPT and TDG.VP.INVVPID.
 
-use super::{check, check_field_id, check_range, check_reserved, code, next_field, FieldRead};
+use super::{check_field_id, check_range, check_reserved, next_field, FieldRead};
 use super::{Guest, L2Vm};
 use crate::abi::addr::{check_address, PAGE_SIZE};
 use crate::abi::{Attributes, GuestPhysAddr};
@@ -9,7 +9,7 @@ use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{Status, StatusCode};
 
 /// The output of TDG.VP.INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -245,7 +245,7 @@ pub enum VpEnterOutcome {
 /// no #VE pending.
 #[inline]
 pub fn is_no_valid_ve_info(status: Status) -> bool {
-    code::is(status, code::NO_VALID_VE_INFO)
+    status.is(StatusCode::NoValidVeInfo)
 }
 
 #[inline]
@@ -272,7 +272,7 @@ impl<B: Backend> Guest<B> {
     pub fn vp_info(&mut self) -> Result<VpInfo> {
         let mut regs = Regs::ZERO;
         // SAFETY: TDG.VP.INFO only writes registers.
-        check(unsafe { self.call(Leaf::TdgVpInfo, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInfo, 0, &mut regs) })?;
         Ok(VpInfo {
             gpaw: (regs.rcx & 0x3F) as u8,
             attributes: Attributes::from_bits_retain(regs.rdx),
@@ -298,7 +298,7 @@ impl<B: Backend> Guest<B> {
     pub fn vp_veinfo_get(&mut self) -> Result<VeInfo> {
         let mut regs = Regs::ZERO;
         // SAFETY: TDG.VP.VEINFO.GET only writes registers.
-        check(unsafe { self.call(Leaf::TdgVpVeinfoGet, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpVeinfoGet, 0, &mut regs) })?;
         Ok(VeInfo {
             exit_reason: lo(regs.rcx),
             exit_qualification: regs.rdx,
@@ -324,7 +324,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: only changes #VE delivery for CPUID.
-        check(unsafe { self.call(Leaf::TdgVpCpuidveSet, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpCpuidveSet, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -344,7 +344,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
-        let status = check(unsafe { self.call(Leaf::TdgVpRd, 0, &mut regs) })?;
+        let status = Status::check(unsafe { self.call(Leaf::TdgVpRd, 0, &mut regs) })?;
         Ok(FieldRead {
             value: regs.r8,
             next: next_field(regs.rdx),
@@ -376,7 +376,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller vouches for the field write.
-        check(unsafe { self.call(Leaf::TdgVpWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -412,16 +412,20 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller upholds the L2 entry contract above.
-        let status = check(unsafe { self.call(Leaf::TdgVpEnter, 0, &mut regs) })?;
-        if code::is(status, code::PENDING_INTERRUPT) {
+        let status = Status::check(unsafe { self.call(Leaf::TdgVpEnter, 0, &mut regs) })?;
+        if status.is(StatusCode::PendingInterrupt) {
             return Ok(VpEnterOutcome::PendingInterrupt(status));
         }
-        let kind = match (status.raw() >> 32) << 32 {
-            0 => L2ExitKind::Exit,
-            code::L2_EXIT_HOST_ROUTED_ASYNC => L2ExitKind::HostRoutedAsync,
-            code::L2_EXIT_HOST_ROUTED_TDVMCALL => L2ExitKind::HostRoutedTdvmcall,
-            code::L2_EXIT_PENDING_INTERRUPT => L2ExitKind::PendingInterrupt,
-            _ => L2ExitKind::Other(status.code()),
+        let kind = if status.is_success() {
+            L2ExitKind::Exit
+        } else if status.is(StatusCode::L2ExitHostRoutedAsync) {
+            L2ExitKind::HostRoutedAsync
+        } else if status.is(StatusCode::L2ExitHostRoutedTdvmcall) {
+            L2ExitKind::HostRoutedTdvmcall
+        } else if status.is(StatusCode::L2ExitPendingInterrupt) {
+            L2ExitKind::PendingInterrupt
+        } else {
+            L2ExitKind::Other(status.code())
         };
         Ok(VpEnterOutcome::Exited(L2Exit {
             status,
@@ -463,7 +467,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: invalidating translations cannot make memory reachable.
-        check(unsafe { self.call(Leaf::TdgVpInvept, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInvept, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -484,7 +488,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: invalidating translations cannot make memory reachable.
-        check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -507,7 +511,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module only reads the list page and drops cached translations.
-        check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
         Ok(GlaListInfo(regs.rdx))
     }
 }

@@ -4,7 +4,7 @@
 use crate::abi::addr::invalid;
 use crate::abi::FieldId;
 use crate::error::{InvalidReason, Result};
-use crate::status::Status;
+use crate::status::{Status, StatusCode};
 
 /// One metadata read: the value and the ID of the next field in the context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -23,7 +23,7 @@ impl MetadataRead {
         MetadataRead {
             value,
             next: (next != FieldId::NA.raw()).then_some(FieldId::from_raw(next)),
-            first_field_only: status.code() == super::code::METADATA_FIRST_FIELD_ID_IN_CONTEXT,
+            first_field_only: status.is(StatusCode::MetadataFirstFieldIdInContext),
         }
     }
 }

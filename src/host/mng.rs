@@ -1,7 +1,7 @@
 //! TD management: TDH.MNG.* leaves.
 
 use super::metadata::{check_read_id, MetadataRead};
-use super::{check, code, DetailedError, DetailedResult, Host};
+use super::{DetailedError, DetailedResult, Host};
 use crate::abi::td_params::{CpuidLeaf, TdParams};
 use crate::abi::FieldId;
 use crate::abi::{Hkid, HostPhysAddr, TdcxPage, TdrPage};
@@ -9,6 +9,7 @@ use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::{Status, StatusCode};
 
 /// Operand ID of TD_PARAMS.CPUID_CONFIG in a TDH.MNG.INIT OPERAND_INVALID status.
 const OPERAND_ID_CPUID_CONFIG: u32 = 69;
@@ -24,7 +25,7 @@ pub enum KeyConfig {
 
 impl KeyConfig {
     pub(crate) fn from_status(status: crate::Status) -> KeyConfig {
-        if status.code() == code::KEY_CONFIGURED {
+        if status.is(StatusCode::KeyConfigured) {
             KeyConfig::AlreadyConfigured
         } else {
             KeyConfig::Configured
@@ -59,9 +60,9 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: the caller gives the page up as documented.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhMngAddcx, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhMngAddcx, 0, &mut regs, StatusCode::RndNoEntropy)
         };
-        check(status).map(drop)
+        Status::check(status).map(drop)
     }
 
     /// TDH.MNG.KEY.CONFIG (leaf 8): program the TD's private key on this package.
@@ -89,10 +90,10 @@ impl<B: Backend> Host<B> {
                 Leaf::TdhMngKeyConfig,
                 0,
                 &mut regs,
-                code::KEY_GENERATION_FAILED,
+                StatusCode::KeyGenerationFailed,
             )
         };
-        check(status).map(KeyConfig::from_status)
+        Status::check(status).map(KeyConfig::from_status)
     }
 
     /// TDH.MNG.CREATE (leaf 9): create a TD with root page `tdr` and private key `hkid`.
@@ -120,9 +121,9 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: the caller gives the page up as documented.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhMngCreate, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhMngCreate, 0, &mut regs, StatusCode::RndNoEntropy)
         };
-        check(status).map(drop)
+        Status::check(status).map(drop)
     }
 
     /// TDH.MNG.VPFLUSHDONE (leaf 19): confirm every vCPU of the TD has been flushed, before
@@ -181,7 +182,7 @@ impl<B: Backend> Host<B> {
         // SAFETY: the module only reads TD_PARAMS; no host memory changes hands.
         let status = unsafe { self.call(Leaf::TdhMngInit, 0, &mut regs) };
         if status.is_error() {
-            let details = (status.code() == code::OPERAND_INVALID
+            let details = (status.is(StatusCode::OperandInvalid)
                 && status.details_l2() == OPERAND_ID_CPUID_CONFIG)
                 .then(|| CpuidLeaf::from_u64(regs.rcx));
             return Err(DetailedError {
@@ -215,7 +216,7 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: only used for leaves that change module state, never host memory.
         let status = unsafe { self.call(leaf, 0, &mut regs) };
-        check(status)
+        Status::check(status)
     }
 }
 
@@ -238,7 +239,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        check(unsafe { self.call(Leaf::TdhMngRd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhMngRd, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -260,7 +261,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        let status = check(unsafe { self.call(Leaf::TdhMngRd, 1, &mut regs) })?;
+        let status = Status::check(unsafe { self.call(Leaf::TdhMngRd, 1, &mut regs) })?;
         Ok(MetadataRead::new(status, regs.r8, regs.rdx))
     }
 
@@ -284,7 +285,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: writes TD metadata only.
-        check(unsafe { self.call(Leaf::TdhMngWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhMngWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 }

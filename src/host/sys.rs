@@ -2,7 +2,7 @@
 
 use super::metadata::{check_read_id, MetadataRead};
 use super::mng::KeyConfig;
-use super::{check, code, DetailedError, DetailedResult, Host};
+use super::{DetailedError, DetailedResult, Host};
 use crate::abi::addr::invalid;
 use crate::abi::sysinfo::{TdSysInfo, CMR_INFO_ALIGN, MAX_CMRS, MAX_TDMRS, TDMR_INFO_ALIGN};
 use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
@@ -12,6 +12,7 @@ use crate::call::Backend;
 use crate::error::{Error, InvalidReason, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::{Status, StatusCode};
 
 /// The CPUID value a TDH.SYS.INIT / TDH.SYS.LP.INIT check rejected (its outputs on
 /// TDX_INCORRECT_CPUID_VALUE and friends, class 0x09).
@@ -85,10 +86,10 @@ impl<B: Backend> Host<B> {
                 Leaf::TdhSysKeyConfig,
                 0,
                 &mut regs,
-                code::KEY_GENERATION_FAILED,
+                StatusCode::KeyGenerationFailed,
             )
         };
-        check(status).map(KeyConfig::from_status)
+        Status::check(status).map(KeyConfig::from_status)
     }
 
     /// TDH.SYS.INFO (leaf 32): write TDSYSINFO_STRUCT and the CMR table to host memory.
@@ -122,7 +123,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller lends both buffers as documented.
-        check(unsafe { self.call(Leaf::TdhSysInfo, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhSysInfo, 0, &mut regs) })?;
         Ok(SysInfoWritten {
             sysinfo_bytes: regs.rdx,
             cmr_entries: regs.r9,
@@ -144,7 +145,7 @@ impl<B: Backend> Host<B> {
         let mut regs = Regs::ZERO;
         // SAFETY: initializes the module; no host memory changes hands.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysInit, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhSysInit, 0, &mut regs, StatusCode::RndNoEntropy)
         };
         if status.is_error() {
             return Err(cpuid_details(status, &regs));
@@ -166,7 +167,7 @@ impl<B: Backend> Host<B> {
         let mut regs = Regs::ZERO;
         // SAFETY: initializes the module; no host memory changes hands.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysLpInit, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhSysLpInit, 0, &mut regs, StatusCode::RndNoEntropy)
         };
         if status.is_error() {
             return Err(cpuid_details(status, &regs));
@@ -199,8 +200,8 @@ impl<B: Backend> Host<B> {
                 ..Regs::ZERO
             };
             // SAFETY: initializes module-owned PAMT memory; no host memory changes hands.
-            let status = check(unsafe { self.call(Leaf::TdhSysTdmrInit, 0, &mut regs) })?;
-            if status.code() == code::TDMR_ALREADY_INITIALIZED {
+            let status = Status::check(unsafe { self.call(Leaf::TdhSysTdmrInit, 0, &mut regs) })?;
+            if status.is(StatusCode::TdmrAlreadyInitialized) {
                 return Ok(TdmrInit::AlreadyInitialized);
             }
             if regs.rdx >= end {
@@ -222,7 +223,7 @@ impl<B: Backend> Host<B> {
     pub fn sys_lp_shutdown(&mut self) -> Result<()> {
         let mut regs = Regs::ZERO;
         // SAFETY: module state only.
-        check(unsafe { self.call(Leaf::TdhSysLpShutdown, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysLpShutdown, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.SYS.CONFIG (leaf 45): configure the TDMRs and the global private HKID.
@@ -260,7 +261,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module reads the TDMR_INFO array only.
-        check(unsafe { self.call(Leaf::TdhSysConfig, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysConfig, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.SYS.SHUTDOWN (leaf 52): prepare a TD-preserving module update, handing off
@@ -279,7 +280,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: module state only.
-        check(unsafe { self.call(Leaf::TdhSysShutdown, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysShutdown, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.SYS.UPDATE (leaf 53): resume TDs after a TD-preserving update.
@@ -294,7 +295,7 @@ impl<B: Backend> Host<B> {
     pub fn sys_update(&mut self) -> Result<()> {
         let mut regs = Regs::ZERO;
         // SAFETY: module state only.
-        check(unsafe { self.call(Leaf::TdhSysUpdate, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysUpdate, 0, &mut regs) }).map(drop)
     }
 }
 
@@ -472,7 +473,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        let status = check(unsafe { self.call(Leaf::TdhSysRd, 0, &mut regs) })?;
+        let status = Status::check(unsafe { self.call(Leaf::TdhSysRd, 0, &mut regs) })?;
         Ok(MetadataRead::new(status, regs.r8, regs.rdx))
     }
 
@@ -519,9 +520,9 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: the caller lends the page.
         let status = unsafe { self.call(Leaf::TdhSysRdall, 0, &mut regs) };
-        let overflowed = status.code() == code::METADATA_LIST_OVERFLOW;
+        let overflowed = status.is(StatusCode::MetadataListOverflow);
         if !overflowed {
-            check(status)?;
+            Status::check(status)?;
         }
         Ok(RdAll {
             next: (regs.r8 != FieldId::NA.raw()).then_some(FieldId::from_raw(regs.r8)),

@@ -1,14 +1,14 @@
 //! vCPU management and entry: TDH.VP.* leaves.
 
 use super::metadata::{check_read_id, MetadataRead};
-use super::{check, code, Host};
+use super::Host;
 use crate::abi::FieldId;
 use crate::abi::{TdcxPage, TdrPage, TdvprPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{Status, StatusCode};
 
 bitflags::bitflags! {
     /// The flag bits of TDH.VP.ENTER's RCX (besides the TDVPR address).
@@ -187,7 +187,7 @@ impl<B: Backend> Host<B> {
         if !is_td_exit(status) {
             return Err(Error::Status(status));
         }
-        if status.code() == code::SUCCESS && status.raw() as u16 == EXIT_REASON_TDCALL {
+        if status.is(StatusCode::Success) && status.raw() as u16 == EXIT_REASON_TDCALL {
             return Ok(TdExit::Tdvmcall(TdvmcallExit {
                 status,
                 gpr_select: regs.rcx as u16,
@@ -227,7 +227,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller gives the page up as documented.
-        check(unsafe { self.call(Leaf::TdhVpAddcx, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpAddcx, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.CREATE (leaf 10): create a vCPU of the TD from a TDVPR page.
@@ -250,7 +250,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller gives the page up as documented.
-        check(unsafe { self.call(Leaf::TdhVpCreate, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpCreate, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.FLUSH (leaf 18): flush the vCPU's state cached on this logical processor.
@@ -268,7 +268,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: flushes module-owned state only.
-        check(unsafe { self.call(Leaf::TdhVpFlush, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpFlush, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.INIT v0 (leaf 22): initialize a vCPU; `initial_rcx` is the guest's RCX at
@@ -288,7 +288,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: initializes module-owned state only.
-        check(unsafe { self.call(Leaf::TdhVpInit, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpInit, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.INIT v1 (leaf 22, version 1): initialize a vCPU with its x2APIC ID.
@@ -314,7 +314,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: initializes module-owned state only.
-        check(unsafe { self.call(Leaf::TdhVpInit, 1, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpInit, 1, &mut regs) }).map(drop)
     }
 }
 
@@ -335,7 +335,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        check(unsafe { self.call(Leaf::TdhVpRd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhVpRd, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -356,7 +356,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        let status = check(unsafe { self.call(Leaf::TdhVpRd, 1, &mut regs) })?;
+        let status = Status::check(unsafe { self.call(Leaf::TdhVpRd, 1, &mut regs) })?;
         Ok(MetadataRead::new(status, regs.r8, regs.rdx))
     }
 
@@ -386,7 +386,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: writes vCPU metadata only.
-        check(unsafe { self.call(Leaf::TdhVpWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhVpWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 }
