@@ -22,7 +22,11 @@
 //!   crate's software codes for #UD/#GP on TDCALL. A failing TDCALL is never a panic.
 //! - Non-error statuses other than `TDX_SUCCESS` that the ABI defines for a leaf are part of
 //!   the typed result (for example [`mem::AcceptOutcome::AlreadyAccepted`] and
-//!   [`FieldRead::status`]).
+//!   [`MetadataRead::status`](crate::abi::MetadataRead::status)).
+//! - Metadata field IDs are typed ([`FieldId`](crate::abi::FieldId)) and checked by it
+//!   ([`FieldId::check_read`](crate::abi::FieldId::check_read) for reads, which accept the
+//!   null ID, [`FieldId::check_single_element`](crate::abi::FieldId::check_single_element)
+//!   for writes), the same rules as the host wrappers.
 //! - Where the module writes outputs on a failure path (TDG.SERVTD.RD/WR: the target TD's
 //!   current UUID; TDG.MEM.PAGE.ATTR.WR: the attributes), the wrapper returns
 //!   [`DetailedError`], which carries the status plus those outputs and converts into
@@ -56,7 +60,7 @@ use crate::call::Native;
 use crate::error::{Error, InvalidArgument, InvalidReason, Result};
 use crate::leaf::{Leaf, Side};
 use crate::regs::Regs;
-use crate::status::{Status, StatusCode};
+use crate::status::Status;
 
 #[cfg(target_arch = "x86_64")]
 /// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL, over a [`Backend`] (by default
@@ -194,70 +198,6 @@ pub(crate) fn check_range(argument: &'static str, value: u64, min: u64, max: u64
     Ok(value)
 }
 
-/// The "no field" metadata field ID (−1): no next field.
-pub const FIELD_ID_NONE: u64 = u64::MAX;
-
-/// The null field ID of a read: all ones except the context code (bits 54:52). Reading it
-/// returns the first field ID of the context, with status
-/// `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT`.
-pub const NULL_FIELD_ID: u64 = !(0b111 << 52);
-
-/// Field-ID bits that must be zero for a single-element access: reserved_0 (31:24),
-/// LAST_ELEMENT (37:34), LAST_FIELD (46:38), reserved_1 (49:47), reserved_2 (55) and
-/// reserved_3 (62). Element size, INC_SIZE, WRITE_MASK_VALID and the context code are
-/// ignored by the module.
-const FIELD_ID_MUST_BE_ZERO: u64 = 0xFF << 24 | 0xFFFF << 34 | 1 << 55 | 1 << 62;
-
-/// Checks a metadata field ID for a single-element access; `allow_null` accepts
-/// [`NULL_FIELD_ID`] (reads that can return the first field of a context).
-///
-/// The typed `FieldId` of the metadata module replaces this check once merged.
-pub(crate) fn check_field_id(value: u64, allow_null: bool) -> Result<u64> {
-    if allow_null && value | 0b111 << 52 == u64::MAX {
-        return Ok(value);
-    }
-    if value & FIELD_ID_MUST_BE_ZERO != 0 {
-        return Err(invalid(
-            "metadata field ID",
-            InvalidReason::MalformedFieldId { value },
-        ));
-    }
-    Ok(value)
-}
-
-/// Decodes a next-field-ID output: −1 means none.
-#[inline]
-pub(crate) const fn next_field(raw: u64) -> Option<u64> {
-    if raw == FIELD_ID_NONE {
-        None
-    } else {
-        Some(raw)
-    }
-}
-
-/// The result of a metadata read (TDG.VM.RD, TDG.VP.RD, TDG.SYS.RD, TDG.SERVTD.RD).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FieldRead {
-    /// The field's value (R8); 0 when the read named the null field ID.
-    pub value: u64,
-    /// The next field ID in the context (RDX), `None` at the end (−1) or where the leaf
-    /// version returns none (TDG.VM.RD version 0). After a read of [`NULL_FIELD_ID`], the
-    /// first field ID of the context.
-    pub next: Option<u64>,
-    /// The completion status: `TDX_SUCCESS`, or the non-error
-    /// `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT` after a read of the null field ID.
-    pub status: Status,
-}
-
-impl FieldRead {
-    /// Whether this read named the null field ID and `next` is the first field of the
-    /// context (status `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT`).
-    #[inline]
-    pub fn is_first_field_id(&self) -> bool {
-        self.status.is(StatusCode::MetadataFirstFieldIdInContext)
-    }
-}
-
 /// The failure of a leaf whose failure path carries outputs: the status (all 64 bits) plus
 /// the registers the module wrote, decoded as `D`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -339,6 +279,7 @@ pub(crate) mod testing {
     //! A recording backend for the wrapper tests.
 
     use super::Guest;
+    use crate::abi::{Context, FieldId};
     use crate::call::{Backend, CallKind, FnBackend};
     use crate::regs::Regs;
     use crate::status::Status;
@@ -411,6 +352,14 @@ pub(crate) mod testing {
         (result, log)
     }
 
+    /// A field ID from its raw value.
+    pub fn id(raw: u64) -> FieldId {
+        FieldId::from_raw(raw)
+    }
+
+    /// The null field ID (platform context), as the tests send it.
+    pub const NULL: FieldId = FieldId::null(Context::Platform);
+
     /// A reply that writes nothing.
     pub fn nothing(_: &mut Regs) {}
 
@@ -443,7 +392,7 @@ mod tests {
 
     use super::testing::*;
     use super::*;
-    use crate::abi::{GuestPhysAddr, PageLevel};
+    use crate::abi::{Context, FieldId, GuestPhysAddr, PageLevel};
     use crate::call::CallKind;
 
     /// Calls the typed wrapper of `leaf` once against a backend that answers success with
@@ -452,7 +401,7 @@ mod tests {
     /// the coverage test fail.
     fn call_wrapper_of(leaf: Leaf) -> Recorded {
         let page = GuestPhysAddr::page(0x1000).unwrap();
-        let field = 0x1110_0003_0000_0000; // TD ATTRIBUTES
+        let field = FieldId::from_raw(0x1110_0003_0000_0000); // TD ATTRIBUTES
         let ok: &[Reply<'_>] = &[(0, &nothing)];
         let (_, log) = run(ok, |g| {
             // SAFETY (all unsafe wrappers below): the backend is a recorder; nothing runs.
@@ -621,25 +570,39 @@ mod tests {
     }
 
     #[test]
-    fn field_id_checks() {
-        assert_eq!(
-            check_field_id(0x1110_0003_0000_0000, false),
-            Ok(0x1110_0003_0000_0000)
-        );
+    fn field_ids_are_checked_by_field_id_before_any_call() {
+        let td_attributes = FieldId::from_raw(0x1110_0003_0000_0000);
+        let ok: &[Reply<'_>] = &[(0, &nothing)];
+        let (read, log) = run(ok, |g| g.vm_rd_next(td_attributes));
+        assert!(read.is_ok());
+        assert_eq!(log.only().regs.rdx, td_attributes.raw());
         for bad in [1u64 << 24, 1 << 34, 1 << 46, 1 << 47, 1 << 55, 1 << 62] {
-            assert_eq!(
-                check_field_id(0x1110_0003_0000_0000 | bad, false),
-                Err(invalid(
-                    "metadata field ID",
-                    InvalidReason::MalformedFieldId {
-                        value: 0x1110_0003_0000_0000 | bad
-                    }
-                ))
-            );
+            let malformed = FieldId::from_raw(td_attributes.raw() | bad);
+            let expected = Err(Error::InvalidArgument(InvalidArgument {
+                argument: "field ID",
+                reason: InvalidReason::MalformedFieldId {
+                    value: td_attributes.raw() | bad,
+                },
+            }));
+            let (read, log) = run(&[], |g| g.vm_rd_next(malformed));
+            assert_eq!(read.map(drop), expected);
+            assert_eq!(log.len(), 0);
+            let (read, log) = run(&[], |g| g.vm_rd(malformed));
+            assert_eq!(read.map(drop), expected);
+            assert_eq!(log.len(), 0);
         }
-        assert!(check_field_id(NULL_FIELD_ID, false).is_err());
-        assert_eq!(check_field_id(NULL_FIELD_ID, true), Ok(NULL_FIELD_ID));
-        assert_eq!(check_field_id(u64::MAX, true), Ok(u64::MAX));
+        // The null ID: rejected where only a single element makes sense (writes, TDG.VM.RD
+        // version 0), accepted by reads that return the first field.
+        let null = FieldId::null(Context::Platform);
+        let (write, log) = run(&[], |g| unsafe { g.vm_wr(null, 0, 0) });
+        assert!(write.is_err());
+        assert_eq!(log.len(), 0);
+        let (read, log) = run(ok, |g| g.vm_rd_next(null));
+        assert!(read.is_ok());
+        assert_eq!(log.only().regs.rdx, null.raw());
+        let (read, log) = run(ok, |g| g.vm_rd_next(FieldId::NA));
+        assert!(read.is_ok());
+        assert_eq!(log.only().regs.rdx, u64::MAX);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! vCPU leaves: TDG.VP.INFO, TDG.VP.VEINFO.GET, TDG.VP.CPUIDVE.SET, TDG.VP.RD, TDG.VP.WR,
 //! and the TD-partitioning leaves TDG.VP.ENTER, TDG.VP.INVEPT and TDG.VP.INVVPID.
 
-use super::{check_field_id, check_range, check_reserved, next_field, FieldRead};
+use super::{check_range, check_reserved};
 use super::{Guest, L2Vm};
 use crate::abi::addr::{check_address, PAGE_SIZE};
 use crate::abi::{Attributes, GuestPhysAddr};
+use crate::abi::{FieldId, MetadataRead};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
@@ -330,7 +331,7 @@ impl<B: Backend> Guest<B> {
 
     /// Reads a vCPU-scope metadata field of this vCPU.
     ///
-    /// Leaf 9. Inputs: RCX 0, RDX field ID ([`super::NULL_FIELD_ID`] returns the first
+    /// Leaf 9. Inputs: RCX 0, RDX field ID ([`FieldId::null`] returns the first
     /// field). Outputs: R8 value, RDX next field ID. Since module 1.5.
     ///
     /// # Errors
@@ -338,18 +339,14 @@ impl<B: Backend> Guest<B> {
     /// Malformed field ID ([`InvalidReason::MalformedFieldId`](crate::error::InvalidReason::MalformedFieldId)); [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDG.VP.RD")]
-    pub fn vp_rd(&mut self, field_id: u64) -> Result<FieldRead> {
+    pub fn vp_rd(&mut self, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
-            rdx: check_field_id(field_id, true)?,
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
         let status = Status::check(unsafe { self.call(Leaf::TdgVpRd, 0, &mut regs) })?;
-        Ok(FieldRead {
-            value: regs.r8,
-            next: next_field(regs.rdx),
-            status,
-        })
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// Writes a vCPU-scope metadata field of this vCPU under a mask; returns the old value.
@@ -368,9 +365,9 @@ impl<B: Backend> Guest<B> {
     /// the write keeps every mapping and guest-state invariant the program relies on.
     #[inline]
     #[doc(alias = "TDG.VP.WR")]
-    pub unsafe fn vp_wr(&mut self, field_id: u64, value: u64, mask: u64) -> Result<u64> {
+    pub unsafe fn vp_wr(&mut self, field: FieldId, value: u64, mask: u64) -> Result<u64> {
         let mut regs = Regs {
-            rdx: check_field_id(field_id, false)?,
+            rdx: field.check_single_element()?.raw(),
             r8: value,
             r9: mask,
             ..Regs::ZERO
@@ -523,9 +520,9 @@ mod tests {
     #![allow(clippy::undocumented_unsafe_blocks)]
 
     use super::*;
+    use crate::abi::MetadataRead;
     use crate::error::{Error, InvalidReason};
     use crate::guest::testing::*;
-    use crate::guest::NULL_FIELD_ID;
 
     const ERR: u64 = 0xC000_0100_0000_0002;
 
@@ -610,7 +607,7 @@ mod tests {
             r.r8 = 0x42;
             r.rdx = 0xA020_0002_0000_0003;
         };
-        let (read, log) = run(&[(0, &out)], |g| g.vp_rd(field));
+        let (read, log) = run(&[(0, &out)], |g| g.vp_rd(id(field)));
         assert_eq!(log.only().rax, 9);
         assert_eq!(
             log.only().regs,
@@ -621,9 +618,9 @@ mod tests {
         );
         assert_eq!(
             read,
-            Ok(FieldRead {
+            Ok(MetadataRead {
                 value: 0x42,
-                next: Some(0xA020_0002_0000_0003),
+                next: Some(id(0xA020_0002_0000_0003)),
                 status: Status::SUCCESS
             })
         );
@@ -632,33 +629,31 @@ mod tests {
             r.rdx = u64::MAX;
             r.r8 = 0;
         };
-        let (read, _) = run(&[(ERR, &fail)], |g| g.vp_rd(field));
+        let (read, _) = run(&[(ERR, &fail)], |g| g.vp_rd(id(field)));
         assert_eq!(read, Err(Error::Status(Status::from_raw(ERR))));
         // The null field ID returns the first field with a non-error status.
         let first = |r: &mut Regs| {
             r.rdx = 0x1020_0003_0000_0000;
             r.r8 = 0;
         };
-        let (read, log) = run(&[(0x0000_0C0B_0000_0000, &first)], |g| {
-            g.vp_rd(NULL_FIELD_ID)
-        });
-        assert_eq!(log.only().regs.rdx, NULL_FIELD_ID);
+        let (read, log) = run(&[(0x0000_0C0B_0000_0000, &first)], |g| g.vp_rd(NULL));
+        assert_eq!(log.only().regs.rdx, NULL.raw());
         let read = read.unwrap();
         assert!(read.is_first_field_id());
-        assert_eq!(read.next, Some(0x1020_0003_0000_0000));
+        assert_eq!(read.next, Some(id(0x1020_0003_0000_0000)));
         // End of context.
         let end = |r: &mut Regs| r.rdx = u64::MAX;
-        let (read, _) = run(&[(0, &end)], |g| g.vp_rd(field));
+        let (read, _) = run(&[(0, &end)], |g| g.vp_rd(id(field)));
         assert_eq!(read.unwrap().next, None);
         // Malformed ID: nothing runs.
-        let (read, log) = run(&[], |g| g.vp_rd(field | 1 << 30));
+        let (read, log) = run(&[], |g| g.vp_rd(id(field | 1 << 30)));
         assert!(
             matches!(read, Err(Error::InvalidArgument(a)) if matches!(a.reason, InvalidReason::MalformedFieldId { .. }))
         );
         assert_eq!(log.len(), 0);
 
         let old = |r: &mut Regs| r.r8 = 0x99;
-        let (old_value, log) = run(&[(0, &old)], |g| unsafe { g.vp_wr(field, 0x11, 0xFF) });
+        let (old_value, log) = run(&[(0, &old)], |g| unsafe { g.vp_wr(id(field), 0x11, 0xFF) });
         assert_eq!(old_value, Ok(0x99));
         assert_eq!(log.only().rax, 10);
         assert_eq!(
@@ -670,7 +665,7 @@ mod tests {
                 ..Regs::ZERO
             }
         );
-        let (r, log) = run(&[], |g| unsafe { g.vp_wr(NULL_FIELD_ID, 0, 0) });
+        let (r, log) = run(&[], |g| unsafe { g.vp_wr(NULL, 0, 0) });
         assert!(r.is_err());
         assert_eq!(log.len(), 0);
     }

@@ -1,9 +1,9 @@
 //! TD management: TDH.MNG.* leaves.
 
-use super::metadata::{check_read_id, MetadataRead};
 use super::{DetailedError, DetailedResult, Host};
 use crate::abi::td_params::{CpuidLeaf, TdParams};
 use crate::abi::FieldId;
+use crate::abi::MetadataRead;
 use crate::abi::{Hkid, HostPhysAddr, TdcxPage, TdrPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
@@ -257,12 +257,12 @@ impl<B: Backend> Host<B> {
     pub fn mng_rd_next(&mut self, tdr: TdrPage, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
             rcx: tdr.raw(),
-            rdx: check_read_id(field)?.raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
         let status = Status::check(unsafe { self.call(Leaf::TdhMngRd, 1, &mut regs) })?;
-        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// TDH.MNG.WR (leaf 13): write the bits `mask` selects of a TD-scope field; returns

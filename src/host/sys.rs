@@ -1,11 +1,11 @@
 //! Module and platform management: TDH.SYS.* leaves.
 
-use super::metadata::{check_read_id, MetadataRead};
 use super::mng::KeyConfig;
 use super::{DetailedError, DetailedResult, Host};
 use crate::abi::addr::invalid;
 use crate::abi::sysinfo::{TdSysInfo, CMR_INFO_ALIGN, MAX_CMRS, MAX_TDMRS, TDMR_INFO_ALIGN};
 use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
+use crate::abi::MetadataRead;
 use crate::abi::{Attributes, Context, FieldId, TdxFeatures0, Xfam};
 use crate::abi::{Hkid, HostPhysAddr};
 use crate::call::Backend;
@@ -469,12 +469,12 @@ impl<B: Backend> Host<B> {
     #[doc(alias = "TDH.SYS.RD")]
     pub fn sys_rd(&mut self, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
-            rdx: check_read_id(field)?.raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
         let status = Status::check(unsafe { self.call(Leaf::TdhSysRd, 0, &mut regs) })?;
-        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     fn sys_rd_value(&mut self, field: FieldId) -> Result<u64> {
@@ -515,7 +515,7 @@ impl<B: Backend> Host<B> {
     pub unsafe fn sys_rdall(&mut self, page: HostPhysAddr, start: FieldId) -> Result<RdAll> {
         let mut regs = Regs {
             rdx: super::check_page("list page", page)?.raw(),
-            r8: check_read_id(start)?.raw(),
+            r8: start.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: the caller lends the page.
@@ -525,7 +525,7 @@ impl<B: Backend> Host<B> {
             Status::check(status)?;
         }
         Ok(RdAll {
-            next: (regs.r8 != FieldId::NA.raw()).then_some(FieldId::from_raw(regs.r8)),
+            next: FieldId::from_next(regs.r8),
             overflowed,
         })
     }

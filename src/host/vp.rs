@@ -1,8 +1,8 @@
 //! vCPU management and entry: TDH.VP.* leaves.
 
-use super::metadata::{check_read_id, MetadataRead};
 use super::Host;
 use crate::abi::FieldId;
+use crate::abi::MetadataRead;
 use crate::abi::{TdcxPage, TdrPage, TdvprPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
@@ -352,12 +352,12 @@ impl<B: Backend> Host<B> {
     pub fn vp_rd_next(&mut self, tdvpr: TdvprPage, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
             rcx: tdvpr.raw(),
-            rdx: check_read_id(field)?.raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
         let status = Status::check(unsafe { self.call(Leaf::TdhVpRd, 1, &mut regs) })?;
-        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// TDH.VP.WR (leaf 43): write the bits `mask` selects of a vCPU-scope field; returns
