@@ -10,7 +10,7 @@ use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::{Status, StatusCode};
+use crate::status::{ExitReason, Status, StatusCode};
 
 /// The output of TDG.VP.INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,7 +44,7 @@ impl VpInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VeInfo {
     /// RCX bits 31:0: the exit reason.
-    pub exit_reason: u32,
+    pub exit_reason: ExitReason,
     /// RDX: the exit qualification.
     pub exit_qualification: u64,
     /// R8: the guest linear address.
@@ -204,7 +204,7 @@ pub struct L2Exit {
     /// Status class of the exit.
     pub kind: L2ExitKind,
     /// RAX bits 31:0: the L2 VM-exit reason.
-    pub exit_reason: u32,
+    pub exit_reason: ExitReason,
     /// RCX: exit qualification.
     pub exit_qualification: u64,
     /// RDX: guest linear address.
@@ -301,7 +301,7 @@ impl<B: Backend> Guest<B> {
         // SAFETY: TDG.VP.VEINFO.GET only writes registers.
         Status::check(unsafe { self.call(Leaf::TdgVpVeinfoGet, 0, &mut regs) })?;
         Ok(VeInfo {
-            exit_reason: lo(regs.rcx),
+            exit_reason: ExitReason::from_raw(lo(regs.rcx)),
             exit_qualification: regs.rdx,
             gla: regs.r8,
             gpa: regs.r9,
@@ -427,7 +427,7 @@ impl<B: Backend> Guest<B> {
         Ok(VpEnterOutcome::Exited(L2Exit {
             status,
             kind,
-            exit_reason: status.details_l2(),
+            exit_reason: ExitReason::from_raw(status.details_l2()),
             exit_qualification: regs.rcx,
             gla: regs.rdx,
             cs: SegmentDetails {
@@ -565,7 +565,7 @@ mod tests {
         assert_eq!(
             info.unwrap(),
             VeInfo {
-                exit_reason: 48,
+                exit_reason: ExitReason::from_raw(48),
                 exit_qualification: 0x83,
                 gla: 0x7000,
                 gpa: 0x8000,
@@ -704,7 +704,7 @@ mod tests {
         };
         assert_eq!(exit.status.raw(), status);
         assert_eq!(exit.kind, L2ExitKind::HostRoutedTdvmcall);
-        assert_eq!(exit.exit_reason, 0x4D);
+        assert_eq!(exit.exit_reason.raw(), 0x4D);
         assert_eq!(exit.exit_qualification, 0x181);
         assert_eq!(exit.gla, 0x7FFF_0000);
         assert_eq!(
@@ -741,7 +741,7 @@ mod tests {
             let VpEnterOutcome::Exited(exit) = o.unwrap() else {
                 panic!()
             };
-            assert_eq!((exit.kind, exit.exit_reason), (kind, 12));
+            assert_eq!((exit.kind, exit.exit_reason.raw()), (kind, 12));
         }
         let (o, _) = run(&[(0x0000_1120_0000_0000, &nothing)], |g| unsafe {
             g.vp_enter(L2Vm::VM1, InveptType::Type3, state)

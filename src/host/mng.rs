@@ -9,10 +9,7 @@ use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::{Status, StatusCode};
-
-/// Operand ID of TD_PARAMS.CPUID_CONFIG in a TDH.MNG.INIT OPERAND_INVALID status.
-const OPERAND_ID_CPUID_CONFIG: u32 = 69;
+use crate::status::{Operand, Status, StatusCode};
 
 /// How TDH.MNG.KEY.CONFIG / TDH.SYS.KEY.CONFIG completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,8 +180,8 @@ impl<B: Backend> Host<B> {
         let status = unsafe { self.call(Leaf::TdhMngInit, 0, &mut regs) };
         if status.is_error() {
             let details = (status.is(StatusCode::OperandInvalid)
-                && status.details_l2() == OPERAND_ID_CPUID_CONFIG)
-                .then(|| CpuidLeaf::from_u64(regs.rcx));
+                && status.details_l2() == Operand::CPUID_CONFIG.id())
+            .then(|| CpuidLeaf::from_u64(regs.rcx));
             return Err(DetailedError {
                 error: Error::Status(status),
                 details,
