@@ -3,7 +3,7 @@
 //! ([`MetadataRead`]) and the list format RDALL writes ([`MetadataList`]). Field IDs and
 //! their validity rules are [`FieldId`]'s.
 
-use super::addr::invalid;
+use super::check::invalid;
 use super::field_id::FieldId;
 use crate::error::{InvalidReason, Result};
 use crate::status::{Status, StatusCode};

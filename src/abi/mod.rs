@@ -1,6 +1,7 @@
 //! Typed ABI operands and structures.
 
 pub mod addr;
+pub(crate) mod check;
 pub mod field_id;
 pub mod flags;
 pub mod gpr_select;

@@ -54,6 +54,8 @@ pub mod tdvmcall;
 pub mod vm;
 pub mod vp;
 
+use crate::abi::check::invalid;
+pub(crate) use crate::abi::check::{check_range, check_reserved};
 use crate::call::Backend;
 #[cfg(target_arch = "x86_64")]
 use crate::call::Native;
@@ -142,60 +144,28 @@ impl<B: Backend> Guest<B> {
     #[inline]
     pub unsafe fn call_raw(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Result<Status> {
         if leaf.side() != Side::Guest {
-            return Err(invalid(
+            return Err(Error::from(invalid(
                 "leaf",
                 InvalidReason::OutOfRange {
                     value: leaf.number() as u64,
                     min: 0,
                     max: 0,
                 },
-            ));
+            )));
         }
         if version > leaf.max_version() {
-            return Err(invalid(
+            return Err(Error::from(invalid(
                 "leaf version",
                 InvalidReason::OutOfRange {
                     value: version as u64,
                     min: 0,
                     max: leaf.max_version() as u64,
                 },
-            ));
+            )));
         }
         // SAFETY: the caller upholds the leaf's contract.
         Ok(unsafe { self.call(leaf, version, regs) })
     }
-}
-
-#[inline]
-pub(crate) fn invalid(argument: &'static str, reason: InvalidReason) -> Error {
-    Error::InvalidArgument(InvalidArgument { argument, reason })
-}
-
-/// Rejects `value` when any bit of `reserved` is set.
-#[inline]
-pub(crate) fn check_reserved(argument: &'static str, value: u64, reserved: u64) -> Result<u64> {
-    if value & reserved != 0 {
-        return Err(invalid(
-            argument,
-            InvalidReason::ReservedBitsSet {
-                value,
-                bits: value & reserved,
-            },
-        ));
-    }
-    Ok(value)
-}
-
-/// Rejects `value` outside `min..=max`.
-#[inline]
-pub(crate) fn check_range(argument: &'static str, value: u64, min: u64, max: u64) -> Result<u64> {
-    if value < min || value > max {
-        return Err(invalid(
-            argument,
-            InvalidReason::OutOfRange { value, min, max },
-        ));
-    }
-    Ok(value)
 }
 
 /// The failure of a leaf whose failure path carries outputs: the status (all 64 bits) plus

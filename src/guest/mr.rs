@@ -1,7 +1,7 @@
 //! Measurement and attestation: TDG.MR.RTMR.EXTEND, TDG.MR.REPORT, TDG.MR.VERIFYREPORT.
 
 use super::{check_range, Guest};
-use crate::abi::addr::check_address;
+use crate::abi::check::check_address;
 use crate::abi::GuestPhysAddr;
 use crate::call::Backend;
 use crate::error::Result;

@@ -21,8 +21,9 @@
 //! which GPAs are private), GetQuote and Service (hand buffers to the VMM to write later),
 //! vendor calls and raw calls are `unsafe`.
 
-use super::{check_range, invalid, Guest};
-use crate::abi::addr::check_address;
+use super::{check_range, Guest};
+use crate::abi::check::check_address;
+use crate::abi::check::invalid;
 use crate::abi::gpr_select::{Gpr, GprSelect};
 use crate::abi::{GuestPhysAddr, PAGE_SIZE};
 use crate::call::Backend;
@@ -281,7 +282,8 @@ fn check_fits(argument: &'static str, value: u64, bytes: u8) -> Result<u64, Erro
                 value,
                 max_bits: bytes as u32 * 8,
             },
-        ));
+        )
+        .into());
     }
     Ok(value)
 }

@@ -3,7 +3,8 @@
 
 use super::{check_range, check_reserved};
 use super::{Guest, L2Vm};
-use crate::abi::addr::{check_address, PAGE_SIZE};
+use crate::abi::check::check_address;
+use crate::abi::PAGE_SIZE;
 use crate::abi::{Attributes, GuestPhysAddr};
 use crate::abi::{FieldId, MetadataRead};
 use crate::call::Backend;

@@ -4,7 +4,7 @@
 //! ([`SeptDetails`], from RCX/RDX); those wrappers return a [`DetailedResult`].
 
 use super::{check_page, check_sept, page_or_null, DetailedResult, Host, SeptDetails};
-use crate::abi::addr::invalid;
+use crate::abi::check::invalid;
 use crate::abi::{GuestPhysAddr, HostPhysAddr, PageInfo, PageLevel, TdrPage, NULL_PA};
 use crate::call::Backend;
 use crate::error::{InvalidReason, Result};

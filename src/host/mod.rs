@@ -311,7 +311,7 @@ pub(crate) fn check_page(
     argument: &'static str,
     page: crate::abi::HostPhysAddr,
 ) -> Result<crate::abi::HostPhysAddr> {
-    crate::abi::addr::check_address(
+    crate::abi::check::check_address(
         argument,
         page.raw(),
         crate::abi::addr::MAX_PHYS_ADDR_BITS,

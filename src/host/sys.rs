@@ -2,14 +2,14 @@
 
 use super::mng::KeyConfig;
 use super::{DetailedError, DetailedResult, Host};
-use crate::abi::addr::invalid;
+use crate::abi::check::check_range;
 use crate::abi::sysinfo::{TdSysInfo, CMR_INFO_ALIGN, MAX_CMRS, MAX_TDMRS, TDMR_INFO_ALIGN};
 use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
 use crate::abi::MetadataRead;
 use crate::abi::{Attributes, Context, FieldId, TdxFeatures0, Xfam};
 use crate::abi::{Hkid, HostPhysAddr};
 use crate::call::Backend;
-use crate::error::{Error, InvalidReason, Result};
+use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::status::{Status, StatusCode};
@@ -191,7 +191,7 @@ impl<B: Backend> Host<B> {
     pub fn sys_tdmr_init(&mut self, tdmr_base: HostPhysAddr, tdmr_size: u64) -> Result<TdmrInit> {
         const GIB: u64 = 1 << 30;
         let base = HostPhysAddr::aligned(tdmr_base.raw(), GIB)?.raw();
-        crate::abi::addr::check_address("TDMR size", tdmr_size, 64, GIB)?;
+        crate::abi::check::check_address("TDMR size", tdmr_size, 64, GIB)?;
         let end = base.saturating_add(tdmr_size);
         let max_calls = tdmr_size / crate::abi::PAGE_SIZE + 1;
         for _ in 0..max_calls {
@@ -243,17 +243,7 @@ impl<B: Backend> Host<B> {
         count: usize,
         hkid: Hkid,
     ) -> Result<()> {
-        if count == 0 || count > MAX_TDMRS {
-            return Err(invalid(
-                "TDMR count",
-                InvalidReason::OutOfRange {
-                    value: count as u64,
-                    min: 1,
-                    max: MAX_TDMRS as u64,
-                },
-            )
-            .into());
-        }
+        check_range("TDMR count", count as u64, 1, MAX_TDMRS as u64)?;
         let mut regs = Regs {
             rcx: HostPhysAddr::aligned(tdmr_pointers.raw(), TDMR_INFO_ALIGN)?.raw(),
             rdx: count as u64,
@@ -621,6 +611,7 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::InvalidReason;
     use crate::host::testing::*;
     use crate::Status;
 
