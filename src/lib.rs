@@ -38,6 +38,7 @@ pub mod retry;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
 pub mod status;
+mod wrapper;
 
 pub use error::{Error, Result};
 pub use regs::Regs;

@@ -57,57 +57,17 @@ pub mod vp;
 use crate::abi::check::invalid;
 pub(crate) use crate::abi::check::{check_range, check_reserved};
 use crate::call::Backend;
-#[cfg(target_arch = "x86_64")]
-use crate::call::Native;
 use crate::error::{Error, InvalidArgument, InvalidReason, Result};
 use crate::leaf::{Leaf, Side};
 use crate::regs::Regs;
 use crate::status::Status;
 
-#[cfg(target_arch = "x86_64")]
-/// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL, over a [`Backend`] (by default
-/// the real instruction, [`Native`]).
-#[derive(Debug)]
-pub struct Guest<B: Backend = Native> {
-    backend: B,
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-/// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL, over a [`Backend`].
-#[derive(Debug)]
-pub struct Guest<B: Backend> {
-    backend: B,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Guest<Native> {
-    /// A guest over the real TDCALL instruction ([`Native::new`], which installs the fault
-    /// handler in user space).
-    #[inline]
-    pub fn native() -> Guest<Native> {
-        Guest::new(Native::new())
-    }
+crate::wrapper::wrapper_front! {
+    /// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL.
+    pub struct Guest for Guest, "TDCALL";
 }
 
 impl<B: Backend> Guest<B> {
-    /// A guest over `backend`.
-    #[inline]
-    pub const fn new(backend: B) -> Guest<B> {
-        Guest { backend }
-    }
-
-    /// The backend.
-    #[inline]
-    pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.backend
-    }
-
-    /// Gives the backend back.
-    #[inline]
-    pub fn into_backend(self) -> B {
-        self.backend
-    }
-
     /// The one path to the instruction: RAX and the thunk come from the leaf table.
     ///
     /// # Safety
@@ -116,13 +76,10 @@ impl<B: Backend> Guest<B> {
     /// typed wrapper of that leaf).
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        debug_assert_eq!(leaf.side(), Side::Guest);
-        let rax = leaf.rax_versioned(version);
-        debug_assert!(rax.is_some(), "{leaf} has no version {version}");
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe {
             self.backend
-                .call(leaf.call_kind(), rax.unwrap_or(leaf.rax()), regs)
+                .call(leaf.call_kind(), Self::rax(leaf, version), regs)
         }
     }
 

@@ -66,7 +66,7 @@ impl<B: Backend> Host<B> {
     ///
     /// RCX = TDR. No outputs. Run once on a logical processor of every package. Retried
     /// on TDX_KEY_GENERATION_FAILED (PCONFIG's entropy error), up to
-    /// [`ENTROPY_ATTEMPTS`](super::ENTROPY_ATTEMPTS) calls.
+    /// [`RND_NO_ENTROPY_ATTEMPTS`](crate::retry::RND_NO_ENTROPY_ATTEMPTS) calls.
     ///
     /// Module 1.0+.
     ///

@@ -56,7 +56,7 @@
 
 use crate::call::{Backend, CallKind};
 use crate::error::{Error, Result};
-use crate::leaf::{Leaf, Side};
+use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::retry::{retry_interrupted, retry_on, RESUME_LIMIT, RND_NO_ENTROPY_ATTEMPTS};
 use crate::status::{Status, StatusCode};
@@ -170,55 +170,12 @@ pub(crate) fn check_sept(status: Status, regs: &Regs) -> DetailedResult<Status, 
     })
 }
 
-/// The host side of the TDX ABI: every SEAMCALL leaf as a typed method.
-///
-/// `B` is the seam the calls go through: [`Native`](crate::call::Native) for the real
-/// instruction, a [`FnBackend`](crate::call::FnBackend) or any other [`Backend`] in tests.
-#[cfg(target_arch = "x86_64")]
-#[derive(Debug)]
-pub struct Host<B: Backend = crate::call::Native> {
-    backend: B,
-}
-
-/// The host side of the TDX ABI: every SEAMCALL leaf as a typed method.
-///
-/// `B` is the seam the calls go through (on this architecture there is no native backend;
-/// use a [`FnBackend`](crate::call::FnBackend) or another [`Backend`]).
-#[cfg(not(target_arch = "x86_64"))]
-#[derive(Debug)]
-pub struct Host<B: Backend> {
-    backend: B,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Host<crate::call::Native> {
-    /// The host over the real SEAMCALL instruction (under `std` this installs the fault
-    /// handler, see [`Native::new`](crate::call::Native::new)).
-    #[inline]
-    pub fn native() -> Host<crate::call::Native> {
-        Host::new(crate::call::Native::new())
-    }
+crate::wrapper::wrapper_front! {
+    /// The host side of the TDX ABI: every SEAMCALL leaf as a typed method.
+    pub struct Host for Host, "SEAMCALL";
 }
 
 impl<B: Backend> Host<B> {
-    /// A host over `backend`.
-    #[inline]
-    pub const fn new(backend: B) -> Host<B> {
-        Host { backend }
-    }
-
-    /// The backend.
-    #[inline]
-    pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.backend
-    }
-
-    /// Gives the backend back.
-    #[inline]
-    pub fn into_backend(self) -> B {
-        self.backend
-    }
-
     /// THE call helper: RAX (number and `version`) and the thunk kind come from the leaf
     /// table. Leaves that run AES-GCM go through [`Host::call_clobbering_vectors`].
     ///
@@ -227,12 +184,7 @@ impl<B: Backend> Host<B> {
     /// The caller (a wrapper) upholds the leaf's contract, see [`Backend::call`].
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        debug_assert_eq!(leaf.side(), Side::Host);
-        debug_assert!(
-            version <= leaf.max_version(),
-            "{leaf} has no version {version}"
-        );
-        let rax = leaf.rax() | (version as u64) << crate::leaf::LEAF_VERSION_SHIFT;
+        let rax = Self::rax(leaf, version);
         if leaf.clobbers_vector_state() {
             // SAFETY: forwarded; the caller upholds the leaf's contract.
             unsafe { self.call_clobbering_vectors(leaf.call_kind(), rax, regs) }

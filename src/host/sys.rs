@@ -70,7 +70,7 @@ impl<B: Backend> Host<B> {
     /// TDH.SYS.KEY.CONFIG (leaf 31): program the global private key on this package.
     ///
     /// No register inputs or outputs. Run once per package, serially. Retried on
-    /// TDX_KEY_GENERATION_FAILED up to [`ENTROPY_ATTEMPTS`](super::ENTROPY_ATTEMPTS)
+    /// TDX_KEY_GENERATION_FAILED up to [`RND_NO_ENTROPY_ATTEMPTS`](crate::retry::RND_NO_ENTROPY_ATTEMPTS)
     /// calls. Module 1.0+.
     ///
     /// # Errors
