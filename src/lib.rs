@@ -40,6 +40,7 @@ pub mod retry;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
 pub mod status;
+mod wrapper;
 pub mod xstate;
 
 pub use error::{Error, Result};

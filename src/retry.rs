@@ -9,14 +9,18 @@
 //! | status | helper | bound |
 //! |---|---|---|
 //! | `TDX_RND_NO_ENTROPY` | [`retry_no_entropy`] | [`RND_NO_ENTROPY_ATTEMPTS`] = 10 calls in total, as Linux's `sc_retry` (`RDRAND_RETRY_LOOPS`) |
+//! | `TDX_KEY_GENERATION_FAILED` (TDH.MNG.KEY.CONFIG, TDH.SYS.KEY.CONFIG: PCONFIG's entropy failure) | [`retry_on`] | [`RND_NO_ENTROPY_ATTEMPTS`], the same entropy bound |
 //! | `TDX_OPERAND_BUSY`, `TDX_OPERAND_BUSY_HOST_PRIORITY`, `TDX_SYS_BUSY` | [`retry_busy`] | the caller's, [`BUSY_ATTEMPTS`] suggested |
 //! | `TDX_INTERRUPTED_RESUMABLE` | [`resume_interrupted`] | [`RESUME_LIMIT`] = 10 000 calls, as KVM's `TDX_SEAMCALL_RETRIES` |
+//! | `TDX_INTERRUPTED_RESUMABLE` or `TDX_INTERRUPTED_RESTARTABLE`, for leaves that continue from the registers the module left | [`retry_interrupted`] | the caller's, [`RESUME_LIMIT`] suggested |
 //!
 //! Linux wraps every SEAMCALL except TDH.VP.ENTER in the entropy retry. Busy statuses mean
 //! another logical processor (or the TD) holds a lock the call needs; the module spec says
 //! the call may be retried. A busy status that only clears after the caller acts (e.g.
 //! `TDX_PREVIOUS_TLB_EPOCH_BUSY`, which needs vCPUs kicked out of the TD) is not retried
-//! here. `TDX_INTERRUPTED_RESTARTABLE` is not retried either: the caller decides whether to
+//! here. `TDX_INTERRUPTED_RESTARTABLE` is retried only where the caller says the leaf
+//! restarts from the registers it left ([`retry_interrupted`]: TDH.MEM.SEPT.ADD version 1,
+//! TDH.MEM.PAGE.DEMOTE and TDH.MEM.PAGE.PROMOTE); elsewhere the caller decides whether to
 //! restart.
 
 use crate::status::{Status, StatusCode};
@@ -52,15 +56,36 @@ pub fn retry_while(
     status
 }
 
+/// Retries while the call returns `code` ([`Status::is`]), up to `max_attempts` calls in
+/// total. For a code with its own bound below, use that helper; this one serves the
+/// leaf-specific cases, e.g. `TDX_KEY_GENERATION_FAILED` from the KEY.CONFIG leaves with
+/// [`RND_NO_ENTROPY_ATTEMPTS`].
+#[inline]
+pub fn retry_on(code: StatusCode, max_attempts: u32, call: impl FnMut() -> Status) -> Status {
+    retry_while(max_attempts, |status| status.is(code), call)
+}
+
 /// Retries while the call returns `TDX_RND_NO_ENTROPY`, up to
 /// [`RND_NO_ENTROPY_ATTEMPTS`] calls in total, as Linux does for every SEAMCALL.
 #[inline]
 pub fn retry_no_entropy(call: impl FnMut() -> Status) -> Status {
-    retry_while(
-        RND_NO_ENTROPY_ATTEMPTS,
-        |status| status.is(StatusCode::RndNoEntropy),
-        call,
-    )
+    retry_on(StatusCode::RndNoEntropy, RND_NO_ENTROPY_ATTEMPTS, call)
+}
+
+/// Whether `status` is `TDX_INTERRUPTED_RESUMABLE` or `TDX_INTERRUPTED_RESTARTABLE`: an
+/// interrupt stopped the leaf, with or without its progress kept.
+#[inline]
+pub const fn is_interrupted(status: Status) -> bool {
+    status.is(StatusCode::InterruptedResumable) || status.is(StatusCode::InterruptedRestartable)
+}
+
+/// Retries while [`is_interrupted`], up to `max_calls` calls in total ([`RESUME_LIMIT`]
+/// is a reasonable choice), for a leaf that resumes or restarts when called again with the
+/// registers the module left (the caller must not reset them between calls). Returns the
+/// last status.
+#[inline]
+pub fn retry_interrupted(max_calls: u32, call: impl FnMut() -> Status) -> Status {
+    retry_while(max_calls, is_interrupted, call)
 }
 
 /// Whether `status` is contention that retrying can clear: `TDX_OPERAND_BUSY` (any
@@ -169,6 +194,59 @@ mod tests {
         let status = retry_no_entropy(scripted(busy, 100, Status::SUCCESS, &mut calls));
         assert_eq!(status, busy);
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn retry_on_retries_only_its_code() {
+        let mut calls = 0;
+        let key = StatusCode::KeyGenerationFailed.status();
+        let status = retry_on(
+            StatusCode::KeyGenerationFailed,
+            RND_NO_ENTROPY_ATTEMPTS,
+            scripted(key, 2, Status::SUCCESS, &mut calls),
+        );
+        assert_eq!((status, calls), (Status::SUCCESS, 3));
+        let mut calls = 0;
+        let status = retry_on(
+            StatusCode::KeyGenerationFailed,
+            RND_NO_ENTROPY_ATTEMPTS,
+            scripted(key, 100, Status::SUCCESS, &mut calls),
+        );
+        assert_eq!((status, calls), (key, RND_NO_ENTROPY_ATTEMPTS));
+        let mut calls = 0;
+        let entropy = StatusCode::RndNoEntropy.status();
+        let status = retry_on(
+            StatusCode::KeyGenerationFailed,
+            RND_NO_ENTROPY_ATTEMPTS,
+            scripted(entropy, 100, Status::SUCCESS, &mut calls),
+        );
+        assert_eq!((status, calls), (entropy, 1));
+    }
+
+    #[test]
+    fn interrupted_retries_resumable_and_restartable_only() {
+        for interrupted in [
+            StatusCode::InterruptedResumable.status(),
+            StatusCode::InterruptedRestartable.status(),
+        ] {
+            let mut calls = 0;
+            let status = retry_interrupted(
+                RESUME_LIMIT,
+                scripted(interrupted, 4, Status::SUCCESS, &mut calls),
+            );
+            assert_eq!((status, calls), (Status::SUCCESS, 5), "{interrupted}");
+            let mut calls = 0;
+            let status =
+                retry_interrupted(7, scripted(interrupted, 100, Status::SUCCESS, &mut calls));
+            assert_eq!((status, calls), (interrupted, 7), "{interrupted}");
+        }
+        let mut calls = 0;
+        let invalid = StatusCode::InvalidResumption.status();
+        let status = retry_interrupted(
+            RESUME_LIMIT,
+            scripted(invalid, 100, Status::SUCCESS, &mut calls),
+        );
+        assert_eq!((status, calls), (invalid, 1));
     }
 
     #[test]

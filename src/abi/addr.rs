@@ -4,7 +4,8 @@
 //! module owns or reads, guest-physical (GPA) for TD memory. Each type checks width and
 //! alignment when it is made, so a wrapper never executes with a malformed address.
 
-use crate::error::{InvalidArgument, InvalidReason, Result};
+use super::check::check_address;
+use crate::error::Result;
 
 /// The widest physical address the ABI encodes (bits 51:0).
 pub const MAX_PHYS_ADDR_BITS: u32 = 52;
@@ -12,40 +13,6 @@ pub const MAX_PHYS_ADDR_BITS: u32 = 52;
 pub const PAGE_SIZE: u64 = 4096;
 /// The ABI's null physical address, "no page" (all ones).
 pub const NULL_PA: u64 = u64::MAX;
-
-pub(crate) const fn invalid(argument: &'static str, reason: InvalidReason) -> InvalidArgument {
-    InvalidArgument { argument, reason }
-}
-
-/// Checks that `value` fits in `bits` bits and is aligned to `align` bytes.
-pub(crate) fn check_address(
-    argument: &'static str,
-    value: u64,
-    bits: u32,
-    align: u64,
-) -> Result<u64> {
-    if bits < 64 && value >> bits != 0 {
-        return Err(invalid(
-            argument,
-            InvalidReason::TooWide {
-                value,
-                max_bits: bits,
-            },
-        )
-        .into());
-    }
-    if value & (align - 1) != 0 {
-        return Err(invalid(
-            argument,
-            InvalidReason::Misaligned {
-                value,
-                required: align,
-            },
-        )
-        .into());
-    }
-    Ok(value)
-}
 
 macro_rules! phys_addr_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {

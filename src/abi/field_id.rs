@@ -301,6 +301,39 @@ impl FieldId {
         Ok(self)
     }
 
+    /// Checks an ID for a single-element read: a null ID passes (the read returns the
+    /// context's first field ID), anything else must pass [`FieldId::check_single_element`].
+    /// Writes use [`FieldId::check_single_element`] alone.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidReason::MalformedFieldId`], as [`FieldId::check_single_element`].
+    pub const fn check_read(self) -> Result<FieldId> {
+        if self.is_null() {
+            Ok(self)
+        } else {
+            self.check_single_element()
+        }
+    }
+
+    /// Decodes a next-field-ID output (RDX after a read, R8 after RDALL): [`FieldId::NA`]
+    /// means there is none.
+    #[inline]
+    pub const fn from_next(raw: u64) -> Option<FieldId> {
+        if raw == FieldId::NA.0 {
+            None
+        } else {
+            Some(FieldId(raw))
+        }
+    }
+
+    /// This ID with LAST_ELEMENT and LAST_FIELD cleared: for a metadata-list sequence
+    /// header, the single-element ID of its first element.
+    #[inline]
+    pub const fn without_sequence(self) -> FieldId {
+        FieldId(self.0 & !(LAST_ELEMENT_MASK | LAST_FIELD_MASK))
+    }
+
     /// The ID of element `index` of this field: the field code advances by `index` (by
     /// `2 * index` with INC_SIZE).
     ///
@@ -523,6 +556,30 @@ mod tests {
         let vmcs = FieldId::from_raw(0x0024_0003_0000_2000 | INC_SIZE);
         assert_eq!(vmcs.element(1).unwrap().field_code(), 0x2002);
         assert!(FieldId::from_raw(0xFF_FFFF).element(1).is_err());
+    }
+
+    #[test]
+    fn read_checks_next_ids_and_sequence_clearing() {
+        let td_attributes = FieldId::from_raw(0x1110_0003_0000_0000);
+        assert_eq!(td_attributes.check_read(), Ok(td_attributes));
+        for context in [Context::Platform, Context::Td, Context::Vcpu] {
+            assert!(FieldId::null(context).check_read().is_ok());
+        }
+        assert!(FieldId::NA.check_read().is_ok());
+        let malformed = FieldId::from_raw(td_attributes.raw() | 1 << 34);
+        assert_eq!(
+            malformed.check_read(),
+            Err(crate::Error::InvalidArgument(field_id_error(
+                malformed.raw()
+            )))
+        );
+        assert_eq!(FieldId::from_next(u64::MAX), None);
+        assert_eq!(
+            FieldId::from_next(0x1110_0003_0000_0001),
+            Some(FieldId(0x1110_0003_0000_0001))
+        );
+        let header = td_attributes.sequence_header(15, 511).unwrap();
+        assert_eq!(header.without_sequence(), td_attributes);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! aligned, bits 51:0) run when a handle is made, before any call. Making a handle is safe:
 //! the memory-safety contract sits on the leaves that hand the page to the module.
 
-use super::addr::{check_address, HostPhysAddr, MAX_PHYS_ADDR_BITS, PAGE_SIZE};
+use super::addr::{HostPhysAddr, MAX_PHYS_ADDR_BITS, PAGE_SIZE};
+use super::check::check_address;
 use crate::error::{InvalidArgument, InvalidReason, Result};
 
 macro_rules! page_handles {

@@ -4,32 +4,12 @@
 //! Encodings from TDX module 1.5.01 (`tdx_api_defs.h`, `helpers/migration.h`,
 //! `helpers/service_td.h`).
 
-use super::addr::{check_address, invalid, HostPhysAddr, MAX_PHYS_ADDR_BITS, PAGE_SIZE};
+use super::addr::{HostPhysAddr, MAX_PHYS_ADDR_BITS, PAGE_SIZE};
+use super::check::{check_address, check_range, check_reserved};
 use super::page::PageLevel;
-use crate::error::{InvalidReason, Result};
+use crate::error::Result;
 
 const PAGE_FRAME_MASK: u64 = 0x000F_FFFF_FFFF_F000;
-
-fn check_index(argument: &'static str, value: u64, max: u64) -> Result<u64> {
-    if value > max {
-        return Err(invalid(argument, InvalidReason::OutOfRange { value, min: 0, max }).into());
-    }
-    Ok(value)
-}
-
-fn check_reserved(argument: &'static str, value: u64, reserved: u64) -> Result<u64> {
-    if value & reserved != 0 {
-        return Err(invalid(
-            argument,
-            InvalidReason::ReservedBitsSet {
-                value,
-                bits: value & reserved,
-            },
-        )
-        .into());
-    }
-    Ok(value)
-}
 
 /// GPA_LIST_INFO (RCX of TDH.EXPORT.BLOCKW/RESTORE/MEM and TDH.IMPORT.MEM): bits 2:0
 /// format (0 = GPA only), bits 11:3 first entry, bits 51:12 list page HPA, bits 54:52
@@ -47,8 +27,18 @@ impl GpaListInfo {
     /// A GPA-only list in the page at `list` covering entries `first..=last`.
     pub fn new(list: HostPhysAddr, first: u16, last: u16) -> Result<GpaListInfo> {
         check_address("GPA list page", list.raw(), MAX_PHYS_ADDR_BITS, PAGE_SIZE)?;
-        check_index("GPA list first entry", first.into(), Self::MAX_ENTRY.into())?;
-        check_index("GPA list last entry", last.into(), Self::MAX_ENTRY.into())?;
+        check_range(
+            "GPA list first entry",
+            first.into(),
+            0,
+            Self::MAX_ENTRY.into(),
+        )?;
+        check_range(
+            "GPA list last entry",
+            last.into(),
+            0,
+            Self::MAX_ENTRY.into(),
+        )?;
         Ok(GpaListInfo(
             list.raw() | (first as u64) << 3 | (last as u64) << 55,
         ))
@@ -183,7 +173,7 @@ impl Mbmd {
     /// The buffer at `hpa` (128-byte aligned) of `size` bytes (< 4096).
     pub fn new(hpa: HostPhysAddr, size: u16) -> Result<Mbmd> {
         check_address("MBMD", hpa.raw(), MAX_PHYS_ADDR_BITS, Self::ALIGN)?;
-        check_index("MBMD size", size.into(), Self::MAX_SIZE.into())?;
+        check_range("MBMD size", size.into(), 0, Self::MAX_SIZE.into())?;
         Ok(Mbmd(hpa.raw() | (size as u64) << 52))
     }
 
@@ -216,7 +206,7 @@ impl PageListInfo {
     /// The list at `list` (4 KiB aligned) with entries `0..=last`.
     pub fn new(list: HostPhysAddr, last: u16) -> Result<PageListInfo> {
         check_address("page list", list.raw(), MAX_PHYS_ADDR_BITS, PAGE_SIZE)?;
-        check_index("page list last entry", last.into(), 511)?;
+        check_range("page list last entry", last.into(), 0, 511)?;
         Ok(PageListInfo(list.raw() | (last as u64) << 55))
     }
 
@@ -300,6 +290,7 @@ mod tests {
     use super::*;
     use crate::abi::GuestPhysAddr;
     use crate::error::Error;
+    use crate::error::InvalidReason;
 
     fn reason(r: Result<impl core::fmt::Debug>) -> InvalidReason {
         match r {

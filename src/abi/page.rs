@@ -1,6 +1,7 @@
 //! Page levels and the "GPA and level" (`page_info`) operand.
 
-use super::addr::{invalid, GuestPhysAddr, PAGE_SIZE};
+use super::addr::{GuestPhysAddr, PAGE_SIZE};
+use super::check::invalid;
 use crate::error::{InvalidReason, Result};
 
 /// A Secure-EPT level, as the ABI encodes it in `page_info` bits 2:0.

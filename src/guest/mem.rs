@@ -1,13 +1,14 @@
 //! Private memory: TDG.MEM.PAGE.ACCEPT, and the TD-partitioning leaves
 //! TDG.MEM.PAGE.ATTR.RD and TDG.MEM.PAGE.ATTR.WR.
 
-use super::{check, check_reserved, code, DetailedError, Guest};
+use super::{check_reserved, DetailedError, Guest};
 use crate::abi::{GuestPhysAddr, PageInfo, PageLevel};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::retry::retry_while;
+use crate::status::{Status, StatusCode};
 
 /// How many times [`Guest::mem_page_accept`] issues TDG.MEM.PAGE.ACCEPT while the module
 /// answers `TDX_OPERAND_BUSY` (another vCPU holds the Secure-EPT entry, or the host is
@@ -34,7 +35,9 @@ pub enum AcceptOutcome {
 /// status.
 #[inline]
 pub fn page_size_mismatch_level(status: Status) -> Option<u32> {
-    code::is(status, code::PAGE_SIZE_MISMATCH).then_some(status.details_l2())
+    status
+        .is(StatusCode::PageSizeMismatch)
+        .then_some(status.details_l2())
 }
 
 /// L2 page attributes of one GPA: 16 bits per VM (VM0 = L1 in bits 15:0, VM1 in 31:16, VM2
@@ -182,28 +185,27 @@ impl<B: Backend> Guest<B> {
         level: PageLevel,
     ) -> Result<AcceptOutcome> {
         let page_info = PageInfo::for_leaf(gpa, level, PageLevel::Size4K, PageLevel::Size2M)?;
-        let mut attempt = 1;
-        loop {
-            let mut regs = Regs {
-                rcx: page_info.raw(),
-                ..Regs::ZERO
-            };
-            // SAFETY: the caller upholds the accept contract above.
-            let status = unsafe { self.call(Leaf::TdgMemPageAccept, 0, &mut regs) };
-            if code::is(status, code::OPERAND_BUSY) && attempt < ACCEPT_BUSY_ATTEMPTS {
-                attempt += 1;
-                continue;
+        let status = retry_while(
+            ACCEPT_BUSY_ATTEMPTS,
+            |status| status.is(StatusCode::OperandBusy),
+            || {
+                let mut regs = Regs {
+                    rcx: page_info.raw(),
+                    ..Regs::ZERO
+                };
+                // SAFETY: the caller upholds the accept contract above.
+                unsafe { self.call(Leaf::TdgMemPageAccept, 0, &mut regs) }
+            },
+        );
+        status.check()?;
+        Ok(if status.is(StatusCode::PageAlreadyAccepted) {
+            AcceptOutcome::AlreadyAccepted {
+                status,
+                level: status.details_l2(),
             }
-            check(status)?;
-            return Ok(if code::is(status, code::PAGE_ALREADY_ACCEPTED) {
-                AcceptOutcome::AlreadyAccepted {
-                    status,
-                    level: status.details_l2(),
-                }
-            } else {
-                AcceptOutcome::Accepted
-            });
-        }
+        } else {
+            AcceptOutcome::Accepted
+        })
     }
 
     /// Reads the mapping and L2 attributes of the private page at `gpa`.
@@ -222,7 +224,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read of the Secure EPT that only writes registers.
-        check(unsafe { self.call(Leaf::TdgMemPageAttrRd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgMemPageAttrRd, 0, &mut regs) })?;
         Ok(PageAttributes {
             mapping: GpaMapping::decode(regs.rcx),
             attributes: L2Attributes(regs.rdx),

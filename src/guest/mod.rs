@@ -22,7 +22,11 @@
 //!   crate's software codes for #UD/#GP on TDCALL. A failing TDCALL is never a panic.
 //! - Non-error statuses other than `TDX_SUCCESS` that the ABI defines for a leaf are part of
 //!   the typed result (for example [`mem::AcceptOutcome::AlreadyAccepted`] and
-//!   [`FieldRead::status`]).
+//!   [`MetadataRead::status`](crate::abi::MetadataRead::status)).
+//! - Metadata field IDs are typed ([`FieldId`](crate::abi::FieldId)) and checked by it
+//!   ([`FieldId::check_read`](crate::abi::FieldId::check_read) for reads, which accept the
+//!   null ID, [`FieldId::check_single_element`](crate::abi::FieldId::check_single_element)
+//!   for writes), the same rules as the host wrappers.
 //! - Where the module writes outputs on a failure path (TDG.SERVTD.RD/WR: the target TD's
 //!   current UUID; TDG.MEM.PAGE.ATTR.WR: the attributes), the wrapper returns
 //!   [`DetailedError`], which carries the status plus those outputs and converts into
@@ -50,58 +54,20 @@ pub mod tdvmcall;
 pub mod vm;
 pub mod vp;
 
+use crate::abi::check::invalid;
+pub(crate) use crate::abi::check::{check_range, check_reserved};
 use crate::call::Backend;
-#[cfg(target_arch = "x86_64")]
-use crate::call::Native;
 use crate::error::{Error, InvalidArgument, InvalidReason, Result};
 use crate::leaf::{Leaf, Side};
 use crate::regs::Regs;
 use crate::status::Status;
 
-#[cfg(target_arch = "x86_64")]
-/// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL, over a [`Backend`] (by default
-/// the real instruction, [`Native`]).
-#[derive(Debug)]
-pub struct Guest<B: Backend = Native> {
-    backend: B,
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-/// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL, over a [`Backend`].
-#[derive(Debug)]
-pub struct Guest<B: Backend> {
-    backend: B,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Guest<Native> {
-    /// A guest over the real TDCALL instruction ([`Native::new`], which installs the fault
-    /// handler in user space).
-    #[inline]
-    pub fn native() -> Guest<Native> {
-        Guest::new(Native::new())
-    }
+crate::wrapper::wrapper_front! {
+    /// The guest side of TDX: TDCALL leaves and TDG.VP.VMCALL.
+    pub struct Guest for Guest, "TDCALL";
 }
 
 impl<B: Backend> Guest<B> {
-    /// A guest over `backend`.
-    #[inline]
-    pub const fn new(backend: B) -> Guest<B> {
-        Guest { backend }
-    }
-
-    /// The backend.
-    #[inline]
-    pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.backend
-    }
-
-    /// Gives the backend back.
-    #[inline]
-    pub fn into_backend(self) -> B {
-        self.backend
-    }
-
     /// The one path to the instruction: RAX and the thunk come from the leaf table.
     ///
     /// # Safety
@@ -110,13 +76,10 @@ impl<B: Backend> Guest<B> {
     /// typed wrapper of that leaf).
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        debug_assert_eq!(leaf.side(), Side::Guest);
-        let rax = leaf.rax_versioned(version);
-        debug_assert!(rax.is_some(), "{leaf} has no version {version}");
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe {
             self.backend
-                .call(leaf.call_kind(), rax.unwrap_or(leaf.rax()), regs)
+                .call(leaf.call_kind(), Self::rax(leaf, version), regs)
         }
     }
 
@@ -138,154 +101,27 @@ impl<B: Backend> Guest<B> {
     #[inline]
     pub unsafe fn call_raw(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Result<Status> {
         if leaf.side() != Side::Guest {
-            return Err(invalid(
+            return Err(Error::from(invalid(
                 "leaf",
                 InvalidReason::OutOfRange {
                     value: leaf.number() as u64,
                     min: 0,
                     max: 0,
                 },
-            ));
+            )));
         }
         if version > leaf.max_version() {
-            return Err(invalid(
+            return Err(Error::from(invalid(
                 "leaf version",
                 InvalidReason::OutOfRange {
                     value: version as u64,
                     min: 0,
                     max: leaf.max_version() as u64,
                 },
-            ));
+            )));
         }
         // SAFETY: the caller upholds the leaf's contract.
         Ok(unsafe { self.call(leaf, version, regs) })
-    }
-}
-
-/// `Err(Error::Status)` when bit 63 is set, else the (possibly non-zero) status.
-#[inline]
-pub(crate) fn check(status: Status) -> Result<Status> {
-    if status.is_error() {
-        Err(Error::Status(status))
-    } else {
-        Ok(status)
-    }
-}
-
-#[inline]
-pub(crate) fn invalid(argument: &'static str, reason: InvalidReason) -> Error {
-    Error::InvalidArgument(InvalidArgument { argument, reason })
-}
-
-/// Rejects `value` when any bit of `reserved` is set.
-#[inline]
-pub(crate) fn check_reserved(argument: &'static str, value: u64, reserved: u64) -> Result<u64> {
-    if value & reserved != 0 {
-        return Err(invalid(
-            argument,
-            InvalidReason::ReservedBitsSet {
-                value,
-                bits: value & reserved,
-            },
-        ));
-    }
-    Ok(value)
-}
-
-/// Rejects `value` outside `min..=max`.
-#[inline]
-pub(crate) fn check_range(argument: &'static str, value: u64, min: u64, max: u64) -> Result<u64> {
-    if value < min || value > max {
-        return Err(invalid(
-            argument,
-            InvalidReason::OutOfRange { value, min, max },
-        ));
-    }
-    Ok(value)
-}
-
-/// Status codes (bits 63:32) the guest wrappers tell apart. Values from the module's
-/// `tdx_error_codes_defs.h` (1.5.01).
-pub(crate) mod code {
-    pub const OPERAND_BUSY: u64 = 0x8000_0200_0000_0000;
-    pub const PAGE_ALREADY_ACCEPTED: u64 = 0x0000_0B0A_0000_0000;
-    pub const PAGE_SIZE_MISMATCH: u64 = 0xC000_0B0B_0000_0000;
-    pub const METADATA_FIRST_FIELD_ID_IN_CONTEXT: u64 = 0x0000_0C0B_0000_0000;
-    pub const TARGET_UUID_UPDATED: u64 = 0xC000_0D08_0000_0000;
-    pub const NO_VALID_VE_INFO: u64 = 0xC000_0704_0000_0000;
-    pub const PENDING_INTERRUPT: u64 = 0x0000_1120_0000_0000;
-    pub const L2_EXIT_HOST_ROUTED_ASYNC: u64 = 0x0000_1100_0000_0000;
-    pub const L2_EXIT_HOST_ROUTED_TDVMCALL: u64 = 0x0000_1101_0000_0000;
-    pub const L2_EXIT_PENDING_INTERRUPT: u64 = 0x0000_1102_0000_0000;
-
-    /// Whether `status` has the code (bits 63:32) of `code`.
-    #[inline]
-    pub fn is(status: crate::status::Status, code: u64) -> bool {
-        status.code() == (code >> 32) as u32
-    }
-}
-
-/// The "no field" metadata field ID (−1): no next field.
-pub const FIELD_ID_NONE: u64 = u64::MAX;
-
-/// The null field ID of a read: all ones except the context code (bits 54:52). Reading it
-/// returns the first field ID of the context, with status
-/// `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT`.
-pub const NULL_FIELD_ID: u64 = !(0b111 << 52);
-
-/// Field-ID bits that must be zero for a single-element access: reserved_0 (31:24),
-/// LAST_ELEMENT (37:34), LAST_FIELD (46:38), reserved_1 (49:47), reserved_2 (55) and
-/// reserved_3 (62). Element size, INC_SIZE, WRITE_MASK_VALID and the context code are
-/// ignored by the module.
-const FIELD_ID_MUST_BE_ZERO: u64 = 0xFF << 24 | 0xFFFF << 34 | 1 << 55 | 1 << 62;
-
-/// Checks a metadata field ID for a single-element access; `allow_null` accepts
-/// [`NULL_FIELD_ID`] (reads that can return the first field of a context).
-///
-/// The typed `FieldId` of the metadata module replaces this check once merged.
-pub(crate) fn check_field_id(value: u64, allow_null: bool) -> Result<u64> {
-    if allow_null && value | 0b111 << 52 == u64::MAX {
-        return Ok(value);
-    }
-    if value & FIELD_ID_MUST_BE_ZERO != 0 {
-        return Err(invalid(
-            "metadata field ID",
-            InvalidReason::MalformedFieldId { value },
-        ));
-    }
-    Ok(value)
-}
-
-/// Decodes a next-field-ID output: −1 means none.
-#[inline]
-pub(crate) const fn next_field(raw: u64) -> Option<u64> {
-    if raw == FIELD_ID_NONE {
-        None
-    } else {
-        Some(raw)
-    }
-}
-
-/// The result of a metadata read (TDG.VM.RD, TDG.VP.RD, TDG.SYS.RD, TDG.SERVTD.RD).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FieldRead {
-    /// The field's value (R8); 0 when the read named the null field ID.
-    pub value: u64,
-    /// The next field ID in the context (RDX), `None` at the end (−1) or where the leaf
-    /// version returns none (TDG.VM.RD version 0). After a read of [`NULL_FIELD_ID`], the
-    /// first field ID of the context.
-    pub next: Option<u64>,
-    /// The completion status: `TDX_SUCCESS`, or the non-error
-    /// `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT` after a read of the null field ID.
-    pub status: Status,
-}
-
-impl FieldRead {
-    /// Whether this read named the null field ID and `next` is the first field of the
-    /// context (status `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT`).
-    #[inline]
-    pub fn is_first_field_id(&self) -> bool {
-        code::is(self.status, code::METADATA_FIRST_FIELD_ID_IN_CONTEXT)
     }
 }
 
@@ -370,6 +206,7 @@ pub(crate) mod testing {
     //! A recording backend for the wrapper tests.
 
     use super::Guest;
+    use crate::abi::{Context, FieldId};
     use crate::call::{Backend, CallKind, FnBackend};
     use crate::regs::Regs;
     use crate::status::Status;
@@ -442,6 +279,14 @@ pub(crate) mod testing {
         (result, log)
     }
 
+    /// A field ID from its raw value.
+    pub fn id(raw: u64) -> FieldId {
+        FieldId::from_raw(raw)
+    }
+
+    /// The null field ID (platform context), as the tests send it.
+    pub const NULL: FieldId = FieldId::null(Context::Platform);
+
     /// A reply that writes nothing.
     pub fn nothing(_: &mut Regs) {}
 
@@ -474,7 +319,7 @@ mod tests {
 
     use super::testing::*;
     use super::*;
-    use crate::abi::{GuestPhysAddr, PageLevel};
+    use crate::abi::{Context, FieldId, GuestPhysAddr, PageLevel};
     use crate::call::CallKind;
 
     /// Calls the typed wrapper of `leaf` once against a backend that answers success with
@@ -483,7 +328,7 @@ mod tests {
     /// the coverage test fail.
     fn call_wrapper_of(leaf: Leaf) -> Recorded {
         let page = GuestPhysAddr::page(0x1000).unwrap();
-        let field = 0x1110_0003_0000_0000; // TD ATTRIBUTES
+        let field = FieldId::from_raw(0x1110_0003_0000_0000); // TD ATTRIBUTES
         let ok: &[Reply<'_>] = &[(0, &nothing)];
         let (_, log) = run(ok, |g| {
             // SAFETY (all unsafe wrappers below): the backend is a recorder; nothing runs.
@@ -652,25 +497,39 @@ mod tests {
     }
 
     #[test]
-    fn field_id_checks() {
-        assert_eq!(
-            check_field_id(0x1110_0003_0000_0000, false),
-            Ok(0x1110_0003_0000_0000)
-        );
+    fn field_ids_are_checked_by_field_id_before_any_call() {
+        let td_attributes = FieldId::from_raw(0x1110_0003_0000_0000);
+        let ok: &[Reply<'_>] = &[(0, &nothing)];
+        let (read, log) = run(ok, |g| g.vm_rd_next(td_attributes));
+        assert!(read.is_ok());
+        assert_eq!(log.only().regs.rdx, td_attributes.raw());
         for bad in [1u64 << 24, 1 << 34, 1 << 46, 1 << 47, 1 << 55, 1 << 62] {
-            assert_eq!(
-                check_field_id(0x1110_0003_0000_0000 | bad, false),
-                Err(invalid(
-                    "metadata field ID",
-                    InvalidReason::MalformedFieldId {
-                        value: 0x1110_0003_0000_0000 | bad
-                    }
-                ))
-            );
+            let malformed = FieldId::from_raw(td_attributes.raw() | bad);
+            let expected = Err(Error::InvalidArgument(InvalidArgument {
+                argument: "field ID",
+                reason: InvalidReason::MalformedFieldId {
+                    value: td_attributes.raw() | bad,
+                },
+            }));
+            let (read, log) = run(&[], |g| g.vm_rd_next(malformed));
+            assert_eq!(read.map(drop), expected);
+            assert_eq!(log.len(), 0);
+            let (read, log) = run(&[], |g| g.vm_rd(malformed));
+            assert_eq!(read.map(drop), expected);
+            assert_eq!(log.len(), 0);
         }
-        assert!(check_field_id(NULL_FIELD_ID, false).is_err());
-        assert_eq!(check_field_id(NULL_FIELD_ID, true), Ok(NULL_FIELD_ID));
-        assert_eq!(check_field_id(u64::MAX, true), Ok(u64::MAX));
+        // The null ID: rejected where only a single element makes sense (writes, TDG.VM.RD
+        // version 0), accepted by reads that return the first field.
+        let null = FieldId::null(Context::Platform);
+        let (write, log) = run(&[], |g| unsafe { g.vm_wr(null, 0, 0) });
+        assert!(write.is_err());
+        assert_eq!(log.len(), 0);
+        let (read, log) = run(ok, |g| g.vm_rd_next(null));
+        assert!(read.is_ok());
+        assert_eq!(log.only().regs.rdx, null.raw());
+        let (read, log) = run(ok, |g| g.vm_rd_next(FieldId::NA));
+        assert!(read.is_ok());
+        assert_eq!(log.only().regs.rdx, u64::MAX);
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Measurement and attestation: TDG.MR.RTMR.EXTEND, TDG.MR.REPORT, TDG.MR.VERIFYREPORT.
 
-use super::{check, check_range, Guest};
-use crate::abi::addr::check_address;
+use super::{check_range, Guest};
+use crate::abi::check::check_address;
 use crate::abi::GuestPhysAddr;
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::Status;
 
 impl<B: Backend> Guest<B> {
     /// Extends RTMR `index` (0 to 3) with the 48 bytes at `data`.
@@ -31,7 +32,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module only reads the 48 bytes at `data`.
-        check(unsafe { self.call(Leaf::TdgMrRtmrExtend, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgMrRtmrExtend, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -64,7 +65,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller upholds the report-buffer contract above.
-        check(unsafe { self.call(Leaf::TdgMrReport, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgMrReport, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -86,7 +87,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module only reads the 256 bytes at `report_mac`.
-        check(unsafe { self.call(Leaf::TdgMrVerifyreport, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgMrVerifyreport, 0, &mut regs) })?;
         Ok(())
     }
 }

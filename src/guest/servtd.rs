@@ -1,9 +1,11 @@
 //! Service-TD access to bound target TDs: TDG.SERVTD.RD and TDG.SERVTD.WR.
 
-use super::{check_field_id, code, next_field, DetailedError, FieldRead, Guest};
+use super::{DetailedError, Guest};
+use crate::abi::{FieldId, MetadataRead};
 use crate::call::Backend;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::StatusCode;
 
 /// The binding handle of a target TD, as the host gave it at TDH.SERVTD.BIND (RCX). Opaque
 /// to the guest.
@@ -43,7 +45,7 @@ impl<B: Backend> Guest<B> {
             status,
             details: ServtdFailure {
                 uuid: TdUuid::store(regs),
-                uuid_updated: code::is(status, code::TARGET_UUID_UPDATED),
+                uuid_updated: status.is(StatusCode::TargetUuidUpdated),
             },
         }
     }
@@ -64,12 +66,15 @@ impl<B: Backend> Guest<B> {
     pub fn servtd_rd(
         &mut self,
         handle: BindingHandle,
-        field_id: u64,
+        field: FieldId,
         uuid: TdUuid,
-    ) -> ServtdResult<FieldRead> {
+    ) -> ServtdResult<MetadataRead> {
         let mut regs = Regs {
             rcx: handle.0,
-            rdx: check_field_id(field_id, true).map_err(DetailedError::from_invalid)?,
+            rdx: field
+                .check_read()
+                .map_err(DetailedError::from_invalid)?
+                .raw(),
             ..Regs::ZERO
         };
         uuid.load(&mut regs);
@@ -78,11 +83,7 @@ impl<B: Backend> Guest<B> {
         if status.is_error() {
             return Err(Self::servtd_failure(status, &regs));
         }
-        Ok(FieldRead {
-            value: regs.r8,
-            next: next_field(regs.rdx),
-            status,
-        })
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// Writes a metadata field of the target TD bound through `handle`, under a mask;
@@ -106,14 +107,17 @@ impl<B: Backend> Guest<B> {
     pub unsafe fn servtd_wr(
         &mut self,
         handle: BindingHandle,
-        field_id: u64,
+        field: FieldId,
         value: u64,
         mask: u64,
         uuid: TdUuid,
     ) -> ServtdResult<u64> {
         let mut regs = Regs {
             rcx: handle.0,
-            rdx: check_field_id(field_id, false).map_err(DetailedError::from_invalid)?,
+            rdx: field
+                .check_single_element()
+                .map_err(DetailedError::from_invalid)?
+                .raw(),
             r8: value,
             r9: mask,
             ..Regs::ZERO
@@ -149,7 +153,7 @@ mod tests {
             r.rdx = FIELD + 1;
         };
         let (r, log) = run(&[(0, &out)], |g| {
-            g.servtd_rd(BindingHandle(0xAB), FIELD, UUID)
+            g.servtd_rd(BindingHandle(0xAB), id(FIELD), UUID)
         });
         assert_eq!(log.only().rax, 18);
         assert_eq!(
@@ -166,9 +170,9 @@ mod tests {
         );
         assert_eq!(
             r,
-            Ok(FieldRead {
+            Ok(MetadataRead {
                 value: 0x77,
-                next: Some(FIELD + 1),
+                next: Some(id(FIELD + 1)),
                 status: Status::SUCCESS
             })
         );
@@ -176,7 +180,7 @@ mod tests {
         let updated = |r: &mut Regs| [r.r10, r.r11, r.r12, r.r13] = [9, 8, 7, 6];
         let st = 0xC000_0D08_0000_0000;
         let (r, _) = run(&[(st, &updated)], |g| {
-            g.servtd_rd(BindingHandle(0xAB), FIELD, UUID)
+            g.servtd_rd(BindingHandle(0xAB), id(FIELD), UUID)
         });
         let err = r.unwrap_err();
         assert_eq!(
@@ -191,14 +195,14 @@ mod tests {
         );
         assert_eq!(Error::from(err), Error::Status(Status::from_raw(st)));
         let (r, _) = run(&[(0xC000_0D05_0000_0000, &nothing)], |g| {
-            g.servtd_rd(BindingHandle(1), FIELD, UUID)
+            g.servtd_rd(BindingHandle(1), id(FIELD), UUID)
         });
         assert_eq!(
             r.unwrap_err().status(),
             Some(Status::from_raw(0xC000_0D05_0000_0000))
         );
         let (r, log) = run(&[], |g| {
-            g.servtd_rd(BindingHandle(1), FIELD | 1 << 55, UUID)
+            g.servtd_rd(BindingHandle(1), id(FIELD | 1 << 55), UUID)
         });
         assert!(matches!(r, Err(DetailedError::InvalidArgument(_))));
         assert_eq!(log.len(), 0);
@@ -211,7 +215,7 @@ mod tests {
             r.r8 = 0x10;
         };
         let (r, log) = run(&[(0, &out)], |g| unsafe {
-            g.servtd_wr(BindingHandle(5), FIELD, 0x20, 0xF0, UUID)
+            g.servtd_wr(BindingHandle(5), id(FIELD), 0x20, 0xF0, UUID)
         });
         assert_eq!(r, Ok(0x10));
         assert_eq!(log.only().rax, 20);
@@ -230,7 +234,7 @@ mod tests {
             }
         );
         let (r, _) = run(&[(0xC000_0D07_0000_0000, &nothing)], |g| unsafe {
-            g.servtd_wr(BindingHandle(5), FIELD, 0, 0, UUID)
+            g.servtd_wr(BindingHandle(5), id(FIELD), 0, 0, UUID)
         });
         let Err(DetailedError::Status { details, .. }) = r else {
             panic!()

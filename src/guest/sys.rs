@@ -1,16 +1,18 @@
 //! Global (platform and module) metadata: TDG.SYS.RD and TDG.SYS.RDALL.
 
-use super::{check, check_field_id, next_field, FieldRead, Guest, NULL_FIELD_ID};
+use super::Guest;
 use crate::abi::GuestPhysAddr;
+use crate::abi::{Context, FieldId, MetadataRead};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::Status;
 
 impl<B: Backend> Guest<B> {
     /// Reads a global metadata field and the ID of the next one.
     ///
-    /// Leaf 11. Inputs: RDX field ID ([`NULL_FIELD_ID`] returns the first field with status
+    /// Leaf 11. Inputs: RDX field ID ([`FieldId::null`] returns the first field with status
     /// `TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT`). Outputs: R8 value, RDX next field ID (both
     /// reset first: R8 0, RDX −1). Since module 1.5.
     ///
@@ -19,18 +21,14 @@ impl<B: Backend> Guest<B> {
     /// Malformed field ID; [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDG.SYS.RD")]
-    pub fn sys_rd(&mut self, field_id: u64) -> Result<FieldRead> {
+    pub fn sys_rd(&mut self, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
-            rdx: check_field_id(field_id, true)?,
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
-        let status = check(unsafe { self.call(Leaf::TdgSysRd, 0, &mut regs) })?;
-        Ok(FieldRead {
-            value: regs.r8,
-            next: next_field(regs.rdx),
-            status,
-        })
+        let status = Status::check(unsafe { self.call(Leaf::TdgSysRd, 0, &mut regs) })?;
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// Visits every guest-readable global metadata field, in order, through the next-field
@@ -39,8 +37,8 @@ impl<B: Backend> Guest<B> {
     /// # Errors
     ///
     /// The first failing read's [`Error::Status`](crate::Error::Status).
-    pub fn sys_rd_each(&mut self, mut visit: impl FnMut(u64, u64)) -> Result<usize> {
-        let mut next = self.sys_rd(NULL_FIELD_ID)?.next;
+    pub fn sys_rd_each(&mut self, mut visit: impl FnMut(FieldId, u64)) -> Result<usize> {
+        let mut next = self.sys_rd(FieldId::null(Context::Platform))?.next;
         let mut count = 0;
         while let Some(field_id) = next {
             let read = self.sys_rd(field_id)?;
@@ -70,16 +68,16 @@ impl<B: Backend> Guest<B> {
     pub unsafe fn sys_rdall(
         &mut self,
         list_page: GuestPhysAddr,
-        start_field_id: u64,
-    ) -> Result<Option<u64>> {
+        start_field_id: FieldId,
+    ) -> Result<Option<FieldId>> {
         let mut regs = Regs {
             rdx: GuestPhysAddr::page(list_page.raw())?.raw(),
-            r8: check_field_id(start_field_id, true)?,
+            r8: start_field_id.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: the caller upholds the list-page contract above.
-        check(unsafe { self.call(Leaf::TdgSysRdall, 0, &mut regs) })?;
-        Ok(next_field(regs.r8))
+        Status::check(unsafe { self.call(Leaf::TdgSysRdall, 0, &mut regs) })?;
+        Ok(FieldId::from_next(regs.r8))
     }
 }
 
@@ -90,9 +88,9 @@ mod tests {
     #![allow(clippy::undocumented_unsafe_blocks)]
 
     use crate::abi::GuestPhysAddr;
+    use crate::abi::MetadataRead;
     use crate::error::Error;
     use crate::guest::testing::*;
-    use crate::guest::{FieldRead, NULL_FIELD_ID};
     use crate::regs::Regs;
     use crate::status::Status;
 
@@ -105,7 +103,7 @@ mod tests {
             r.r8 = 5;
             r.rdx = FIELD + 1;
         };
-        let (r, log) = run(&[(0, &out)], |g| g.sys_rd(FIELD));
+        let (r, log) = run(&[(0, &out)], |g| g.sys_rd(id(FIELD)));
         assert_eq!(log.only().rax, 11);
         assert_eq!(
             log.only().regs,
@@ -116,18 +114,20 @@ mod tests {
         );
         assert_eq!(
             r,
-            Ok(FieldRead {
+            Ok(MetadataRead {
                 value: 5,
-                next: Some(FIELD + 1),
+                next: Some(id(FIELD + 1)),
                 status: Status::SUCCESS
             })
         );
-        let (r, _) = run(&[(0xC000_0C00_0000_0000, &nothing)], |g| g.sys_rd(FIELD));
+        let (r, _) = run(&[(0xC000_0C00_0000_0000, &nothing)], |g| {
+            g.sys_rd(id(FIELD))
+        });
         assert_eq!(
             r,
             Err(Error::Status(Status::from_raw(0xC000_0C00_0000_0000)))
         );
-        let (r, log) = run(&[], |g| g.sys_rd(FIELD | 1 << 24));
+        let (r, log) = run(&[], |g| g.sys_rd(id(FIELD | 1 << 24)));
         assert!(r.is_err());
         assert_eq!(log.len(), 0);
     }
@@ -147,13 +147,13 @@ mod tests {
         let mut n = 0;
         let (count, log) = run(&[(0x0000_0C0B_0000_0000, &first), (0, &a), (0, &b)], |g| {
             g.sys_rd_each(|id, value| {
-                seen[n] = (id, value);
+                seen[n] = (id.raw(), value);
                 n += 1;
             })
         });
         assert_eq!(count, Ok(2));
         assert_eq!(seen, [(0x10, 100), (0x20, 200)]);
-        assert_eq!(log.get(0).regs.rdx, NULL_FIELD_ID);
+        assert_eq!(log.get(0).regs.rdx, NULL.raw());
         assert_eq!(log.get(1).regs.rdx, 0x10);
         assert_eq!(log.get(2).regs.rdx, 0x20);
     }
@@ -165,8 +165,8 @@ mod tests {
             poison(r);
             r.r8 = FIELD + 7;
         };
-        let (r, log) = run(&[(0, &out)], |g| unsafe { g.sys_rdall(page, FIELD) });
-        assert_eq!(r, Ok(Some(FIELD + 7)));
+        let (r, log) = run(&[(0, &out)], |g| unsafe { g.sys_rdall(page, id(FIELD)) });
+        assert_eq!(r, Ok(Some(id(FIELD + 7))));
         assert_eq!(log.only().rax, 12);
         assert_eq!(
             log.only().regs,
@@ -177,15 +177,15 @@ mod tests {
             }
         );
         let done = |r: &mut Regs| r.r8 = u64::MAX;
-        let (r, _) = run(&[(0, &done)], |g| unsafe { g.sys_rdall(page, FIELD) });
+        let (r, _) = run(&[(0, &done)], |g| unsafe { g.sys_rdall(page, id(FIELD)) });
         assert_eq!(r, Ok(None));
         let (r, log) = run(&[], |g| unsafe {
-            g.sys_rdall(GuestPhysAddr::new(0x7008).unwrap(), FIELD)
+            g.sys_rdall(GuestPhysAddr::new(0x7008).unwrap(), id(FIELD))
         });
         assert!(r.is_err());
         assert_eq!(log.len(), 0);
         let (r, _) = run(&[(0xC000_0C04_0000_0000, &nothing)], |g| unsafe {
-            g.sys_rdall(page, FIELD)
+            g.sys_rdall(page, id(FIELD))
         });
         assert_eq!(
             r,

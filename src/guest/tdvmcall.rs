@@ -21,14 +21,16 @@
 //! which GPAs are private), GetQuote and Service (hand buffers to the VMM to write later),
 //! vendor calls and raw calls are `unsafe`.
 
-use super::{check_range, invalid, Guest};
-use crate::abi::addr::check_address;
+use super::{check_range, Guest};
+use crate::abi::check::check_address;
+use crate::abi::check::invalid;
 use crate::abi::gpr_select::{Gpr, GprSelect};
 use crate::abi::{GuestPhysAddr, PAGE_SIZE};
 use crate::call::Backend;
 use crate::error::{Error, InvalidReason};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::TdvmcallStatus;
 use core::fmt;
 use core::num::NonZeroU64;
 
@@ -99,73 +101,14 @@ subfunctions! {
     Service = 0x10005, "Service";
 }
 
-/// The status a VMM returns in R10 (GHCI). Bit 63 set means failure.
-#[repr(transparent)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TdvmcallStatus(u64);
-
-impl TdvmcallStatus {
-    /// Success.
-    pub const SUCCESS: TdvmcallStatus = TdvmcallStatus(0);
-    /// Retry the call (MapGPA: from the address in R11).
-    pub const RETRY: TdvmcallStatus = TdvmcallStatus(1);
-    /// An operand is invalid.
-    pub const INVALID_OPERAND: TdvmcallStatus = TdvmcallStatus(0x8000_0000_0000_0000);
-    /// The GPA is already in use (MapGPA).
-    pub const GPA_INUSE: TdvmcallStatus = TdvmcallStatus(0x8000_0000_0000_0001);
-    /// An operand is misaligned.
-    pub const ALIGN_ERROR: TdvmcallStatus = TdvmcallStatus(0x8000_0000_0000_0002);
-    /// The VMM does not implement the sub-function.
-    pub const SUBFUNC_UNSUPPORTED: TdvmcallStatus = TdvmcallStatus(0x8000_0000_0000_0003);
-
-    /// Wraps a raw R10 value.
-    #[inline]
-    pub const fn from_raw(raw: u64) -> TdvmcallStatus {
-        TdvmcallStatus(raw)
-    }
-
-    /// The raw R10 value.
-    #[inline]
-    pub const fn raw(self) -> u64 {
-        self.0
-    }
-
-    /// Bit 63: the call failed.
-    #[inline]
-    pub const fn is_error(self) -> bool {
-        self.0 >> 63 != 0
-    }
-
-    /// The GHCI name, for the values above.
-    pub const fn name(self) -> Option<&'static str> {
-        Some(match self.0 {
-            0 => "SUCCESS",
-            1 => "RETRY",
-            0x8000_0000_0000_0000 => "INVALID_OPERAND",
-            0x8000_0000_0000_0001 => "GPA_INUSE",
-            0x8000_0000_0000_0002 => "ALIGN_ERROR",
-            0x8000_0000_0000_0003 => "SUBFUNC_UNSUPPORTED",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Debug for TdvmcallStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "TdvmcallStatus({:#x} {name})", self.0),
-            None => write!(f, "TdvmcallStatus({:#x})", self.0),
-        }
-    }
-}
-
-impl fmt::Display for TdvmcallStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
 /// Why a TDG.VP.VMCALL wrapper failed.
+///
+/// The crate's [`Error`] plus what only a TDG.VP.VMCALL can go through: a VMM answer other
+/// than success (which includes `TDVMCALL_STATUS_RETRY` from a sub-function that does not
+/// define it, so it is not always an [`Error::Tdvmcall`] refusal) and MapGPA protocol
+/// violations. [`VmcallError::Vmm`] carries the same [`TdvmcallStatus`] as
+/// [`Error::Tdvmcall`], named from the one table
+/// ([`TdvmcallCode`](crate::status::TdvmcallCode)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum VmcallError {
@@ -339,7 +282,8 @@ fn check_fits(argument: &'static str, value: u64, bytes: u8) -> Result<u64, Erro
                 value,
                 max_bits: bytes as u32 * 8,
             },
-        ));
+        )
+        .into());
     }
     Ok(value)
 }
@@ -416,7 +360,7 @@ impl<B: Backend> Guest<B> {
             return Err(Error::Status(status));
         }
         call.take_outputs(&regs);
-        Ok(TdvmcallStatus(call.get(Gpr::R10)))
+        Ok(TdvmcallStatus::from_raw(call.get(Gpr::R10)))
     }
 
     /// A standard call whose sub-function the wrapper vouches for: success or
@@ -909,7 +853,7 @@ mod tests {
     use super::*;
     use crate::call::CallKind;
     use crate::guest::testing::*;
-    use crate::status::Status;
+    use crate::status::{Status, TdvmcallCode};
 
     /// Asserts the call was a TDVMCALL whose RCX exposes exactly `exposed` (checked bit by
     /// bit over all 64 bits) and whose unexposed registers were all zero.
@@ -1117,9 +1061,12 @@ mod tests {
 
     #[test]
     fn vmm_and_tdcall_failures() {
-        let fail = |r: &mut Regs| r.r10 = TdvmcallStatus::INVALID_OPERAND.raw();
+        let fail = |r: &mut Regs| r.r10 = TdvmcallCode::InvalidOperand.status().raw();
         let (res, _) = run(&[(0, &fail)], |g| g.tdvmcall_rdmsr(0x10));
-        assert_eq!(res, Err(VmcallError::Vmm(TdvmcallStatus::INVALID_OPERAND)));
+        assert_eq!(
+            res,
+            Err(VmcallError::Vmm(TdvmcallCode::InvalidOperand.status()))
+        );
         let (res, _) = run(&[(Status::TDCALL_UD.raw(), &nothing)], |g| {
             g.tdvmcall_rdmsr(0x10)
         });
@@ -1137,10 +1084,13 @@ mod tests {
             ))))
         );
         assert_eq!(
-            TdvmcallStatus::SUBFUNC_UNSUPPORTED.name(),
-            Some("SUBFUNC_UNSUPPORTED")
+            TdvmcallCode::SubfuncUnsupported
+                .status()
+                .named()
+                .map(TdvmcallCode::name),
+            Some("TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED")
         );
-        assert!(TdvmcallStatus::ALIGN_ERROR.is_error());
+        assert!(TdvmcallCode::AlignError.status().is_error());
         assert!(!TdvmcallStatus::RETRY.is_error());
     }
 
@@ -1209,11 +1159,14 @@ mod tests {
             Err(VmcallError::MapGpaResumeOutOfRange { .. })
         ));
 
-        let align = |r: &mut Regs| r.r10 = TdvmcallStatus::ALIGN_ERROR.raw();
+        let align = |r: &mut Regs| r.r10 = TdvmcallCode::AlignError.status().raw();
         let (res, _) = run(&[(0, &align)], |g| unsafe {
             g.tdvmcall_map_gpa(start, size)
         });
-        assert_eq!(res, Err(VmcallError::Vmm(TdvmcallStatus::ALIGN_ERROR)));
+        assert_eq!(
+            res,
+            Err(VmcallError::Vmm(TdvmcallCode::AlignError.status()))
+        );
 
         for (s, n) in [
             (start.raw() + 8, size),

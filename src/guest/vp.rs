@@ -1,15 +1,17 @@
 //! vCPU leaves: TDG.VP.INFO, TDG.VP.VEINFO.GET, TDG.VP.CPUIDVE.SET, TDG.VP.RD, TDG.VP.WR,
 //! and the TD-partitioning leaves TDG.VP.ENTER, TDG.VP.INVEPT and TDG.VP.INVVPID.
 
-use super::{check, check_field_id, check_range, check_reserved, code, next_field, FieldRead};
+use super::{check_range, check_reserved};
 use super::{Guest, L2Vm};
-use crate::abi::addr::{check_address, PAGE_SIZE};
+use crate::abi::check::check_address;
+use crate::abi::PAGE_SIZE;
 use crate::abi::{Attributes, GuestPhysAddr};
+use crate::abi::{FieldId, MetadataRead};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{ExitReason, Status, StatusCode};
 
 /// The output of TDG.VP.INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,7 +45,7 @@ impl VpInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VeInfo {
     /// RCX bits 31:0: the exit reason.
-    pub exit_reason: u32,
+    pub exit_reason: ExitReason,
     /// RDX: the exit qualification.
     pub exit_qualification: u64,
     /// R8: the guest linear address.
@@ -203,7 +205,7 @@ pub struct L2Exit {
     /// Status class of the exit.
     pub kind: L2ExitKind,
     /// RAX bits 31:0: the L2 VM-exit reason.
-    pub exit_reason: u32,
+    pub exit_reason: ExitReason,
     /// RCX: exit qualification.
     pub exit_qualification: u64,
     /// RDX: guest linear address.
@@ -245,7 +247,7 @@ pub enum VpEnterOutcome {
 /// no #VE pending.
 #[inline]
 pub fn is_no_valid_ve_info(status: Status) -> bool {
-    code::is(status, code::NO_VALID_VE_INFO)
+    status.is(StatusCode::NoValidVeInfo)
 }
 
 #[inline]
@@ -272,7 +274,7 @@ impl<B: Backend> Guest<B> {
     pub fn vp_info(&mut self) -> Result<VpInfo> {
         let mut regs = Regs::ZERO;
         // SAFETY: TDG.VP.INFO only writes registers.
-        check(unsafe { self.call(Leaf::TdgVpInfo, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInfo, 0, &mut regs) })?;
         Ok(VpInfo {
             gpaw: (regs.rcx & 0x3F) as u8,
             attributes: Attributes::from_bits_retain(regs.rdx),
@@ -298,9 +300,9 @@ impl<B: Backend> Guest<B> {
     pub fn vp_veinfo_get(&mut self) -> Result<VeInfo> {
         let mut regs = Regs::ZERO;
         // SAFETY: TDG.VP.VEINFO.GET only writes registers.
-        check(unsafe { self.call(Leaf::TdgVpVeinfoGet, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpVeinfoGet, 0, &mut regs) })?;
         Ok(VeInfo {
-            exit_reason: lo(regs.rcx),
+            exit_reason: ExitReason::from_raw(lo(regs.rcx)),
             exit_qualification: regs.rdx,
             gla: regs.r8,
             gpa: regs.r9,
@@ -324,13 +326,13 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: only changes #VE delivery for CPUID.
-        check(unsafe { self.call(Leaf::TdgVpCpuidveSet, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpCpuidveSet, 0, &mut regs) })?;
         Ok(())
     }
 
     /// Reads a vCPU-scope metadata field of this vCPU.
     ///
-    /// Leaf 9. Inputs: RCX 0, RDX field ID ([`super::NULL_FIELD_ID`] returns the first
+    /// Leaf 9. Inputs: RCX 0, RDX field ID ([`FieldId::null`] returns the first
     /// field). Outputs: R8 value, RDX next field ID. Since module 1.5.
     ///
     /// # Errors
@@ -338,18 +340,14 @@ impl<B: Backend> Guest<B> {
     /// Malformed field ID ([`InvalidReason::MalformedFieldId`](crate::error::InvalidReason::MalformedFieldId)); [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDG.VP.RD")]
-    pub fn vp_rd(&mut self, field_id: u64) -> Result<FieldRead> {
+    pub fn vp_rd(&mut self, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
-            rdx: check_field_id(field_id, true)?,
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a metadata read only writes registers.
-        let status = check(unsafe { self.call(Leaf::TdgVpRd, 0, &mut regs) })?;
-        Ok(FieldRead {
-            value: regs.r8,
-            next: next_field(regs.rdx),
-            status,
-        })
+        let status = Status::check(unsafe { self.call(Leaf::TdgVpRd, 0, &mut regs) })?;
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// Writes a vCPU-scope metadata field of this vCPU under a mask; returns the old value.
@@ -368,15 +366,15 @@ impl<B: Backend> Guest<B> {
     /// the write keeps every mapping and guest-state invariant the program relies on.
     #[inline]
     #[doc(alias = "TDG.VP.WR")]
-    pub unsafe fn vp_wr(&mut self, field_id: u64, value: u64, mask: u64) -> Result<u64> {
+    pub unsafe fn vp_wr(&mut self, field: FieldId, value: u64, mask: u64) -> Result<u64> {
         let mut regs = Regs {
-            rdx: check_field_id(field_id, false)?,
+            rdx: field.check_single_element()?.raw(),
             r8: value,
             r9: mask,
             ..Regs::ZERO
         };
         // SAFETY: the caller vouches for the field write.
-        check(unsafe { self.call(Leaf::TdgVpWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -412,21 +410,25 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller upholds the L2 entry contract above.
-        let status = check(unsafe { self.call(Leaf::TdgVpEnter, 0, &mut regs) })?;
-        if code::is(status, code::PENDING_INTERRUPT) {
+        let status = Status::check(unsafe { self.call(Leaf::TdgVpEnter, 0, &mut regs) })?;
+        if status.is(StatusCode::PendingInterrupt) {
             return Ok(VpEnterOutcome::PendingInterrupt(status));
         }
-        let kind = match (status.raw() >> 32) << 32 {
-            0 => L2ExitKind::Exit,
-            code::L2_EXIT_HOST_ROUTED_ASYNC => L2ExitKind::HostRoutedAsync,
-            code::L2_EXIT_HOST_ROUTED_TDVMCALL => L2ExitKind::HostRoutedTdvmcall,
-            code::L2_EXIT_PENDING_INTERRUPT => L2ExitKind::PendingInterrupt,
-            _ => L2ExitKind::Other(status.code()),
+        let kind = if status.is_success() {
+            L2ExitKind::Exit
+        } else if status.is(StatusCode::L2ExitHostRoutedAsync) {
+            L2ExitKind::HostRoutedAsync
+        } else if status.is(StatusCode::L2ExitHostRoutedTdvmcall) {
+            L2ExitKind::HostRoutedTdvmcall
+        } else if status.is(StatusCode::L2ExitPendingInterrupt) {
+            L2ExitKind::PendingInterrupt
+        } else {
+            L2ExitKind::Other(status.code())
         };
         Ok(VpEnterOutcome::Exited(L2Exit {
             status,
             kind,
-            exit_reason: status.details_l2(),
+            exit_reason: ExitReason::from_raw(status.details_l2()),
             exit_qualification: regs.rcx,
             gla: regs.rdx,
             cs: SegmentDetails {
@@ -463,7 +465,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: invalidating translations cannot make memory reachable.
-        check(unsafe { self.call(Leaf::TdgVpInvept, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInvept, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -484,7 +486,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: invalidating translations cannot make memory reachable.
-        check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
         Ok(())
     }
 
@@ -507,7 +509,7 @@ impl<B: Backend> Guest<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module only reads the list page and drops cached translations.
-        check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdgVpInvvpid, 0, &mut regs) })?;
         Ok(GlaListInfo(regs.rdx))
     }
 }
@@ -519,9 +521,9 @@ mod tests {
     #![allow(clippy::undocumented_unsafe_blocks)]
 
     use super::*;
+    use crate::abi::MetadataRead;
     use crate::error::{Error, InvalidReason};
     use crate::guest::testing::*;
-    use crate::guest::NULL_FIELD_ID;
 
     const ERR: u64 = 0xC000_0100_0000_0002;
 
@@ -564,7 +566,7 @@ mod tests {
         assert_eq!(
             info.unwrap(),
             VeInfo {
-                exit_reason: 48,
+                exit_reason: ExitReason::from_raw(48),
                 exit_qualification: 0x83,
                 gla: 0x7000,
                 gpa: 0x8000,
@@ -606,7 +608,7 @@ mod tests {
             r.r8 = 0x42;
             r.rdx = 0xA020_0002_0000_0003;
         };
-        let (read, log) = run(&[(0, &out)], |g| g.vp_rd(field));
+        let (read, log) = run(&[(0, &out)], |g| g.vp_rd(id(field)));
         assert_eq!(log.only().rax, 9);
         assert_eq!(
             log.only().regs,
@@ -617,9 +619,9 @@ mod tests {
         );
         assert_eq!(
             read,
-            Ok(FieldRead {
+            Ok(MetadataRead {
                 value: 0x42,
-                next: Some(0xA020_0002_0000_0003),
+                next: Some(id(0xA020_0002_0000_0003)),
                 status: Status::SUCCESS
             })
         );
@@ -628,33 +630,31 @@ mod tests {
             r.rdx = u64::MAX;
             r.r8 = 0;
         };
-        let (read, _) = run(&[(ERR, &fail)], |g| g.vp_rd(field));
+        let (read, _) = run(&[(ERR, &fail)], |g| g.vp_rd(id(field)));
         assert_eq!(read, Err(Error::Status(Status::from_raw(ERR))));
         // The null field ID returns the first field with a non-error status.
         let first = |r: &mut Regs| {
             r.rdx = 0x1020_0003_0000_0000;
             r.r8 = 0;
         };
-        let (read, log) = run(&[(0x0000_0C0B_0000_0000, &first)], |g| {
-            g.vp_rd(NULL_FIELD_ID)
-        });
-        assert_eq!(log.only().regs.rdx, NULL_FIELD_ID);
+        let (read, log) = run(&[(0x0000_0C0B_0000_0000, &first)], |g| g.vp_rd(NULL));
+        assert_eq!(log.only().regs.rdx, NULL.raw());
         let read = read.unwrap();
         assert!(read.is_first_field_id());
-        assert_eq!(read.next, Some(0x1020_0003_0000_0000));
+        assert_eq!(read.next, Some(id(0x1020_0003_0000_0000)));
         // End of context.
         let end = |r: &mut Regs| r.rdx = u64::MAX;
-        let (read, _) = run(&[(0, &end)], |g| g.vp_rd(field));
+        let (read, _) = run(&[(0, &end)], |g| g.vp_rd(id(field)));
         assert_eq!(read.unwrap().next, None);
         // Malformed ID: nothing runs.
-        let (read, log) = run(&[], |g| g.vp_rd(field | 1 << 30));
+        let (read, log) = run(&[], |g| g.vp_rd(id(field | 1 << 30)));
         assert!(
             matches!(read, Err(Error::InvalidArgument(a)) if matches!(a.reason, InvalidReason::MalformedFieldId { .. }))
         );
         assert_eq!(log.len(), 0);
 
         let old = |r: &mut Regs| r.r8 = 0x99;
-        let (old_value, log) = run(&[(0, &old)], |g| unsafe { g.vp_wr(field, 0x11, 0xFF) });
+        let (old_value, log) = run(&[(0, &old)], |g| unsafe { g.vp_wr(id(field), 0x11, 0xFF) });
         assert_eq!(old_value, Ok(0x99));
         assert_eq!(log.only().rax, 10);
         assert_eq!(
@@ -666,7 +666,7 @@ mod tests {
                 ..Regs::ZERO
             }
         );
-        let (r, log) = run(&[], |g| unsafe { g.vp_wr(NULL_FIELD_ID, 0, 0) });
+        let (r, log) = run(&[], |g| unsafe { g.vp_wr(NULL, 0, 0) });
         assert!(r.is_err());
         assert_eq!(log.len(), 0);
     }
@@ -705,7 +705,7 @@ mod tests {
         };
         assert_eq!(exit.status.raw(), status);
         assert_eq!(exit.kind, L2ExitKind::HostRoutedTdvmcall);
-        assert_eq!(exit.exit_reason, 0x4D);
+        assert_eq!(exit.exit_reason.raw(), 0x4D);
         assert_eq!(exit.exit_qualification, 0x181);
         assert_eq!(exit.gla, 0x7FFF_0000);
         assert_eq!(
@@ -742,7 +742,7 @@ mod tests {
             let VpEnterOutcome::Exited(exit) = o.unwrap() else {
                 panic!()
             };
-            assert_eq!((exit.kind, exit.exit_reason), (kind, 12));
+            assert_eq!((exit.kind, exit.exit_reason.raw()), (kind, 12));
         }
         let (o, _) = run(&[(0x0000_1120_0000_0000, &nothing)], |g| unsafe {
             g.vp_enter(L2Vm::VM1, InveptType::Type3, state)

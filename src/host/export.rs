@@ -5,7 +5,7 @@
 //! (TDX_INTERRUPTED_RESUMABLE) come back as errors; call again with
 //! [`MigCommand::Resume`] and the same other inputs.
 
-use super::{check, check_page, code, DetailedError, DetailedResult, Host, SeptDetails};
+use super::{check_page, DetailedError, DetailedResult, Host, SeptDetails};
 use crate::abi::mig::{
     stream_operand, GpaListInfo, Mbmd, MigCommand, MigStreamIndex, PageListInfo,
 };
@@ -14,7 +14,7 @@ use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{Status, StatusCode};
 
 /// The buffers of a TDH.EXPORT.MEM or TDH.IMPORT.MEM call (R8-R12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,7 +96,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller lends the MBMD buffer.
-        check(unsafe { self.call(Leaf::TdhExportAbort, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhExportAbort, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.EXPORT.BLOCKW (leaf 65): write-block the pages of a GPA list.
@@ -129,7 +129,7 @@ impl<B: Backend> Host<B> {
         let gpa_list = list_result(status, &regs)?;
         Ok(ExportBlockw {
             gpa_list,
-            already_blocked: status.code() == code::ALREADY_WRITE_BLOCKED,
+            already_blocked: status.is(StatusCode::AlreadyWriteBlocked),
         })
     }
 
@@ -242,7 +242,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller lends the MBMD buffer.
-        check(unsafe { self.call(Leaf::TdhExportTrack, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhExportTrack, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.EXPORT.STATE.IMMUTABLE (leaf 72): export the TD's immutable state; starts the
@@ -369,12 +369,12 @@ impl<B: Backend> Host<B> {
         // SAFETY: the caller of the public wrapper lends the buffers.
         let status = unsafe {
             if leaf == Leaf::TdhExportStateImmutable {
-                self.call_retrying_entropy(leaf, 0, &mut regs, code::RND_NO_ENTROPY)
+                self.call_retrying_entropy(leaf, 0, &mut regs, StatusCode::RndNoEntropy)
             } else {
                 self.call(leaf, 0, &mut regs)
             }
         };
-        check(status)?;
+        Status::check(status)?;
         Ok(regs.rdx)
     }
 

@@ -6,7 +6,7 @@
 //! [`MigCommand::Resume`].
 
 use super::export::{list_result, MemBundle};
-use super::{check, check_page, code, DetailedError, DetailedResult, Host};
+use super::{check_page, DetailedError, DetailedResult, Host};
 use crate::abi::mig::{
     stream_operand, GpaListInfo, Mbmd, MigCommand, MigStreamIndex, PageListInfo,
 };
@@ -15,6 +15,7 @@ use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::{Status, StatusCode};
 
 /// The extended error information the state import leaves write on failure (RCX, RDX;
 /// e.g. the metadata field ID that failed).
@@ -43,7 +44,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module reads the MBMD only.
-        check(unsafe { self.call(Leaf::TdhImportAbort, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhImportAbort, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.IMPORT.END (leaf 81): end an import session.
@@ -135,7 +136,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module reads the MBMD only.
-        check(unsafe { self.call(Leaf::TdhImportTrack, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhImportTrack, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.IMPORT.STATE.IMMUTABLE (leaf 85): import the TD's immutable state; starts the
@@ -240,13 +241,13 @@ impl<B: Backend> Host<B> {
         // SAFETY: the module reads the MBMD and the state pages; it writes TD state only.
         let status = unsafe {
             if leaf == Leaf::TdhImportStateImmutable {
-                self.call_retrying_entropy(leaf, 0, &mut regs, code::RND_NO_ENTROPY)
+                self.call_retrying_entropy(leaf, 0, &mut regs, StatusCode::RndNoEntropy)
             } else {
                 self.call(leaf, 0, &mut regs)
             }
         };
         if status.is_error() {
-            let interrupted = status.code() == code::INTERRUPTED_RESUMABLE || status.is_software();
+            let interrupted = status.is(StatusCode::InterruptedResumable) || status.is_software();
             return Err(DetailedError {
                 error: Error::Status(status),
                 details: (!interrupted).then_some(ImportErrorInfo {

@@ -3,14 +3,14 @@
 //! Every leaf here that walks the Secure EPT reports the entry it stopped at on failure
 //! ([`SeptDetails`], from RCX/RDX); those wrappers return a [`DetailedResult`].
 
-use super::{check_page, check_sept, code, page_or_null, DetailedResult, Host, SeptDetails};
-use crate::abi::addr::invalid;
+use super::{check_page, check_sept, page_or_null, DetailedResult, Host, SeptDetails};
+use crate::abi::check::invalid;
 use crate::abi::{GuestPhysAddr, HostPhysAddr, PageInfo, PageLevel, TdrPage, NULL_PA};
 use crate::call::Backend;
 use crate::error::{InvalidReason, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{Status, StatusCode};
 
 /// The L2 VMs of TD partitioning (VM 1..=3), for the leaves that take one page per VM.
 pub type L2Pages = [Option<HostPhysAddr>; 3];
@@ -315,7 +315,7 @@ impl<B: Backend> Host<B> {
         tdr: TdrPage,
     ) -> DetailedResult<RangeBlock, SeptDetails> {
         let status = self.gpa_tdr(Leaf::TdhMemRangeBlock, gpa, level, PageLevel::Size4K, tdr)?;
-        Ok(if status.code() == code::GPA_RANGE_ALREADY_BLOCKED {
+        Ok(if status.is(StatusCode::GpaRangeAlreadyBlocked) {
             RangeBlock::AlreadyBlocked
         } else {
             RangeBlock::Blocked
@@ -1099,13 +1099,13 @@ mod tests {
     #[test]
     fn resume_loop_is_bounded() {
         let restart = 0x8000_0004_0000_0000;
-        static CALLS: [Call; crate::host::RESUME_ATTEMPTS as usize] = [seamcall(
+        static CALLS: [Call; crate::retry::RESUME_LIMIT as usize] = [seamcall(
             23,
             regs!(rcx: 0x20_0001, rdx: TDR),
             regs!(rcx: 0x20_0001, rdx: TDR),
             0x8000_0004_0000_0000,
         );
-            crate::host::RESUME_ATTEMPTS as usize];
+            crate::retry::RESUME_LIMIT as usize];
         // SAFETY: scripted backend; no instruction executes.
         let r = with_script(&CALLS, |h| unsafe {
             h.mem_page_promote(gpa(0x20_0000), PageLevel::Size2M, tdr())

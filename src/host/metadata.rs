@@ -1,214 +1,13 @@
-//! Metadata access shared by TDH.MNG.RD/WR, TDH.VP.RD/WR and TDH.SYS.RD/RDALL: read
-//! results, field-ID validation, and the metadata list format (TDH.SYS.RDALL output).
+//! Metadata access of the host wrappers (TDH.MNG.RD/WR, TDH.VP.RD/WR, TDH.SYS.RD/RDALL):
+//! the read result and the metadata list format are the ABI's, shared with the guest, in
+//! [`crate::abi::metadata`]; field-ID validity is [`FieldId`](crate::abi::FieldId)'s.
 
-use crate::abi::addr::invalid;
-use crate::abi::FieldId;
-use crate::error::{InvalidReason, Result};
-use crate::status::Status;
-
-/// One metadata read: the value and the ID of the next field in the context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct MetadataRead {
-    /// R8: the field's value (0 when a null ID asked for the first field).
-    pub value: u64,
-    /// RDX: the next field ID, `None` after the last field (MD_FIELD_ID_NA).
-    pub next: Option<FieldId>,
-    /// Whether the call answered a null field ID with the context's first field in
-    /// `next` (TDX_METADATA_FIRST_FIELD_ID_IN_CONTEXT, a warning).
-    pub first_field_only: bool,
-}
-
-impl MetadataRead {
-    pub(crate) fn new(status: Status, value: u64, next: u64) -> MetadataRead {
-        MetadataRead {
-            value,
-            next: (next != FieldId::NA.raw()).then_some(FieldId::from_raw(next)),
-            first_field_only: status.code() == super::code::METADATA_FIRST_FIELD_ID_IN_CONTEXT,
-        }
-    }
-}
-
-/// Checks a field ID for a single-element read: the null ID passes (it asks for the
-/// first field), anything else must follow the single-element rules.
-pub(crate) fn check_read_id(field: FieldId) -> Result<FieldId> {
-    if field.is_null() {
-        Ok(field)
-    } else {
-        field.check_single_element()
-    }
-}
-
-/// A metadata list, as TDH.SYS.RDALL writes it into a 4 KiB page: an 8-byte header (bits
-/// 15:0 list size in bytes, bits 31:16 number of sequences), then sequences, each a header
-/// field ID (with LAST_ELEMENT_IN_FIELD and LAST_FIELD_IN_SEQUENCE set) followed by
-/// `(last_field + 1) * (last_element + 1)` 8-byte elements of consecutive field codes.
-#[derive(Clone, Copy, Debug)]
-pub struct MetadataList<'a> {
-    bytes: &'a [u8],
-    sequences: u16,
-}
-
-fn read_u64(bytes: &[u8], offset: usize) -> Option<u64> {
-    let chunk = bytes.get(offset..offset + 8)?;
-    Some(u64::from_le_bytes(chunk.try_into().ok()?))
-}
-
-fn malformed(value: u64) -> crate::Error {
-    invalid(
-        "metadata list",
-        InvalidReason::OutOfRange {
-            value,
-            min: 8,
-            max: 4096,
-        },
-    )
-    .into()
-}
-
-impl<'a> MetadataList<'a> {
-    /// Parses the list header in `page` (the RDALL output page).
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidReason::OutOfRange`] when the header's size is below 8 bytes or beyond
-    /// `page`.
-    pub fn parse(page: &'a [u8]) -> Result<MetadataList<'a>> {
-        let header = read_u64(page, 0).ok_or_else(|| malformed(page.len() as u64))?;
-        let size = (header & 0xFFFF) as usize;
-        if size < 8 || size > page.len() {
-            return Err(malformed(size as u64));
-        }
-        Ok(MetadataList {
-            bytes: &page[..size],
-            sequences: (header >> 16) as u16,
-        })
-    }
-
-    /// The number of sequences the header announces.
-    pub fn sequences(&self) -> u16 {
-        self.sequences
-    }
-
-    /// Every element of the list as `(field ID, value)`, in list order. The IDs are
-    /// single-element IDs (LAST_ELEMENT/LAST_FIELD cleared). A truncated sequence ends the
-    /// iteration with an error.
-    pub fn elements(&self) -> MetadataElements<'a> {
-        MetadataElements {
-            bytes: self.bytes,
-            offset: 8,
-            sequences_left: self.sequences,
-            header: None,
-            index: 0,
-            count: 0,
-        }
-    }
-}
-
-/// Iterator over the elements of a [`MetadataList`].
-#[derive(Clone, Debug)]
-pub struct MetadataElements<'a> {
-    bytes: &'a [u8],
-    offset: usize,
-    sequences_left: u16,
-    header: Option<FieldId>,
-    index: u32,
-    count: u32,
-}
-
-impl Iterator for MetadataElements<'_> {
-    type Item = Result<(FieldId, u64)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(header) = self.header {
-                if self.index < self.count {
-                    let value = match read_u64(self.bytes, self.offset) {
-                        Some(value) => value,
-                        None => {
-                            self.sequences_left = 0;
-                            self.header = None;
-                            return Some(Err(malformed(self.offset as u64)));
-                        }
-                    };
-                    let id = header.element(self.index);
-                    self.offset += 8;
-                    self.index += 1;
-                    return Some(id.map(|id| (id, value)));
-                }
-                self.header = None;
-            }
-            if self.sequences_left == 0 {
-                return None;
-            }
-            self.sequences_left -= 1;
-            let Some(raw) = read_u64(self.bytes, self.offset) else {
-                self.sequences_left = 0;
-                return Some(Err(malformed(self.offset as u64)));
-            };
-            self.offset += 8;
-            let header = FieldId::from_raw(raw);
-            self.count = (header.last_field_in_sequence() as u32 + 1)
-                * (header.last_element_in_field() as u32 + 1);
-            self.index = 0;
-            // Single-element IDs: clear LAST_ELEMENT (37:34) and LAST_FIELD (46:38).
-            self.header = Some(FieldId::from_raw(raw & !(0x1FFF << 34)));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_parsing() {
-        // Two sequences: 2 fields x 1 element from code 0x10; 1 field x 3 elements from 0x80.
-        let base_a = 0x9100_0001_0000_0010u64;
-        let base_b = 0x9000_0003_0000_0080u64;
-        let words = [
-            0u64, // header, filled below
-            base_a | 1 << 38,
-            0xA,
-            0xB,
-            base_b | 2 << 34,
-            1,
-            2,
-            3,
-        ];
-        let size = (words.len() * 8) as u64;
-        let mut page = [0u8; 4096];
-        for (i, w) in words.iter().enumerate() {
-            let w = if i == 0 { size | 2 << 16 } else { *w };
-            page[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
-        }
-        let list = MetadataList::parse(&page).unwrap();
-        assert_eq!(list.sequences(), 2);
-        let mut it = list.elements();
-        let mut next = || it.next().map(|r| r.map(|(id, v)| (id.raw(), v)).unwrap());
-        assert_eq!(next(), Some((base_a, 0xA)));
-        assert_eq!(next(), Some((base_a + 1, 0xB)));
-        assert_eq!(next(), Some((base_b, 1)));
-        assert_eq!(next(), Some((base_b + 1, 2)));
-        assert_eq!(next(), Some((base_b + 2, 3)));
-        assert_eq!(next(), None);
-        // Truncated: the header claims 2 sequences but the size covers only one.
-        page[0..8].copy_from_slice(&(32u64 | 2 << 16).to_le_bytes());
-        let list = MetadataList::parse(&page).unwrap();
-        let results: [bool; 4] = {
-            let mut it = list.elements();
-            core::array::from_fn(|_| matches!(it.next(), Some(Ok(_))))
-        };
-        assert_eq!(results, [true, true, false, false]);
-        assert!(MetadataList::parse(&page[..4]).is_err());
-        page[0..8].copy_from_slice(&5000u64.to_le_bytes());
-        assert!(MetadataList::parse(&page).is_err());
-    }
-}
+pub use crate::abi::metadata::{MetadataElements, MetadataList, MetadataRead};
 
 #[cfg(test)]
 mod wrapper_tests {
     use super::*;
-    use crate::abi::field_id::Context;
+    use crate::abi::field_id::{Context, FieldId};
     use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
     use crate::abi::{Attributes, HostPhysAddr, TdrPage, TdvprPage, TdxFeatures0, Xfam};
     use crate::error::InvalidReason;
@@ -254,7 +53,7 @@ mod wrapper_tests {
             MetadataRead {
                 value: 0x55,
                 next: Some(id(NEXT)),
-                first_field_only: false
+                status: Status::SUCCESS
             }
         );
         // Null ID: first field in RDX with the warning status.
@@ -271,7 +70,7 @@ mod wrapper_tests {
             MetadataRead {
                 value: 0,
                 next: Some(id(FIELD)),
-                first_field_only: true
+                status: Status::from_raw(0x0000_0C0B_0000_0000)
             }
         );
         // Error: R8 zeroed, RDX = -1.

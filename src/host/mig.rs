@@ -1,11 +1,12 @@
 //! Migration streams: TDH.MIG.* leaves.
 
-use super::{check, check_page, Host};
+use super::{check_page, Host};
 use crate::abi::{HostPhysAddr, TdrPage};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::Status;
 
 impl<B: Backend> Host<B> {
     /// TDH.MIG.STREAM.CREATE (leaf 96): create a migration stream with context page
@@ -31,7 +32,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller gives the page up as documented.
-        check(unsafe { self.call(Leaf::TdhMigStreamCreate, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhMigStreamCreate, 0, &mut regs) }).map(drop)
     }
 }
 

@@ -1,17 +1,15 @@
 //! TD management: TDH.MNG.* leaves.
 
-use super::metadata::{check_read_id, MetadataRead};
-use super::{check, code, DetailedError, DetailedResult, Host};
+use super::{DetailedError, DetailedResult, Host};
 use crate::abi::td_params::{CpuidLeaf, TdParams};
 use crate::abi::FieldId;
+use crate::abi::MetadataRead;
 use crate::abi::{Hkid, HostPhysAddr, TdcxPage, TdrPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-
-/// Operand ID of TD_PARAMS.CPUID_CONFIG in a TDH.MNG.INIT OPERAND_INVALID status.
-const OPERAND_ID_CPUID_CONFIG: u32 = 69;
+use crate::status::{Operand, Status, StatusCode};
 
 /// How TDH.MNG.KEY.CONFIG / TDH.SYS.KEY.CONFIG completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +22,7 @@ pub enum KeyConfig {
 
 impl KeyConfig {
     pub(crate) fn from_status(status: crate::Status) -> KeyConfig {
-        if status.code() == code::KEY_CONFIGURED {
+        if status.is(StatusCode::KeyConfigured) {
             KeyConfig::AlreadyConfigured
         } else {
             KeyConfig::Configured
@@ -59,16 +57,16 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: the caller gives the page up as documented.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhMngAddcx, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhMngAddcx, 0, &mut regs, StatusCode::RndNoEntropy)
         };
-        check(status).map(drop)
+        Status::check(status).map(drop)
     }
 
     /// TDH.MNG.KEY.CONFIG (leaf 8): program the TD's private key on this package.
     ///
     /// RCX = TDR. No outputs. Run once on a logical processor of every package. Retried
     /// on TDX_KEY_GENERATION_FAILED (PCONFIG's entropy error), up to
-    /// [`ENTROPY_ATTEMPTS`](super::ENTROPY_ATTEMPTS) calls.
+    /// [`RND_NO_ENTROPY_ATTEMPTS`](crate::retry::RND_NO_ENTROPY_ATTEMPTS) calls.
     ///
     /// Module 1.0+.
     ///
@@ -89,10 +87,10 @@ impl<B: Backend> Host<B> {
                 Leaf::TdhMngKeyConfig,
                 0,
                 &mut regs,
-                code::KEY_GENERATION_FAILED,
+                StatusCode::KeyGenerationFailed,
             )
         };
-        check(status).map(KeyConfig::from_status)
+        Status::check(status).map(KeyConfig::from_status)
     }
 
     /// TDH.MNG.CREATE (leaf 9): create a TD with root page `tdr` and private key `hkid`.
@@ -120,9 +118,9 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: the caller gives the page up as documented.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhMngCreate, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhMngCreate, 0, &mut regs, StatusCode::RndNoEntropy)
         };
-        check(status).map(drop)
+        Status::check(status).map(drop)
     }
 
     /// TDH.MNG.VPFLUSHDONE (leaf 19): confirm every vCPU of the TD has been flushed, before
@@ -181,9 +179,9 @@ impl<B: Backend> Host<B> {
         // SAFETY: the module only reads TD_PARAMS; no host memory changes hands.
         let status = unsafe { self.call(Leaf::TdhMngInit, 0, &mut regs) };
         if status.is_error() {
-            let details = (status.code() == code::OPERAND_INVALID
-                && status.details_l2() == OPERAND_ID_CPUID_CONFIG)
-                .then(|| CpuidLeaf::from_u64(regs.rcx));
+            let details = (status.is(StatusCode::OperandInvalid)
+                && status.details_l2() == Operand::CPUID_CONFIG.id())
+            .then(|| CpuidLeaf::from_u64(regs.rcx));
             return Err(DetailedError {
                 error: Error::Status(status),
                 details,
@@ -215,7 +213,7 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: only used for leaves that change module state, never host memory.
         let status = unsafe { self.call(leaf, 0, &mut regs) };
-        check(status)
+        Status::check(status)
     }
 }
 
@@ -238,7 +236,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        check(unsafe { self.call(Leaf::TdhMngRd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhMngRd, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -256,12 +254,12 @@ impl<B: Backend> Host<B> {
     pub fn mng_rd_next(&mut self, tdr: TdrPage, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
             rcx: tdr.raw(),
-            rdx: check_read_id(field)?.raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        let status = check(unsafe { self.call(Leaf::TdhMngRd, 1, &mut regs) })?;
-        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+        let status = Status::check(unsafe { self.call(Leaf::TdhMngRd, 1, &mut regs) })?;
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// TDH.MNG.WR (leaf 13): write the bits `mask` selects of a TD-scope field; returns
@@ -284,7 +282,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: writes TD metadata only.
-        check(unsafe { self.call(Leaf::TdhMngWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhMngWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 }

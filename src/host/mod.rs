@@ -35,13 +35,15 @@
 //! - **TDX_RND_NO_ENTROPY** (the module's RDRAND/RDSEED ran dry): TDH.MNG.CREATE,
 //!   TDH.MNG.ADDCX, TDH.SYS.INIT, TDH.SYS.LP.INIT, TDH.EXPORT.STATE.IMMUTABLE and
 //!   TDH.IMPORT.STATE.IMMUTABLE (the leaves that return it in module 1.5.01) are issued up to
-//!   [`ENTROPY_ATTEMPTS`] times (10, as Linux does) with the original inputs.
+//!   [`RND_NO_ENTROPY_ATTEMPTS`] times (10, as Linux does) with the original inputs
+//!   ([`crate::retry`]).
 //! - **TDX_KEY_GENERATION_FAILED** (PCONFIG's entropy error) for TDH.MNG.KEY.CONFIG and
-//!   TDH.SYS.KEY.CONFIG: the same bounded retry.
+//!   TDH.SYS.KEY.CONFIG: the same bounded retry ([`retry_on`]).
 //! - **TDX_INTERRUPTED_RESUMABLE / RESTARTABLE** (an interrupt arrived mid-leaf): TDH.SYS.TDMR.INIT
 //!   is called until the TDMR is initialized; TDH.PHYMEM.CACHE.WB, TDH.MEM.SEPT.ADD v1,
 //!   TDH.MEM.PAGE.DEMOTE and TDH.MEM.PAGE.PROMOTE are resumed with the registers the module
-//!   left, up to [`RESUME_ATTEMPTS`] calls (10000, Linux's bound for CACHE.WB). The
+//!   left, up to [`RESUME_LIMIT`] calls (10000, Linux's bound for CACHE.WB;
+//!   [`retry_interrupted`], [`resume_interrupted`](crate::retry::resume_interrupted)). The
 //!   migration leaves return the status instead: their resume takes a command bit the
 //!   caller sets ([`MigCommand::Resume`](crate::abi::mig::MigCommand)).
 //! - **BUSY** (TDX_OPERAND_BUSY, TDX_OPERAND_BUSY_HOST_PRIORITY, TDX_SYS_BUSY,
@@ -50,14 +52,14 @@
 //!   would hide that. It comes back as [`Error::Status`] with the operand ID in bits 31:0,
 //!   and the caller decides (back off and retry, or kick the other vCPU).
 //!
-//! Status codes used by the retry rules are private constants here; branch `status` owns
-//! the crate-wide status table.
+//! Every status a wrapper decides on is named from the one table, [`StatusCode`].
 
 use crate::call::{Backend, CallKind};
 use crate::error::{Error, Result};
-use crate::leaf::{Leaf, Side};
+use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::retry::{retry_interrupted, retry_on, RESUME_LIMIT, RND_NO_ENTROPY_ATTEMPTS};
+use crate::status::{Status, StatusCode};
 
 pub mod export;
 pub mod import;
@@ -71,42 +73,8 @@ pub mod servtd;
 pub mod sys;
 pub mod vp;
 
-/// How many times a leaf is issued while it fails for lack of entropy
-/// (TDX_RND_NO_ENTROPY or TDX_KEY_GENERATION_FAILED): 10, Linux's `RDRAND_RETRY_LOOPS`.
-pub const ENTROPY_ATTEMPTS: u32 = 10;
-
-/// How many calls a resumable loop makes before it returns the interrupted status to the
-/// caller: 10000, Linux's bound for TDH.PHYMEM.CACHE.WB.
-pub const RESUME_ATTEMPTS: u32 = 10_000;
-
-/// Status codes (bits 63:32) the wrappers decide on.
-pub(crate) mod code {
-    pub const SUCCESS: u32 = 0x0000_0000;
-    pub const INTERRUPTED_RESUMABLE: u32 = 0x8000_0003;
-    pub const INTERRUPTED_RESTARTABLE: u32 = 0x8000_0004;
-    pub const RND_NO_ENTROPY: u32 = 0x8000_0203;
-    pub const OPERAND_INVALID: u32 = 0xC000_0100;
-    pub const KEY_GENERATION_FAILED: u32 = 0x8000_0800;
-    pub const KEY_CONFIGURED: u32 = 0x0000_0815;
-    pub const NO_HKID_READY_TO_WBCACHE: u32 = 0x0000_0821;
-    pub const TDMR_ALREADY_INITIALIZED: u32 = 0x0000_0A03;
-    pub const GPA_RANGE_ALREADY_BLOCKED: u32 = 0x0000_0B07;
-    pub const METADATA_FIRST_FIELD_ID_IN_CONTEXT: u32 = 0x0000_0C0B;
-    pub const METADATA_LIST_OVERFLOW: u32 = 0xC000_0C04;
-    pub const ALREADY_WRITE_BLOCKED: u32 = 0x0000_0E03;
-    /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.
-    pub const SEPT_CLASS: u8 = 0x0B;
-}
-
-/// Turns a status into `Ok(status)` (success or a warning) or `Err` (bit 63 set).
-#[inline]
-pub(crate) fn check(status: Status) -> Result<Status> {
-    if status.is_error() {
-        Err(Error::Status(status))
-    } else {
-        Ok(status)
-    }
-}
+/// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.
+const SEPT_CLASS: u8 = StatusCode::EptWalkFailed.class();
 
 /// An error plus the outputs the module wrote on the failure path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,7 +162,7 @@ pub(crate) fn check_sept(status: Status, regs: &Regs) -> DetailedResult<Status, 
     if !status.is_error() {
         return Ok(status);
     }
-    let details = (status.class() == code::SEPT_CLASS && !status.is_software())
+    let details = (status.class() == SEPT_CLASS && !status.is_software())
         .then(|| SeptDetails::from_regs(regs.rcx, regs.rdx));
     Err(DetailedError {
         error: Error::Status(status),
@@ -202,55 +170,12 @@ pub(crate) fn check_sept(status: Status, regs: &Regs) -> DetailedResult<Status, 
     })
 }
 
-/// The host side of the TDX ABI: every SEAMCALL leaf as a typed method.
-///
-/// `B` is the seam the calls go through: [`Native`](crate::call::Native) for the real
-/// instruction, a [`FnBackend`](crate::call::FnBackend) or any other [`Backend`] in tests.
-#[cfg(target_arch = "x86_64")]
-#[derive(Debug)]
-pub struct Host<B: Backend = crate::call::Native> {
-    backend: B,
-}
-
-/// The host side of the TDX ABI: every SEAMCALL leaf as a typed method.
-///
-/// `B` is the seam the calls go through (on this architecture there is no native backend;
-/// use a [`FnBackend`](crate::call::FnBackend) or another [`Backend`]).
-#[cfg(not(target_arch = "x86_64"))]
-#[derive(Debug)]
-pub struct Host<B: Backend> {
-    backend: B,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Host<crate::call::Native> {
-    /// The host over the real SEAMCALL instruction (under `std` this installs the fault
-    /// handler, see [`Native::new`](crate::call::Native::new)).
-    #[inline]
-    pub fn native() -> Host<crate::call::Native> {
-        Host::new(crate::call::Native::new())
-    }
+crate::wrapper::wrapper_front! {
+    /// The host side of the TDX ABI: every SEAMCALL leaf as a typed method.
+    pub struct Host for Host, "SEAMCALL";
 }
 
 impl<B: Backend> Host<B> {
-    /// A host over `backend`.
-    #[inline]
-    pub const fn new(backend: B) -> Host<B> {
-        Host { backend }
-    }
-
-    /// The backend.
-    #[inline]
-    pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.backend
-    }
-
-    /// Gives the backend back.
-    #[inline]
-    pub fn into_backend(self) -> B {
-        self.backend
-    }
-
     /// THE call helper: RAX (number and `version`) and the thunk kind come from the leaf
     /// table. Leaves that run AES-GCM go through [`Host::call_clobbering_vectors`].
     ///
@@ -259,12 +184,7 @@ impl<B: Backend> Host<B> {
     /// The caller (a wrapper) upholds the leaf's contract, see [`Backend::call`].
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        debug_assert_eq!(leaf.side(), Side::Host);
-        debug_assert!(
-            version <= leaf.max_version(),
-            "{leaf} has no version {version}"
-        );
-        let rax = leaf.rax() | (version as u64) << crate::leaf::LEAF_VERSION_SHIFT;
+        let rax = Self::rax(leaf, version);
         if leaf.clobbers_vector_state() {
             // SAFETY: forwarded; the caller upholds the leaf's contract.
             unsafe { self.call_clobbering_vectors(leaf.call_kind(), rax, regs) }
@@ -292,36 +212,32 @@ impl<B: Backend> Host<B> {
         unsafe { self.backend.call(kind, rax, regs) }
     }
 
-    /// Issues the leaf up to [`ENTROPY_ATTEMPTS`] times while it returns `retry_code`
-    /// (an entropy failure), restoring the inputs before each new attempt.
+    /// Issues the leaf up to [`RND_NO_ENTROPY_ATTEMPTS`] times while it returns
+    /// `entropy_failure` (TDX_RND_NO_ENTROPY, or TDX_KEY_GENERATION_FAILED for the
+    /// KEY.CONFIG leaves), restoring the inputs before each new attempt.
     ///
     /// # Safety
     ///
     /// As [`Host::call`]; the leaf must be safe to reissue with the same inputs after
-    /// `retry_code` (the module changed nothing).
+    /// `entropy_failure` (the module changed nothing).
     #[inline]
     unsafe fn call_retrying_entropy(
         &mut self,
         leaf: Leaf,
         version: u8,
         regs: &mut Regs,
-        retry_code: u32,
+        entropy_failure: StatusCode,
     ) -> Status {
         let inputs = *regs;
-        let mut attempt = 1;
-        loop {
-            // SAFETY: forwarded; the caller upholds the leaf's contract.
-            let status = unsafe { self.call(leaf, version, regs) };
-            if status.code() != retry_code || attempt == ENTROPY_ATTEMPTS {
-                return status;
-            }
-            attempt += 1;
+        retry_on(entropy_failure, RND_NO_ENTROPY_ATTEMPTS, || {
             *regs = inputs;
-        }
+            // SAFETY: forwarded; the caller upholds the leaf's contract.
+            unsafe { self.call(leaf, version, regs) }
+        })
     }
 
     /// Issues the leaf until it stops returning TDX_INTERRUPTED_RESUMABLE or
-    /// TDX_INTERRUPTED_RESTARTABLE, at most [`RESUME_ATTEMPTS`] times, passing back the
+    /// TDX_INTERRUPTED_RESTARTABLE, at most [`RESUME_LIMIT`] times, passing back the
     /// registers the module left (which is how the ABI resumes or restarts these leaves).
     ///
     /// # Safety
@@ -329,19 +245,10 @@ impl<B: Backend> Host<B> {
     /// As [`Host::call`].
     #[inline]
     unsafe fn call_resuming(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        let mut attempt = 1;
-        loop {
+        retry_interrupted(RESUME_LIMIT, || {
             // SAFETY: forwarded; the caller upholds the leaf's contract.
-            let status = unsafe { self.call(leaf, version, regs) };
-            let interrupted = matches!(
-                status.code(),
-                code::INTERRUPTED_RESUMABLE | code::INTERRUPTED_RESTARTABLE
-            );
-            if !interrupted || attempt == RESUME_ATTEMPTS {
-                return status;
-            }
-            attempt += 1;
-        }
+            unsafe { self.call(leaf, version, regs) }
+        })
     }
 }
 
@@ -356,7 +263,7 @@ pub(crate) fn check_page(
     argument: &'static str,
     page: crate::abi::HostPhysAddr,
 ) -> Result<crate::abi::HostPhysAddr> {
-    crate::abi::addr::check_address(
+    crate::abi::check::check_address(
         argument,
         page.raw(),
         crate::abi::addr::MAX_PHYS_ADDR_BITS,

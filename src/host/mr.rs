@@ -1,7 +1,7 @@
 //! TD measurement: TDH.MR.* leaves.
 
 use super::{check_sept, DetailedResult, Host, SeptDetails};
-use crate::abi::addr::invalid;
+use crate::abi::check::invalid;
 use crate::abi::{GuestPhysAddr, TdrPage};
 use crate::call::Backend;
 use crate::error::{InvalidReason, Result};

@@ -1,11 +1,13 @@
 //! Physical-memory management: TDH.PHYMEM.* leaves.
 
-use super::{check, check_page, code, Host, RESUME_ATTEMPTS};
+use super::{check_page, Host};
 use crate::abi::{HostPhysAddr, TdrPage};
 use crate::call::Backend;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::retry::{resume_interrupted, Pass};
+use crate::status::{Status, StatusCode};
 
 /// The PAMT page type of a physical page (TDX module `page_type_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,7 +76,7 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a misaligned page; [`Error::Status`].
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a misaligned page; [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDH.PHYMEM.PAGE.RDMD")]
     pub fn phymem_page_rdmd(&mut self, page: HostPhysAddr) -> Result<PageMetadata> {
@@ -83,7 +85,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: reads PAMT metadata into registers.
-        check(unsafe { self.call(Leaf::TdhPhymemPageRdmd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhPhymemPageRdmd, 0, &mut regs) })?;
         Ok(PageMetadata {
             page_type: PageType::from_raw(regs.rcx),
             owner: regs.rdx,
@@ -99,7 +101,7 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a misaligned page; [`Error::Status`].
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a misaligned page; [`Error::Status`](crate::Error::Status).
     ///
     /// # Safety
     ///
@@ -114,7 +116,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller upholds the contract above.
-        check(unsafe { self.call(Leaf::TdhPhymemPageReclaim, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhPhymemPageReclaim, 0, &mut regs) })?;
         Ok(PageMetadata {
             page_type: PageType::from_raw(regs.rcx),
             owner: regs.rdx,
@@ -127,11 +129,11 @@ impl<B: Backend> Host<B> {
     /// being freed, on this package.
     ///
     /// RCX = 0 (start) or 1 (resume). The wrapper starts, and resumes after each
-    /// TDX_INTERRUPTED_RESUMABLE, up to [`RESUME_ATTEMPTS`] calls. Module 1.0+.
+    /// TDX_INTERRUPTED_RESUMABLE, up to [`RESUME_LIMIT`](crate::retry::RESUME_LIMIT) calls. Module 1.0+.
     ///
     /// # Errors
     ///
-    /// [`Error::Status`], e.g. TDX_WBCACHE_RESUME_ERROR, or TDX_INTERRUPTED_RESUMABLE when
+    /// [`Error::Status`](crate::Error::Status), e.g. TDX_WBCACHE_RESUME_ERROR, or TDX_INTERRUPTED_RESUMABLE when
     /// the bound was reached (call [`Host::phymem_cache_wb_resume`] to go on).
     #[inline]
     #[doc(alias = "TDH.PHYMEM.CACHE.WB")]
@@ -153,28 +155,24 @@ impl<B: Backend> Host<B> {
         self.cache_wb(1)
     }
 
-    fn cache_wb(&mut self, mut command: u64) -> Result<CacheWb> {
-        for _ in 0..RESUME_ATTEMPTS {
+    fn cache_wb(&mut self, first_command: u64) -> Result<CacheWb> {
+        let status = resume_interrupted(|pass| {
             let mut regs = Regs {
-                rcx: command,
+                rcx: match pass {
+                    Pass::Start => first_command,
+                    Pass::Resume => 1,
+                },
                 ..Regs::ZERO
             };
             // SAFETY: writes back caches; no host memory changes hands.
-            let status = unsafe { self.call(Leaf::TdhPhymemCacheWb, 0, &mut regs) };
-            if status.code() == code::INTERRUPTED_RESUMABLE {
-                command = 1;
-                continue;
-            }
-            let status = check(status)?;
-            return Ok(if status.code() == code::NO_HKID_READY_TO_WBCACHE {
-                CacheWb::NothingToDo
-            } else {
-                CacheWb::Done
-            });
-        }
-        Err(Error::Status(crate::Status::from_raw(
-            (code::INTERRUPTED_RESUMABLE as u64) << 32,
-        )))
+            unsafe { self.call(Leaf::TdhPhymemCacheWb, 0, &mut regs) }
+        });
+        let status = status.check()?;
+        Ok(if status.is(StatusCode::NoHkidReadyToWbcache) {
+            CacheWb::NothingToDo
+        } else {
+            CacheWb::Done
+        })
     }
 
     /// TDH.PHYMEM.PAGE.WBINVD (leaf 41): write back and invalidate one page's cache lines
@@ -185,7 +183,7 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a misaligned page; [`Error::Status`].
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a misaligned page; [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDH.PHYMEM.PAGE.WBINVD")]
     pub fn phymem_page_wbinvd(&mut self, page_with_hkid: HostPhysAddr) -> Result<()> {
@@ -194,7 +192,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: flushes caches; no host memory changes hands.
-        check(unsafe { self.call(Leaf::TdhPhymemPageWbinvd, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhPhymemPageWbinvd, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.PHYMEM.PAGE.WBINVD of a TD's root page with the global private HKID (a
@@ -219,7 +217,7 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::InvalidReason;
+    use crate::error::{Error, InvalidReason};
     use crate::host::testing::*;
     use crate::Status;
 

@@ -1,12 +1,13 @@
 //! Service-TD binding: TDH.SERVTD.* leaves.
 
-use super::{check, Host};
+use super::Host;
 use crate::abi::mig::ServtdAttr;
 use crate::abi::{HostPhysAddr, TdrPage};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::Status;
 
 /// The alignment of the SERVTD_INFO_HASH buffer of TDH.SERVTD.PREBIND.
 pub const SERVTD_INFO_HASH_ALIGN: u64 = 64;
@@ -56,7 +57,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: changes module state only.
-        check(unsafe { self.call(Leaf::TdhServtdBind, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhServtdBind, 0, &mut regs) })?;
         Ok(ServtdBinding {
             handle: regs.rcx,
             target_uuid: [regs.r10, regs.r11, regs.r12, regs.r13],
@@ -91,7 +92,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module reads the hash only.
-        check(unsafe { self.call(Leaf::TdhServtdPrebind, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhServtdPrebind, 0, &mut regs) }).map(drop)
     }
 }
 

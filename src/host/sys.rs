@@ -1,17 +1,18 @@
 //! Module and platform management: TDH.SYS.* leaves.
 
-use super::metadata::{check_read_id, MetadataRead};
 use super::mng::KeyConfig;
-use super::{check, code, DetailedError, DetailedResult, Host};
-use crate::abi::addr::invalid;
+use super::{DetailedError, DetailedResult, Host};
+use crate::abi::check::check_range;
 use crate::abi::sysinfo::{TdSysInfo, CMR_INFO_ALIGN, MAX_CMRS, MAX_TDMRS, TDMR_INFO_ALIGN};
 use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
+use crate::abi::MetadataRead;
 use crate::abi::{Attributes, Context, FieldId, TdxFeatures0, Xfam};
 use crate::abi::{Hkid, HostPhysAddr};
 use crate::call::Backend;
-use crate::error::{Error, InvalidReason, Result};
+use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
+use crate::status::{Status, StatusCode};
 
 /// The CPUID value a TDH.SYS.INIT / TDH.SYS.LP.INIT check rejected (its outputs on
 /// TDX_INCORRECT_CPUID_VALUE and friends, class 0x09).
@@ -69,7 +70,7 @@ impl<B: Backend> Host<B> {
     /// TDH.SYS.KEY.CONFIG (leaf 31): program the global private key on this package.
     ///
     /// No register inputs or outputs. Run once per package, serially. Retried on
-    /// TDX_KEY_GENERATION_FAILED up to [`ENTROPY_ATTEMPTS`](super::ENTROPY_ATTEMPTS)
+    /// TDX_KEY_GENERATION_FAILED up to [`RND_NO_ENTROPY_ATTEMPTS`](crate::retry::RND_NO_ENTROPY_ATTEMPTS)
     /// calls. Module 1.0+.
     ///
     /// # Errors
@@ -85,10 +86,10 @@ impl<B: Backend> Host<B> {
                 Leaf::TdhSysKeyConfig,
                 0,
                 &mut regs,
-                code::KEY_GENERATION_FAILED,
+                StatusCode::KeyGenerationFailed,
             )
         };
-        check(status).map(KeyConfig::from_status)
+        Status::check(status).map(KeyConfig::from_status)
     }
 
     /// TDH.SYS.INFO (leaf 32): write TDSYSINFO_STRUCT and the CMR table to host memory.
@@ -122,7 +123,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller lends both buffers as documented.
-        check(unsafe { self.call(Leaf::TdhSysInfo, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhSysInfo, 0, &mut regs) })?;
         Ok(SysInfoWritten {
             sysinfo_bytes: regs.rdx,
             cmr_entries: regs.r9,
@@ -144,7 +145,7 @@ impl<B: Backend> Host<B> {
         let mut regs = Regs::ZERO;
         // SAFETY: initializes the module; no host memory changes hands.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysInit, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhSysInit, 0, &mut regs, StatusCode::RndNoEntropy)
         };
         if status.is_error() {
             return Err(cpuid_details(status, &regs));
@@ -166,7 +167,7 @@ impl<B: Backend> Host<B> {
         let mut regs = Regs::ZERO;
         // SAFETY: initializes the module; no host memory changes hands.
         let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysLpInit, 0, &mut regs, code::RND_NO_ENTROPY)
+            self.call_retrying_entropy(Leaf::TdhSysLpInit, 0, &mut regs, StatusCode::RndNoEntropy)
         };
         if status.is_error() {
             return Err(cpuid_details(status, &regs));
@@ -190,7 +191,7 @@ impl<B: Backend> Host<B> {
     pub fn sys_tdmr_init(&mut self, tdmr_base: HostPhysAddr, tdmr_size: u64) -> Result<TdmrInit> {
         const GIB: u64 = 1 << 30;
         let base = HostPhysAddr::aligned(tdmr_base.raw(), GIB)?.raw();
-        crate::abi::addr::check_address("TDMR size", tdmr_size, 64, GIB)?;
+        crate::abi::check::check_address("TDMR size", tdmr_size, 64, GIB)?;
         let end = base.saturating_add(tdmr_size);
         let max_calls = tdmr_size / crate::abi::PAGE_SIZE + 1;
         for _ in 0..max_calls {
@@ -199,8 +200,8 @@ impl<B: Backend> Host<B> {
                 ..Regs::ZERO
             };
             // SAFETY: initializes module-owned PAMT memory; no host memory changes hands.
-            let status = check(unsafe { self.call(Leaf::TdhSysTdmrInit, 0, &mut regs) })?;
-            if status.code() == code::TDMR_ALREADY_INITIALIZED {
+            let status = Status::check(unsafe { self.call(Leaf::TdhSysTdmrInit, 0, &mut regs) })?;
+            if status.is(StatusCode::TdmrAlreadyInitialized) {
                 return Ok(TdmrInit::AlreadyInitialized);
             }
             if regs.rdx >= end {
@@ -222,7 +223,7 @@ impl<B: Backend> Host<B> {
     pub fn sys_lp_shutdown(&mut self) -> Result<()> {
         let mut regs = Regs::ZERO;
         // SAFETY: module state only.
-        check(unsafe { self.call(Leaf::TdhSysLpShutdown, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysLpShutdown, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.SYS.CONFIG (leaf 45): configure the TDMRs and the global private HKID.
@@ -242,17 +243,7 @@ impl<B: Backend> Host<B> {
         count: usize,
         hkid: Hkid,
     ) -> Result<()> {
-        if count == 0 || count > MAX_TDMRS {
-            return Err(invalid(
-                "TDMR count",
-                InvalidReason::OutOfRange {
-                    value: count as u64,
-                    min: 1,
-                    max: MAX_TDMRS as u64,
-                },
-            )
-            .into());
-        }
+        check_range("TDMR count", count as u64, 1, MAX_TDMRS as u64)?;
         let mut regs = Regs {
             rcx: HostPhysAddr::aligned(tdmr_pointers.raw(), TDMR_INFO_ALIGN)?.raw(),
             rdx: count as u64,
@@ -260,7 +251,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module reads the TDMR_INFO array only.
-        check(unsafe { self.call(Leaf::TdhSysConfig, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysConfig, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.SYS.SHUTDOWN (leaf 52): prepare a TD-preserving module update, handing off
@@ -279,7 +270,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: module state only.
-        check(unsafe { self.call(Leaf::TdhSysShutdown, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysShutdown, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.SYS.UPDATE (leaf 53): resume TDs after a TD-preserving update.
@@ -294,7 +285,7 @@ impl<B: Backend> Host<B> {
     pub fn sys_update(&mut self) -> Result<()> {
         let mut regs = Regs::ZERO;
         // SAFETY: module state only.
-        check(unsafe { self.call(Leaf::TdhSysUpdate, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysUpdate, 0, &mut regs) }).map(drop)
     }
 }
 
@@ -468,12 +459,12 @@ impl<B: Backend> Host<B> {
     #[doc(alias = "TDH.SYS.RD")]
     pub fn sys_rd(&mut self, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
-            rdx: check_read_id(field)?.raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        let status = check(unsafe { self.call(Leaf::TdhSysRd, 0, &mut regs) })?;
-        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+        let status = Status::check(unsafe { self.call(Leaf::TdhSysRd, 0, &mut regs) })?;
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     fn sys_rd_value(&mut self, field: FieldId) -> Result<u64> {
@@ -514,17 +505,17 @@ impl<B: Backend> Host<B> {
     pub unsafe fn sys_rdall(&mut self, page: HostPhysAddr, start: FieldId) -> Result<RdAll> {
         let mut regs = Regs {
             rdx: super::check_page("list page", page)?.raw(),
-            r8: check_read_id(start)?.raw(),
+            r8: start.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: the caller lends the page.
         let status = unsafe { self.call(Leaf::TdhSysRdall, 0, &mut regs) };
-        let overflowed = status.code() == code::METADATA_LIST_OVERFLOW;
+        let overflowed = status.is(StatusCode::MetadataListOverflow);
         if !overflowed {
-            check(status)?;
+            Status::check(status)?;
         }
         Ok(RdAll {
-            next: (regs.r8 != FieldId::NA.raw()).then_some(FieldId::from_raw(regs.r8)),
+            next: FieldId::from_next(regs.r8),
             overflowed,
         })
     }
@@ -620,6 +611,7 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::InvalidReason;
     use crate::host::testing::*;
     use crate::Status;
 

@@ -1,14 +1,14 @@
 //! vCPU management and entry: TDH.VP.* leaves.
 
-use super::metadata::{check_read_id, MetadataRead};
-use super::{check, code, Host};
+use super::Host;
 use crate::abi::FieldId;
+use crate::abi::MetadataRead;
 use crate::abi::{TdcxPage, TdrPage, TdvprPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
-use crate::status::Status;
+use crate::status::{ExitReason, Status, StatusCode};
 
 bitflags::bitflags! {
     /// The flag bits of TDH.VP.ENTER's RCX (besides the TDVPR address).
@@ -21,9 +21,6 @@ bitflags::bitflags! {
         const RESUME_L1 = 1 << 53;
     }
 }
-
-/// The VM-exit reason of a TD exit caused by TDG.VP.VMCALL (TDCALL): 77.
-pub const EXIT_REASON_TDCALL: u16 = 77;
 
 /// How a TDH.VP.ENTER came back: the vCPU ran and exited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,7 +80,7 @@ impl TdvmcallExit {
     /// Whether the guest's TDCALL preempted a bus lock (RAX bit 26).
     #[inline]
     pub const fn bus_lock_preempted(&self) -> bool {
-        self.status.raw() & (1 << 26) != 0
+        ExitReason::from_raw(self.status.details_l2()).bus_lock_preempted()
     }
 }
 
@@ -109,42 +106,49 @@ pub struct AsyncExit {
 impl AsyncExit {
     /// The 32-bit VM-exit reason (RAX bits 31:0).
     #[inline]
-    pub const fn exit_reason(&self) -> u32 {
-        self.status.raw() as u32
+    pub const fn exit_reason(&self) -> ExitReason {
+        ExitReason::from_raw(self.status.details_l2())
     }
 
     /// The basic exit reason (RAX bits 15:0).
     #[inline]
     pub const fn basic_reason(&self) -> u16 {
-        self.status.raw() as u16
+        self.exit_reason().basic()
     }
 
     /// Whether the status says the vCPU or TD can no longer run (bit 62).
     #[inline]
     pub const fn is_non_recoverable(&self) -> bool {
-        self.status.raw() & (1 << 62) != 0
+        self.status.is_non_recoverable()
     }
 }
 
-/// Whether a TDH.VP.ENTER status reports a TD exit (and its registers) rather than a
-/// failure to enter.
+/// The statuses with which TDH.VP.ENTER reports a TD exit (and its registers) rather than
+/// a failure to enter (module 1.5.01 `td_exit.c`; 1.0.3 gave some of them other flag bits).
+/// Not TDX_INTERRUPTED_* or TDX_INVALID_RESUMPTION: those mean the vCPU was not entered.
+const TD_EXIT_STATUSES: &[StatusCode] = &[
+    StatusCode::Success,
+    StatusCode::NonRecoverableVcpu,
+    StatusCode::NonRecoverableTd,
+    StatusCode::NonRecoverableTdNonAccessible,
+    StatusCode::NonRecoverableTdWrongApicMode,
+    StatusCode::CrossTdFault,
+    StatusCode::CrossTdTrap,
+    StatusCode::NonRecoverableTdCorruptedMd,
+    StatusCode::HostPriorityBusyTimeout,
+    StatusCode::TdExitBeforeL2Entry,
+    StatusCode::TdExitOnL2VmExit,
+    StatusCode::TdExitOnL2ToL1,
+];
+
+/// Whether a TDH.VP.ENTER status reports a TD exit. Matched on class and details L1 (bits
+/// 47:32): the flag bits 63:60 vary (the fatal bit was added in 1.5, the
+/// host-recoverability hint comes and goes) while the code within its class does not.
 fn is_td_exit(status: Status) -> bool {
-    if status.is_software() {
-        return false;
-    }
-    // Compare without the fatal (61) and host-recoverability (60) bits.
-    let code = status.code() & !(0b11 << 28);
-    let l1 = code as u8;
-    match status.class() {
-        // Success, NON_RECOVERABLE_VCPU/TD/..., CROSS_TD_FAULT/TRAP. Not
-        // INTERRUPTED_* (3, 4) or INVALID_RESUMPTION (6).
-        0x00 => matches!(l1, 0 | 1 | 2 | 5 | 7 | 8 | 9 | 0x0A),
-        // TDX_HOST_PRIORITY_BUSY_TIMEOUT.
-        0x02 => code == 0x8000_0205,
-        // TDX_TD_EXIT_ON_L2_*.
-        0x11 => matches!(l1, 0x40..=0x42),
-        _ => false,
-    }
+    !status.is_software()
+        && TD_EXIT_STATUSES.iter().any(|code| {
+            status.class() == code.class() && status.details_l1() == code.status().details_l1()
+        })
 }
 
 impl<B: Backend> Host<B> {
@@ -187,7 +191,9 @@ impl<B: Backend> Host<B> {
         if !is_td_exit(status) {
             return Err(Error::Status(status));
         }
-        if status.code() == code::SUCCESS && status.raw() as u16 == EXIT_REASON_TDCALL {
+        if status.is(StatusCode::Success)
+            && ExitReason::from_raw(status.details_l2()).basic() == ExitReason::TDCALL
+        {
             return Ok(TdExit::Tdvmcall(TdvmcallExit {
                 status,
                 gpr_select: regs.rcx as u16,
@@ -227,7 +233,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller gives the page up as documented.
-        check(unsafe { self.call(Leaf::TdhVpAddcx, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpAddcx, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.CREATE (leaf 10): create a vCPU of the TD from a TDVPR page.
@@ -250,7 +256,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller gives the page up as documented.
-        check(unsafe { self.call(Leaf::TdhVpCreate, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpCreate, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.FLUSH (leaf 18): flush the vCPU's state cached on this logical processor.
@@ -268,7 +274,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: flushes module-owned state only.
-        check(unsafe { self.call(Leaf::TdhVpFlush, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpFlush, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.INIT v0 (leaf 22): initialize a vCPU; `initial_rcx` is the guest's RCX at
@@ -288,7 +294,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: initializes module-owned state only.
-        check(unsafe { self.call(Leaf::TdhVpInit, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpInit, 0, &mut regs) }).map(drop)
     }
 
     /// TDH.VP.INIT v1 (leaf 22, version 1): initialize a vCPU with its x2APIC ID.
@@ -314,7 +320,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: initializes module-owned state only.
-        check(unsafe { self.call(Leaf::TdhVpInit, 1, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhVpInit, 1, &mut regs) }).map(drop)
     }
 }
 
@@ -335,7 +341,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        check(unsafe { self.call(Leaf::TdhVpRd, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhVpRd, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 
@@ -352,12 +358,12 @@ impl<B: Backend> Host<B> {
     pub fn vp_rd_next(&mut self, tdvpr: TdvprPage, field: FieldId) -> Result<MetadataRead> {
         let mut regs = Regs {
             rcx: tdvpr.raw(),
-            rdx: check_read_id(field)?.raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         // SAFETY: a read into registers.
-        let status = check(unsafe { self.call(Leaf::TdhVpRd, 1, &mut regs) })?;
-        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+        let status = Status::check(unsafe { self.call(Leaf::TdhVpRd, 1, &mut regs) })?;
+        Ok(MetadataRead::from_regs(status, regs.r8, regs.rdx))
     }
 
     /// TDH.VP.WR (leaf 43): write the bits `mask` selects of a vCPU-scope field; returns
@@ -386,7 +392,7 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: writes vCPU metadata only.
-        check(unsafe { self.call(Leaf::TdhVpWr, 0, &mut regs) })?;
+        Status::check(unsafe { self.call(Leaf::TdhVpWr, 0, &mut regs) })?;
         Ok(regs.r8)
     }
 }
@@ -477,7 +483,7 @@ mod tests {
         .unwrap();
         let TdExit::Async(exit) = exit else { panic!() };
         assert!(exit.is_non_recoverable());
-        assert_eq!((exit.exit_reason(), exit.basic_reason()), (2, 2));
+        assert_eq!((exit.exit_reason().raw(), exit.basic_reason()), (2, 2));
         for (status, is_exit) in [
             (0x8000_0008_0000_0000u64, true),
             (0x9000_0205_0000_0001, true),
@@ -485,6 +491,14 @@ mod tests {
             (0xC000_0006_0000_0000, false),
             (0x8000_FF00_0000_0006, false),
             (0x8000_0003_0000_0000, false),
+            // 1.0.3's flag bits, the host-recoverability hint, the L2 codes at the edges.
+            (0x4000_0002_0000_0002, true),
+            (0xC000_0007_0000_0000, true),
+            (0x7000_0002_0000_0002, true),
+            (0x0000_1140_0000_0000, true),
+            (0x0000_1143_0000_0000, false),
+            (0x8000_0004_0000_0000, false),
+            (0x0000_1100_0000_0000, false),
         ] {
             assert_eq!(is_td_exit(Status::from_raw(status)), is_exit, "{status:#x}");
         }
