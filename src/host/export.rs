@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::status::{Status, StatusCode};
+use crate::xstate::Preserve;
 
 /// The buffers of a TDH.EXPORT.MEM or TDH.IMPORT.MEM call (R8-R12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,6 +80,10 @@ impl<B: Backend> Host<B> {
     ///
     /// RCX = TDR, R8 = MBMD, R10 = stream 0. Module 1.5+.
     ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
+    ///
     /// # Errors
     ///
     /// [`Error::Status`].
@@ -89,14 +94,20 @@ impl<B: Backend> Host<B> {
     /// call.
     #[inline]
     #[doc(alias = "TDH.EXPORT.ABORT")]
-    pub unsafe fn export_abort(&mut self, tdr: TdrPage, mbmd: Mbmd) -> Result<()> {
+    pub unsafe fn export_abort(
+        &mut self,
+        tdr: TdrPage,
+        mbmd: Mbmd,
+        preserve: Preserve<'_>,
+    ) -> Result<()> {
         let mut regs = Regs {
             rcx: tdr.raw(),
             r8: mbmd.raw(),
             ..Regs::ZERO
         };
         // SAFETY: the caller lends the MBMD buffer.
-        Status::check(unsafe { self.call(Leaf::TdhExportAbort, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call_migration(Leaf::TdhExportAbort, &mut regs, preserve) })
+            .map(drop)
     }
 
     /// TDH.EXPORT.BLOCKW (leaf 65): write-block the pages of a GPA list.
@@ -168,6 +179,10 @@ impl<B: Backend> Host<B> {
     /// command, R11/R12 = MAC lists. RCX comes back advanced (always); on completion RDX =
     /// entries processed and RAX bits 31:0 = entries with problems. Module 1.5+.
     ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for misaligned pages; [`Error::Status`] with the updated
@@ -185,6 +200,7 @@ impl<B: Backend> Host<B> {
         gpa_list: GpaListInfo,
         tdr: TdrPage,
         bundle: &MemBundle,
+        preserve: Preserve<'_>,
     ) -> DetailedResult<ExportMem, GpaListInfo> {
         let mut regs = Regs {
             rcx: gpa_list.raw(),
@@ -193,7 +209,7 @@ impl<B: Backend> Host<B> {
         };
         bundle.fill(&mut regs)?;
         // SAFETY: the caller lends the buffers.
-        let status = unsafe { self.call(Leaf::TdhExportMem, 0, &mut regs) };
+        let status = unsafe { self.call_migration(Leaf::TdhExportMem, &mut regs, preserve) };
         let gpa_list = list_result(status, &regs)?;
         Ok(ExportMem {
             gpa_list,
@@ -220,6 +236,10 @@ impl<B: Backend> Host<B> {
     /// RCX = TDR, R8 = MBMD, R10 = stream 0 | command (bit 63: [`MigCommand::New`] = next
     /// in-order epoch, [`MigCommand::Resume`] = end of the in-order phase). Module 1.5+.
     ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
+    ///
     /// # Errors
     ///
     /// [`Error::Status`].
@@ -234,6 +254,7 @@ impl<B: Backend> Host<B> {
         tdr: TdrPage,
         mbmd: Mbmd,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> Result<()> {
         let mut regs = Regs {
             rcx: tdr.raw(),
@@ -242,7 +263,8 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller lends the MBMD buffer.
-        Status::check(unsafe { self.call(Leaf::TdhExportTrack, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call_migration(Leaf::TdhExportTrack, &mut regs, preserve) })
+            .map(drop)
     }
 
     /// TDH.EXPORT.STATE.IMMUTABLE (leaf 72): export the TD's immutable state; starts the
@@ -250,6 +272,10 @@ impl<B: Backend> Host<B> {
     ///
     /// RCX = TDR, R8 = MBMD, R9 = page list, R10 = stream and command. RDX = pages
     /// written. Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -268,6 +294,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> Result<u64> {
         // SAFETY: the caller lends the buffers.
         unsafe {
@@ -278,6 +305,7 @@ impl<B: Backend> Host<B> {
                 pages,
                 stream,
                 command,
+                preserve,
             )
         }
     }
@@ -285,6 +313,10 @@ impl<B: Backend> Host<B> {
     /// TDH.EXPORT.STATE.TD (leaf 73): export the TD's mutable TD-scope state.
     ///
     /// As [`Host::export_state_immutable`] (no entropy retry). Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -302,6 +334,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> Result<u64> {
         // SAFETY: the caller lends the buffers.
         unsafe {
@@ -312,6 +345,7 @@ impl<B: Backend> Host<B> {
                 pages,
                 stream,
                 command,
+                preserve,
             )
         }
     }
@@ -319,6 +353,10 @@ impl<B: Backend> Host<B> {
     /// TDH.EXPORT.STATE.VP (leaf 74): export a vCPU's state (RCX = TDVPR).
     ///
     /// As [`Host::export_state_immutable`]. Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -336,6 +374,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> Result<u64> {
         // SAFETY: the caller lends the buffers.
         unsafe {
@@ -346,6 +385,7 @@ impl<B: Backend> Host<B> {
                 pages,
                 stream,
                 command,
+                preserve,
             )
         }
     }
@@ -358,6 +398,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> Result<u64> {
         let mut regs = Regs {
             rcx: handle,
@@ -369,9 +410,9 @@ impl<B: Backend> Host<B> {
         // SAFETY: the caller of the public wrapper lends the buffers.
         let status = unsafe {
             if leaf == Leaf::TdhExportStateImmutable {
-                self.call_retrying_entropy(leaf, 0, &mut regs, StatusCode::RndNoEntropy)
+                self.call_migration_retrying_entropy(leaf, &mut regs, preserve)
             } else {
-                self.call(leaf, 0, &mut regs)
+                self.call_migration(leaf, &mut regs, preserve)
             }
         };
         Status::check(status)?;
@@ -429,18 +470,21 @@ pub(crate) mod tests {
         let input = regs!(rcx: TDR, r8: MBMD);
         let calls = [seamcall(64, input, regs!(JUNK;), 0)];
         // SAFETY: scripted backend; no instruction executes.
-        with_script(&calls, |h| unsafe { h.export_abort(tdr(), mbmd()) }).unwrap();
+        with_script(&calls, |h| unsafe {
+            h.export_abort(tdr(), mbmd(), Preserve::skip())
+        })
+        .unwrap();
         let calls = [seamcall(71, regs!(input; r10: 1 << 63), regs!(JUNK;), 0)];
         // SAFETY: scripted backend; no instruction executes.
         with_script(&calls, |h| unsafe {
-            h.export_track(tdr(), mbmd(), MigCommand::Resume)
+            h.export_track(tdr(), mbmd(), MigCommand::Resume, Preserve::skip())
         })
         .unwrap();
         let e = 0xC000_0E05_0000_0000;
         let calls = [seamcall(71, input, input, e)];
         // SAFETY: scripted backend; no instruction executes.
         let r = with_script(&calls, |h| unsafe {
-            h.export_track(tdr(), mbmd(), MigCommand::New)
+            h.export_track(tdr(), mbmd(), MigCommand::New, Preserve::skip())
         });
         assert_eq!(r, Err(Error::Status(Status::from_raw(e))));
         let calls = [seamcall(70, regs!(rcx: TDR), regs!(JUNK;), 0)];
@@ -486,7 +530,7 @@ pub(crate) mod tests {
         let calls = [seamcall(68, input, out, 3)];
         // SAFETY: scripted backend; no instruction executes.
         let r = with_script(&calls, |h| unsafe {
-            h.export_mem(list, tdr(), &bundle(MigCommand::New))
+            h.export_mem(list, tdr(), &bundle(MigCommand::New), Preserve::skip())
         })
         .unwrap();
         assert_eq!(
@@ -505,14 +549,16 @@ pub(crate) mod tests {
         )];
         // SAFETY: scripted backend; no instruction executes.
         let err = with_script(&calls, |h| unsafe {
-            h.export_mem(list, tdr(), &bundle(MigCommand::Resume))
+            h.export_mem(list, tdr(), &bundle(MigCommand::Resume), Preserve::skip())
         })
         .unwrap_err();
         assert_eq!(err.details, Some(advanced));
         let mut bad = bundle(MigCommand::New);
         bad.mac_lists[1] = hpa(0x7010);
         // SAFETY: scripted backend; no instruction executes.
-        assert!(without_call(|h| unsafe { h.export_mem(list, tdr(), &bad) }).is_err());
+        assert!(
+            without_call(|h| unsafe { h.export_mem(list, tdr(), &bad, Preserve::skip()) }).is_err()
+        );
     }
 
     #[test]
@@ -527,13 +573,27 @@ pub(crate) mod tests {
         ];
         // SAFETY: scripted backend; no instruction executes.
         let n = with_script(&calls, |h| unsafe {
-            h.export_state_immutable(tdr(), mbmd(), pages, MigStreamIndex(2), MigCommand::New)
+            h.export_state_immutable(
+                tdr(),
+                mbmd(),
+                pages,
+                MigStreamIndex(2),
+                MigCommand::New,
+                Preserve::skip(),
+            )
         });
         assert_eq!(n, Ok(4));
         let calls = [seamcall(73, input, out, 0)];
         // SAFETY: scripted backend; no instruction executes.
         let n = with_script(&calls, |h| unsafe {
-            h.export_state_td(tdr(), mbmd(), pages, MigStreamIndex(2), MigCommand::New)
+            h.export_state_td(
+                tdr(),
+                mbmd(),
+                pages,
+                MigStreamIndex(2),
+                MigCommand::New,
+                Preserve::skip(),
+            )
         });
         assert_eq!(n, Ok(4));
         let input = regs!(rcx: 0x2000, r8: MBMD, r9: pages.raw(), r10: 1 << 63 | 2);
@@ -541,7 +601,14 @@ pub(crate) mod tests {
         let tdvpr = TdvprPage::from_raw(0x2000).unwrap();
         // SAFETY: scripted backend; no instruction executes.
         let n = with_script(&calls, |h| unsafe {
-            h.export_state_vp(tdvpr, mbmd(), pages, MigStreamIndex(2), MigCommand::Resume)
+            h.export_state_vp(
+                tdvpr,
+                mbmd(),
+                pages,
+                MigStreamIndex(2),
+                MigCommand::Resume,
+                Preserve::skip(),
+            )
         });
         assert_eq!(n, Err(Error::Status(Status::from_raw(entropy))));
 

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::status::{Status, StatusCode};
+use crate::xstate::Preserve;
 
 /// The extended error information the state import leaves write on failure (RCX, RDX;
 /// e.g. the metadata field ID that failed).
@@ -32,19 +33,24 @@ impl<B: Backend> Host<B> {
     ///
     /// RCX = TDR, R8 = MBMD (read), R10 = stream 0. Module 1.5+.
     ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
+    ///
     /// # Errors
     ///
     /// [`Error::Status`].
     #[inline]
     #[doc(alias = "TDH.IMPORT.ABORT")]
-    pub fn import_abort(&mut self, tdr: TdrPage, mbmd: Mbmd) -> Result<()> {
+    pub fn import_abort(&mut self, tdr: TdrPage, mbmd: Mbmd, preserve: Preserve<'_>) -> Result<()> {
         let mut regs = Regs {
             rcx: tdr.raw(),
             r8: mbmd.raw(),
             ..Regs::ZERO
         };
         // SAFETY: the module reads the MBMD only.
-        Status::check(unsafe { self.call(Leaf::TdhImportAbort, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call_migration(Leaf::TdhImportAbort, &mut regs, preserve) })
+            .map(drop)
     }
 
     /// TDH.IMPORT.END (leaf 81): end an import session.
@@ -79,6 +85,10 @@ impl<B: Backend> Host<B> {
     /// command, R11/R12 = MAC lists, R13 = new-page list (NULL_PA = import in place). RCX
     /// comes back advanced (also in the error's details). Module 1.5+.
     ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidArgument`] for misaligned pages; [`Error::Status`].
@@ -96,6 +106,7 @@ impl<B: Backend> Host<B> {
         tdr: TdrPage,
         bundle: &MemBundle,
         new_pages: Option<HostPhysAddr>,
+        preserve: Preserve<'_>,
     ) -> DetailedResult<GpaListInfo, GpaListInfo> {
         let mut regs = Regs {
             rcx: gpa_list.raw(),
@@ -109,13 +120,17 @@ impl<B: Backend> Host<B> {
                 .transpose()?,
         );
         // SAFETY: the caller lends the buffers and gives the new pages up.
-        let status = unsafe { self.call(Leaf::TdhImportMem, 0, &mut regs) };
+        let status = unsafe { self.call_migration(Leaf::TdhImportMem, &mut regs, preserve) };
         list_result(status, &regs)
     }
 
     /// TDH.IMPORT.TRACK (leaf 84): consume an epoch token.
     ///
     /// RCX = TDR, R8 = MBMD (read), R10 = stream and command. Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -128,6 +143,7 @@ impl<B: Backend> Host<B> {
         mbmd: Mbmd,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> Result<()> {
         let mut regs = Regs {
             rcx: tdr.raw(),
@@ -136,7 +152,8 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the module reads the MBMD only.
-        Status::check(unsafe { self.call(Leaf::TdhImportTrack, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call_migration(Leaf::TdhImportTrack, &mut regs, preserve) })
+            .map(drop)
     }
 
     /// TDH.IMPORT.STATE.IMMUTABLE (leaf 85): import the TD's immutable state; starts the
@@ -144,6 +161,10 @@ impl<B: Backend> Host<B> {
     ///
     /// RCX = TDR, R8 = MBMD, R9 = page list, R10 = stream and command (all read). RCX/RDX
     /// = extended error info on failure. Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -157,6 +178,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> DetailedResult<(), ImportErrorInfo> {
         self.import_state(
             Leaf::TdhImportStateImmutable,
@@ -165,12 +187,17 @@ impl<B: Backend> Host<B> {
             pages,
             stream,
             command,
+            preserve,
         )
     }
 
     /// TDH.IMPORT.STATE.TD (leaf 86): import the TD's mutable TD-scope state.
     ///
     /// As [`Host::import_state_immutable`]. Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -184,6 +211,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> DetailedResult<(), ImportErrorInfo> {
         self.import_state(
             Leaf::TdhImportStateTd,
@@ -192,12 +220,17 @@ impl<B: Backend> Host<B> {
             pages,
             stream,
             command,
+            preserve,
         )
     }
 
     /// TDH.IMPORT.STATE.VP (leaf 87): import a vCPU's state (RCX = TDVPR).
     ///
     /// As [`Host::import_state_immutable`]. Module 1.5+.
+    ///
+    /// `preserve` says how the caller's vector state, which this leaf's AES-GCM clobbers,
+    /// is kept: [`Preserve::on_stack`], [`Preserve::in_area`], or [`Preserve::skip`] for a
+    /// caller that saved it itself (see [`crate::xstate`]).
     ///
     /// # Errors
     ///
@@ -211,6 +244,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> DetailedResult<(), ImportErrorInfo> {
         self.import_state(
             Leaf::TdhImportStateVp,
@@ -219,6 +253,7 @@ impl<B: Backend> Host<B> {
             pages,
             stream,
             command,
+            preserve,
         )
     }
 
@@ -230,6 +265,7 @@ impl<B: Backend> Host<B> {
         pages: PageListInfo,
         stream: MigStreamIndex,
         command: MigCommand,
+        preserve: Preserve<'_>,
     ) -> DetailedResult<(), ImportErrorInfo> {
         let mut regs = Regs {
             rcx: handle,
@@ -241,9 +277,9 @@ impl<B: Backend> Host<B> {
         // SAFETY: the module reads the MBMD and the state pages; it writes TD state only.
         let status = unsafe {
             if leaf == Leaf::TdhImportStateImmutable {
-                self.call_retrying_entropy(leaf, 0, &mut regs, StatusCode::RndNoEntropy)
+                self.call_migration_retrying_entropy(leaf, &mut regs, preserve)
             } else {
-                self.call(leaf, 0, &mut regs)
+                self.call_migration(leaf, &mut regs, preserve)
             }
         };
         if status.is_error() {
@@ -271,7 +307,7 @@ mod tests {
     fn abort_end_commit_track() {
         let input = regs!(rcx: TDR, r8: MBMD);
         let calls = [seamcall(80, input, regs!(JUNK;), 0)];
-        with_script(&calls, |h| h.import_abort(tdr(), mbmd())).unwrap();
+        with_script(&calls, |h| h.import_abort(tdr(), mbmd(), Preserve::skip())).unwrap();
         let calls = [seamcall(81, regs!(rcx: TDR), regs!(JUNK;), 0)];
         with_script(&calls, |h| h.import_end(tdr())).unwrap();
         let e = 0xC000_0E12_0000_0000;
@@ -282,7 +318,13 @@ mod tests {
         );
         let calls = [seamcall(84, regs!(input; r10: 1), regs!(JUNK;), 0)];
         with_script(&calls, |h| {
-            h.import_track(tdr(), mbmd(), MigStreamIndex(1), MigCommand::New)
+            h.import_track(
+                tdr(),
+                mbmd(),
+                MigStreamIndex(1),
+                MigCommand::New,
+                Preserve::skip(),
+            )
         })
         .unwrap();
     }
@@ -295,7 +337,13 @@ mod tests {
         let calls = [seamcall(83, input, regs!(JUNK; rcx: advanced.raw()), 0)];
         // SAFETY: scripted backend; no instruction executes.
         let r = with_script(&calls, |h| unsafe {
-            h.import_mem(list, tdr(), &bundle(MigCommand::New), None)
+            h.import_mem(
+                list,
+                tdr(),
+                &bundle(MigCommand::New),
+                None,
+                Preserve::skip(),
+            )
         });
         assert_eq!(r, Ok(advanced));
         let e = 0xC000_0E0F_0000_0000;
@@ -307,13 +355,25 @@ mod tests {
         )];
         // SAFETY: scripted backend; no instruction executes.
         let err = with_script(&calls, |h| unsafe {
-            h.import_mem(list, tdr(), &bundle(MigCommand::New), Some(hpa(0xA000)))
+            h.import_mem(
+                list,
+                tdr(),
+                &bundle(MigCommand::New),
+                Some(hpa(0xA000)),
+                Preserve::skip(),
+            )
         })
         .unwrap_err();
         assert_eq!(err.details, Some(advanced));
         // SAFETY: scripted backend; no instruction executes.
         assert!(without_call(|h| unsafe {
-            h.import_mem(list, tdr(), &bundle(MigCommand::New), Some(hpa(0xA001)))
+            h.import_mem(
+                list,
+                tdr(),
+                &bundle(MigCommand::New),
+                Some(hpa(0xA001)),
+                Preserve::skip(),
+            )
         })
         .is_err());
     }
@@ -327,7 +387,14 @@ mod tests {
             seamcall(85, input, regs!(JUNK; rcx: 0, rdx: 0), 0),
         ];
         with_script(&calls, |h| {
-            h.import_state_immutable(tdr(), mbmd(), pages, MigStreamIndex(2), MigCommand::New)
+            h.import_state_immutable(
+                tdr(),
+                mbmd(),
+                pages,
+                MigStreamIndex(2),
+                MigCommand::New,
+                Preserve::skip(),
+            )
         })
         .unwrap();
         let e = 0xC000_0C03_0000_0000;
@@ -338,7 +405,14 @@ mod tests {
             e,
         )];
         let err = with_script(&calls, |h| {
-            h.import_state_td(tdr(), mbmd(), pages, MigStreamIndex(2), MigCommand::New)
+            h.import_state_td(
+                tdr(),
+                mbmd(),
+                pages,
+                MigStreamIndex(2),
+                MigCommand::New,
+                Preserve::skip(),
+            )
         })
         .unwrap_err();
         assert_eq!(
@@ -353,7 +427,14 @@ mod tests {
         let interrupted = 0x8000_0003_0000_0000;
         let calls = [seamcall(87, input, input, interrupted)];
         let err = with_script(&calls, |h| {
-            h.import_state_vp(tdvpr, mbmd(), pages, MigStreamIndex(2), MigCommand::Resume)
+            h.import_state_vp(
+                tdvpr,
+                mbmd(),
+                pages,
+                MigStreamIndex(2),
+                MigCommand::Resume,
+                Preserve::skip(),
+            )
         })
         .unwrap_err();
         assert_eq!(

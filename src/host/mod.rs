@@ -54,12 +54,13 @@
 //!
 //! Every status a wrapper decides on is named from the one table, [`StatusCode`].
 
-use crate::call::{Backend, CallKind};
+use crate::call::Backend;
 use crate::error::{Error, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::retry::{retry_interrupted, retry_on, RESUME_LIMIT, RND_NO_ENTROPY_ATTEMPTS};
 use crate::status::{Status, StatusCode};
+use crate::xstate::{self, Preserve};
 
 pub mod export;
 pub mod import;
@@ -177,39 +178,65 @@ crate::wrapper::wrapper_front! {
 
 impl<B: Backend> Host<B> {
     /// THE call helper: RAX (number and `version`) and the thunk kind come from the leaf
-    /// table. Leaves that run AES-GCM go through [`Host::call_clobbering_vectors`].
+    /// table. The leaves that run AES-GCM go through [`Host::call_migration`] instead.
     ///
     /// # Safety
     ///
     /// The caller (a wrapper) upholds the leaf's contract, see [`Backend::call`].
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        let rax = Self::rax(leaf, version);
-        if leaf.clobbers_vector_state() {
-            // SAFETY: forwarded; the caller upholds the leaf's contract.
-            unsafe { self.call_clobbering_vectors(leaf.call_kind(), rax, regs) }
-        } else {
-            // SAFETY: forwarded; the caller upholds the leaf's contract.
-            unsafe { self.backend.call(leaf.call_kind(), rax, regs) }
+        debug_assert!(
+            !leaf.clobbers_vector_state(),
+            "{leaf} must go through call_migration"
+        );
+        // SAFETY: forwarded; the caller upholds the leaf's contract.
+        unsafe {
+            self.backend
+                .call(leaf.call_kind(), Self::rax(leaf, version), regs)
         }
     }
 
     /// The one path for the 12 migration leaves whose AES-GCM zeroes XMM0-15
-    /// ([`Leaf::clobbers_vector_state`]): vector-state preservation around them belongs
-    /// here and only here.
+    /// ([`Leaf::clobbers_vector_state`]): the caller's vector state is saved and restored
+    /// around the call as `preserve` says ([`xstate::call_preserving`]). No other leaf
+    /// takes this path, so no other leaf pays for it.
     ///
     /// # Safety
     ///
     /// As [`Host::call`].
     #[inline]
-    unsafe fn call_clobbering_vectors(
+    unsafe fn call_migration(
         &mut self,
-        kind: CallKind,
-        rax: u64,
+        leaf: Leaf,
         regs: &mut Regs,
+        preserve: Preserve<'_>,
     ) -> Status {
+        debug_assert!(leaf.clobbers_vector_state());
+        let rax = Self::rax(leaf, 0);
         // SAFETY: forwarded; the caller upholds the leaf's contract.
-        unsafe { self.backend.call(kind, rax, regs) }
+        unsafe { xstate::call_preserving(&mut self.backend, leaf.call_kind(), rax, regs, preserve) }
+    }
+
+    /// [`Host::call_migration`] for the session-starting STATE.IMMUTABLE leaves, reissued
+    /// with the original inputs up to [`RND_NO_ENTROPY_ATTEMPTS`] times while the module
+    /// answers TDX_RND_NO_ENTROPY (it changed nothing then).
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::call`].
+    #[inline]
+    unsafe fn call_migration_retrying_entropy(
+        &mut self,
+        leaf: Leaf,
+        regs: &mut Regs,
+        mut preserve: Preserve<'_>,
+    ) -> Status {
+        let inputs = *regs;
+        retry_on(StatusCode::RndNoEntropy, RND_NO_ENTROPY_ATTEMPTS, || {
+            *regs = inputs;
+            // SAFETY: forwarded; the caller upholds the leaf's contract.
+            unsafe { self.call_migration(leaf, regs, preserve.reborrow()) }
+        })
     }
 
     /// Issues the leaf up to [`RND_NO_ENTROPY_ATTEMPTS`] times while it returns

@@ -11,6 +11,7 @@ use crate::call::{CallKind, FnBackend};
 use crate::leaf::{Leaf, Side};
 use crate::regs::Regs;
 use crate::status::Status;
+use crate::xstate::Preserve;
 
 /// Safe or unsafe wrapper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,7 +231,12 @@ fn call_wrapper<B: crate::call::Backend>(
             ),
             Leaf::TdhSysShutdown => (host.sys_shutdown(0).is_ok(), "sys_shutdown", Safe),
             Leaf::TdhSysUpdate => (host.sys_update().is_ok(), "sys_update", Safe),
-            Leaf::TdhExportAbort => (host.export_abort(tdr, mbmd).is_ok(), "export_abort", Unsafe),
+            Leaf::TdhExportAbort => (
+                host.export_abort(tdr, mbmd, Preserve::on_stack().unwrap())
+                    .is_ok(),
+                "export_abort",
+                Unsafe,
+            ),
             Leaf::TdhExportBlockw => (
                 host.export_blockw(list, tdr).is_ok(),
                 "export_blockw",
@@ -242,31 +248,54 @@ fn call_wrapper<B: crate::call::Backend>(
                 Unsafe,
             ),
             Leaf::TdhExportMem => (
-                host.export_mem(list, tdr, &bundle).is_ok(),
+                host.export_mem(list, tdr, &bundle, Preserve::on_stack().unwrap())
+                    .is_ok(),
                 "export_mem",
                 Unsafe,
             ),
             Leaf::TdhExportPause => (host.export_pause(tdr).is_ok(), "export_pause", Safe),
             Leaf::TdhExportTrack => (
-                host.export_track(tdr, mbmd, MigCommand::New).is_ok(),
+                host.export_track(tdr, mbmd, MigCommand::New, Preserve::on_stack().unwrap())
+                    .is_ok(),
                 "export_track",
                 Unsafe,
             ),
             Leaf::TdhExportStateImmutable => (
-                host.export_state_immutable(tdr, mbmd, pages, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.export_state_immutable(
+                    tdr,
+                    mbmd,
+                    pages,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "export_state_immutable",
                 Unsafe,
             ),
             Leaf::TdhExportStateTd => (
-                host.export_state_td(tdr, mbmd, pages, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.export_state_td(
+                    tdr,
+                    mbmd,
+                    pages,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "export_state_td",
                 Unsafe,
             ),
             Leaf::TdhExportStateVp => (
-                host.export_state_vp(tdvpr, mbmd, pages, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.export_state_vp(
+                    tdvpr,
+                    mbmd,
+                    pages,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "export_state_vp",
                 Unsafe,
             ),
@@ -275,35 +304,68 @@ fn call_wrapper<B: crate::call::Backend>(
                 "export_unblockw",
                 Safe,
             ),
-            Leaf::TdhImportAbort => (host.import_abort(tdr, mbmd).is_ok(), "import_abort", Safe),
+            Leaf::TdhImportAbort => (
+                host.import_abort(tdr, mbmd, Preserve::on_stack().unwrap())
+                    .is_ok(),
+                "import_abort",
+                Safe,
+            ),
             Leaf::TdhImportEnd => (host.import_end(tdr).is_ok(), "import_end", Safe),
             Leaf::TdhImportCommit => (host.import_commit(tdr).is_ok(), "import_commit", Safe),
             Leaf::TdhImportMem => (
-                host.import_mem(list, tdr, &bundle, None).is_ok(),
+                host.import_mem(list, tdr, &bundle, None, Preserve::on_stack().unwrap())
+                    .is_ok(),
                 "import_mem",
                 Unsafe,
             ),
             Leaf::TdhImportTrack => (
-                host.import_track(tdr, mbmd, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.import_track(
+                    tdr,
+                    mbmd,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "import_track",
                 Safe,
             ),
             Leaf::TdhImportStateImmutable => (
-                host.import_state_immutable(tdr, mbmd, pages, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.import_state_immutable(
+                    tdr,
+                    mbmd,
+                    pages,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "import_state_immutable",
                 Safe,
             ),
             Leaf::TdhImportStateTd => (
-                host.import_state_td(tdr, mbmd, pages, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.import_state_td(
+                    tdr,
+                    mbmd,
+                    pages,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "import_state_td",
                 Safe,
             ),
             Leaf::TdhImportStateVp => (
-                host.import_state_vp(tdvpr, mbmd, pages, MigStreamIndex(0), MigCommand::New)
-                    .is_ok(),
+                host.import_state_vp(
+                    tdvpr,
+                    mbmd,
+                    pages,
+                    MigStreamIndex(0),
+                    MigCommand::New,
+                    Preserve::on_stack().unwrap(),
+                )
+                .is_ok(),
                 "import_state_vp",
                 Safe,
             ),

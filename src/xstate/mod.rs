@@ -5,7 +5,8 @@
 //!
 //! The TDX module does not save the host's extended state (tdx-module-abi.md §7):
 //!
-//! - The 12 migration leaves that run AES-GCM ([`MIGRATION_LEAVES`]) zero XMM0–15 before
+//! - The 12 migration leaves that run AES-GCM
+//!   ([`Leaf::clobbers_vector_state`](crate::leaf::Leaf::clobbers_vector_state)) zero XMM0–15 before
 //!   they return, and the ABI allows them to reset AVX, AVX2 and AVX-512 state to INIT.
 //!   A kernel that issues one while a user task's vector registers are live (it has not
 //!   saved them, because kernel code does not touch vector registers) would corrupt that
@@ -97,45 +98,6 @@ bitflags::bitflags! {
     }
 }
 
-/// Declares THE list of migration leaves that run AES-GCM, and everything derived from it.
-macro_rules! migration_leaves {
-    ($($number:literal => $name:literal,)*) => {
-        /// The SEAMCALL leaves that run AES-GCM and so zero XMM0–15 (and may reset AVX and
-        /// AVX-512 state) before they return: `(leaf number, name)`, from the module source
-        /// (tdx-module-abi.md §7, item 1).
-        pub const MIGRATION_LEAVES: [(u16, &str); [$($number),*].len()] = [$(($number, $name)),*];
-
-        /// Bit `n` set for every leaf number `n` in [`MIGRATION_LEAVES`] (all are below 128).
-        const MIGRATION_LEAF_BITS: u128 = 0 $(| (1u128 << $number))*;
-    };
-}
-
-migration_leaves! {
-    64 => "TDH.EXPORT.ABORT",
-    68 => "TDH.EXPORT.MEM",
-    71 => "TDH.EXPORT.TRACK",
-    72 => "TDH.EXPORT.STATE.IMMUTABLE",
-    73 => "TDH.EXPORT.STATE.TD",
-    74 => "TDH.EXPORT.STATE.VP",
-    80 => "TDH.IMPORT.ABORT",
-    83 => "TDH.IMPORT.MEM",
-    84 => "TDH.IMPORT.TRACK",
-    85 => "TDH.IMPORT.STATE.IMMUTABLE",
-    86 => "TDH.IMPORT.STATE.TD",
-    87 => "TDH.IMPORT.STATE.VP",
-}
-
-/// Whether `leaf` (a RAX value: leaf number in bits 15:0, version in 23:16) is one of the
-/// [`MIGRATION_LEAVES`], whose wrappers go through [`call_preserving`].
-///
-/// Interim: once the leaf table exists, its owner replaces this with a per-leaf flag in that
-/// table and generates [`MIGRATION_LEAVES`] from it.
-#[inline]
-pub const fn is_migration_leaf(leaf: u64) -> bool {
-    let number = leaf & 0xFFFF;
-    number < 128 && MIGRATION_LEAF_BITS & (1u128 << number) != 0
-}
-
 /// How [`call_preserving`] treats vector state for one call: the per-call choice a
 /// migration wrapper takes from its caller.
 ///
@@ -207,6 +169,17 @@ impl<'a> Preserve<'a> {
     pub const fn state(&self) -> VectorState {
         self.state
     }
+
+    /// The same preservation for one more call, borrowing this one's area: for wrappers
+    /// that issue a leaf more than once (retries).
+    #[inline]
+    pub fn reborrow(&mut self) -> Preserve<'_> {
+        Preserve {
+            state: self.state,
+            area: self.area,
+            _area: PhantomData,
+        }
+    }
 }
 
 fn check_size(state: VectorState, len: usize) -> Result<()> {
@@ -225,7 +198,8 @@ fn check_size(state: VectorState, len: usize) -> Result<()> {
 }
 
 /// Executes one call through `backend` with the caller's vector state preserved as
-/// `preserve` says: the entry point of the wrappers of the [`MIGRATION_LEAVES`].
+/// `preserve` says: the entry point of the wrappers of the migration leaves that run AES-GCM
+/// ([`Leaf::clobbers_vector_state`](crate::leaf::Leaf::clobbers_vector_state)).
 ///
 /// The state is saved right before [`Backend::call`] and restored right after it, whatever
 /// the status (success, error, or a fault turned into a software status) and also if the
@@ -278,26 +252,6 @@ pub unsafe fn call_preserving<B: Backend + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn migration_leaf_list_is_the_twelve_aes_gcm_leaves() {
-        let numbers: [u16; 12] = [64, 68, 71, 72, 73, 74, 80, 83, 84, 85, 86, 87];
-        assert_eq!(MIGRATION_LEAVES.map(|(n, _)| n), numbers);
-        for leaf in 0..=0xFFFFu64 {
-            assert_eq!(
-                is_migration_leaf(leaf),
-                numbers.contains(&(leaf as u16)),
-                "{leaf}"
-            );
-        }
-        // The version byte does not change the leaf.
-        assert!(is_migration_leaf(68 | (1 << 16)));
-        assert!(!is_migration_leaf(65 | (1 << 16)));
-        // BLOCKW, RESTORE, PAUSE, UNBLOCKW, END, COMMIT: no AES-GCM.
-        for leaf in [65u64, 66, 70, 75, 81, 82] {
-            assert!(!is_migration_leaf(leaf));
-        }
-    }
 
     #[test]
     fn vector_mask_is_0xe6() {
