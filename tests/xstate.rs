@@ -66,9 +66,6 @@ static SEEN_XMM15: AtomicU64 = AtomicU64::new(0);
 static SEEN_MXCSR: AtomicU64 = AtomicU64::new(0);
 /// XMM0-15 (two little-endian words each) in the frame, as the instruction found them.
 static SEEN_XMM: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
-/// The upper halves of YMM0-15 (two words each) as the instruction found them (zero when
-/// the frame's XSTATE_BV says the AVX component was at INIT).
-static SEEN_YMM_UPPER: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
 
 /// Where the signal frame's (standard-format) XSAVE image keeps each component, from CPUID.
 struct FrameLayout {
@@ -159,19 +156,6 @@ unsafe fn reset_vector_state(frame: *mut u8) {
                     .read_unaligned(),
                 Ordering::Relaxed,
             );
-        }
-        let bv_at_instruction = frame.add(FRAME_XSTATE_BV).cast::<u64>().read_unaligned();
-        for &(bit, offset, _) in &layout.extended {
-            if bit == 2 {
-                for (index, seen) in SEEN_YMM_UPPER.iter().enumerate() {
-                    let word = if bv_at_instruction & (1 << 2) != 0 {
-                        frame.add(offset + index * 8).cast::<u64>().read_unaligned()
-                    } else {
-                        0
-                    };
-                    seen.store(word, Ordering::Relaxed);
-                }
-            }
         }
         // The module's clear_xmms(): PXOR of XMM0-15.
         core::ptr::write_bytes(frame.add(FRAME_XMM), 0, 16 * 16);
@@ -649,11 +633,6 @@ fn patterns_survive_a_migration_leaf_on_success_error_and_fault() {
 /// XMM`register` as the instruction found it.
 fn seen_xmm(register: usize) -> [u8; 16] {
     seen_bytes(&SEEN_XMM, register)
-}
-
-/// The upper half of YMM`register` as the instruction found it.
-fn seen_ymm_upper(register: usize) -> [u8; 16] {
-    seen_bytes(&SEEN_YMM_UPPER, register)
 }
 
 fn seen_bytes(words: &[AtomicU64; 32], register: usize) -> [u8; 16] {

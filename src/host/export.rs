@@ -300,11 +300,7 @@ impl<B: Backend> Host<B> {
         unsafe {
             self.export_state(
                 Leaf::TdhExportStateImmutable,
-                tdr.raw(),
-                mbmd,
-                pages,
-                stream,
-                command,
+                state_operands(tdr.raw(), mbmd, pages, stream, command),
                 preserve,
             )
         }
@@ -340,11 +336,7 @@ impl<B: Backend> Host<B> {
         unsafe {
             self.export_state(
                 Leaf::TdhExportStateTd,
-                tdr.raw(),
-                mbmd,
-                pages,
-                stream,
-                command,
+                state_operands(tdr.raw(), mbmd, pages, stream, command),
                 preserve,
             )
         }
@@ -380,11 +372,7 @@ impl<B: Backend> Host<B> {
         unsafe {
             self.export_state(
                 Leaf::TdhExportStateVp,
-                tdvpr.raw(),
-                mbmd,
-                pages,
-                stream,
-                command,
+                state_operands(tdvpr.raw(), mbmd, pages, stream, command),
                 preserve,
             )
         }
@@ -393,20 +381,9 @@ impl<B: Backend> Host<B> {
     unsafe fn export_state(
         &mut self,
         leaf: Leaf,
-        handle: u64,
-        mbmd: Mbmd,
-        pages: PageListInfo,
-        stream: MigStreamIndex,
-        command: MigCommand,
+        mut regs: Regs,
         preserve: Preserve<'_>,
     ) -> Result<u64> {
-        let mut regs = Regs {
-            rcx: handle,
-            r8: mbmd.raw(),
-            r9: pages.raw(),
-            r10: stream_operand(stream, command),
-            ..Regs::ZERO
-        };
         // SAFETY: the caller of the public wrapper lends the buffers.
         let status = unsafe {
             if leaf == Leaf::TdhExportStateImmutable {
@@ -436,6 +413,24 @@ impl<B: Backend> Host<B> {
     ) -> DetailedResult<(), SeptDetails> {
         self.gpa_tdr(Leaf::TdhExportUnblockw, gpa, level, PageLevel::Size4K, tdr)
             .map(drop)
+    }
+}
+
+/// The registers of the STATE.IMMUTABLE/TD/VP export and import leaves: RCX = TDR (TDVPR for
+/// .VP), R8 = MBMD, R9 = page list, R10 = stream index and command.
+pub(super) fn state_operands(
+    handle: u64,
+    mbmd: Mbmd,
+    pages: PageListInfo,
+    stream: MigStreamIndex,
+    command: MigCommand,
+) -> Regs {
+    Regs {
+        rcx: handle,
+        r8: mbmd.raw(),
+        r9: pages.raw(),
+        r10: stream_operand(stream, command),
+        ..Regs::ZERO
     }
 }
 
@@ -555,10 +550,11 @@ pub(crate) mod tests {
         assert_eq!(err.details, Some(advanced));
         let mut bad = bundle(MigCommand::New);
         bad.mac_lists[1] = hpa(0x7010);
-        // SAFETY: scripted backend; no instruction executes.
-        assert!(
-            without_call(|h| unsafe { h.export_mem(list, tdr(), &bad, Preserve::skip()) }).is_err()
-        );
+        let rejected = without_call(|h| {
+            // SAFETY: scripted backend; no instruction executes.
+            unsafe { h.export_mem(list, tdr(), &bad, Preserve::skip()) }
+        });
+        assert!(rejected.is_err());
     }
 
     #[test]

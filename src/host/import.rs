@@ -5,7 +5,7 @@
 //! (TDX_INTERRUPTED_RESUMABLE) come back as errors; call again with
 //! [`MigCommand::Resume`].
 
-use super::export::{list_result, MemBundle};
+use super::export::{list_result, state_operands, MemBundle};
 use super::{check_page, DetailedError, DetailedResult, Host};
 use crate::abi::mig::{
     stream_operand, GpaListInfo, Mbmd, MigCommand, MigStreamIndex, PageListInfo,
@@ -182,11 +182,7 @@ impl<B: Backend> Host<B> {
     ) -> DetailedResult<(), ImportErrorInfo> {
         self.import_state(
             Leaf::TdhImportStateImmutable,
-            tdr.raw(),
-            mbmd,
-            pages,
-            stream,
-            command,
+            state_operands(tdr.raw(), mbmd, pages, stream, command),
             preserve,
         )
     }
@@ -215,11 +211,7 @@ impl<B: Backend> Host<B> {
     ) -> DetailedResult<(), ImportErrorInfo> {
         self.import_state(
             Leaf::TdhImportStateTd,
-            tdr.raw(),
-            mbmd,
-            pages,
-            stream,
-            command,
+            state_operands(tdr.raw(), mbmd, pages, stream, command),
             preserve,
         )
     }
@@ -248,11 +240,7 @@ impl<B: Backend> Host<B> {
     ) -> DetailedResult<(), ImportErrorInfo> {
         self.import_state(
             Leaf::TdhImportStateVp,
-            tdvpr.raw(),
-            mbmd,
-            pages,
-            stream,
-            command,
+            state_operands(tdvpr.raw(), mbmd, pages, stream, command),
             preserve,
         )
     }
@@ -260,20 +248,9 @@ impl<B: Backend> Host<B> {
     fn import_state(
         &mut self,
         leaf: Leaf,
-        handle: u64,
-        mbmd: Mbmd,
-        pages: PageListInfo,
-        stream: MigStreamIndex,
-        command: MigCommand,
+        mut regs: Regs,
         preserve: Preserve<'_>,
     ) -> DetailedResult<(), ImportErrorInfo> {
-        let mut regs = Regs {
-            rcx: handle,
-            r8: mbmd.raw(),
-            r9: pages.raw(),
-            r10: stream_operand(stream, command),
-            ..Regs::ZERO
-        };
         // SAFETY: the module reads the MBMD and the state pages; it writes TD state only.
         let status = unsafe {
             if leaf == Leaf::TdhImportStateImmutable {
