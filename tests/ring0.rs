@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use protocol::{Verdict, CHECK_FAILED, CHECK_OK, CHECK_PREFIX, SITES_PREFIX, SUMMARY_PREFIX};
-use protocol::{DEBUG_EXIT_PORT, UNHANDLED_PREFIX};
+use protocol::{CPU_PREFIX, DEBUG_EXIT_PORT, UNHANDLED_PREFIX};
 
 const IMAGE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ring0");
 const IMAGE_TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -41,7 +41,7 @@ const BOOT_TIME_LIMIT: Duration = Duration::from_secs(60);
 const TDCALL_BYTES: [u8; 4] = [0x66, 0x0f, 0x01, 0xcc];
 
 /// The checks the image must report as passed (see `tests/ring0/src/checks`).
-const REQUIRED_CHECKS: [&str; 8] = [
+const REQUIRED_CHECKS: [&str; 13] = [
     "thunk_seamcall",
     "thunk_seamcall_scrub",
     "thunk_tdcall",
@@ -49,6 +49,11 @@ const REQUIRED_CHECKS: [&str; 8] = [
     "native_backend",
     "foreign_ud_declined",
     "foreign_gp_declined",
+    "xstate_vp_enter_guard_restores",
+    "xstate_vp_enter_guard_writes_nothing_unchanged",
+    "xstate_vp_enter_unguarded_control",
+    "xstate_migration_vectors_preserved",
+    "xstate_migration_skip_control",
     "bench_harness",
 ];
 
@@ -421,6 +426,13 @@ fn every_ring0_check_passes() {
         println!("ring0: {}", line.trim_start());
     }
     run.assert_verdict(Verdict::Passed);
+    // The xstate checks exercise AVX and PKRU only where the CPU model has them: `-cpu max`
+    // must, or those parts would pass without running.
+    let cpu = run.value_after(CPU_PREFIX);
+    assert!(
+        cpu.starts_with("avx=true pku=true xcr0=0x207 "),
+        "the CPU model lacks AVX or PKU (XCR0 x87|SSE|AVX|PKRU expected): {cpu}"
+    );
     for name in REQUIRED_CHECKS {
         let line = format!("{CHECK_PREFIX}{name}{CHECK_OK}");
         assert!(

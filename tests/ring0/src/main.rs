@@ -33,7 +33,7 @@ mod trap;
 use core::arch::asm;
 use core::panic::PanicInfo;
 
-use protocol::{Verdict, DEBUG_EXIT_PORT, SITES_PREFIX, SUMMARY_PREFIX};
+use protocol::{Verdict, CPU_PREFIX, DEBUG_EXIT_PORT, SITES_PREFIX, SUMMARY_PREFIX};
 
 /// Called by the boot code, in long mode with paging, SSE and a stack.
 extern "C" fn ring0_main() -> ! {
@@ -47,7 +47,7 @@ extern "C" fn ring0_main() -> ! {
         }
     };
     println!(
-        "ring0: cpu: avx={} pku={} xcr0={:#x} xsave-max-bytes={}",
+        "{CPU_PREFIX}avx={} pku={} xcr0={:#x} xsave-max-bytes={}",
         features.avx, features.pku, features.xcr0, features.xsave_max_bytes
     );
     trap::init();

@@ -48,6 +48,9 @@ pub const CHECK_FAILED: &str = " ... FAILED";
 /// Start of the line reporting an exception nobody claimed:
 /// `UNHANDLED #UD at rip=0x... (symbol+0x...)`.
 pub const UNHANDLED_PREFIX: &str = "UNHANDLED ";
+/// Start of the line describing the CPU model as the image set it up:
+/// `ring0: cpu: avx=<bool> pku=<bool> xcr0=0x... xsave-max-bytes=<n>`.
+pub const CPU_PREFIX: &str = "ring0: cpu: ";
 /// Start of the line giving the number of entries in tdxcall's exception table.
 pub const SITES_PREFIX: &str = "ring0: exception-table sites: ";
 /// Start of the last line of a completed run: `ring0: summary: <n> passed, <m> failed`.

@@ -9,6 +9,11 @@
 //! `tdxcall::fixup::fixup_exception` first. When the crate declines, the fault is either one
 //! a check armed with [`arm_foreign_fault`] (recorded, then skipped) or a real, unhandled
 //! fault: reported over serial, and the run ends with [`Verdict::UnhandledFault`].
+//!
+//! A check can also arm a one-shot [`SeamcallHook`] ([`arm_seamcall_hook`]): at the next #UD
+//! on one of the crate's SEAMCALL sites, before the crate's fixup runs, the hook plays the
+//! TDX module's side effects on the interrupted context: on the control registers directly,
+//! and on its vector registers through the saved XSAVE area, which the exit path loads back.
 
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
@@ -146,11 +151,14 @@ global_asm!(
     "    mov %rsp, %rbx",
     // Save the extended state below the frame, 64-byte aligned as XSAVE requires: the Rust
     // handler may use vector registers, and the interrupted code's must come back intact.
-    // XRSTOR of the standard format requires XCOMP_BV and the reserved header bytes (offsets
-    // 520-575) to be zero, and XSAVE writes only XSTATE_BV (offset 512): clear them first.
+    // XRSTOR of the standard format faults unless XCOMP_BV and the reserved header bytes
+    // (offsets 520-575) are zero and XSTATE_BV (offset 512) has no bit outside XCR0, and
+    // XSAVE writes neither the former nor the latter's bits outside XCR0: on a stack that
+    // held other data, clear the whole header first.
     "    sub ${xsave_area_bytes}, %rsp",
     "    and $-64, %rsp",
     "    xor %eax, %eax",
+    "    mov %rax, 512(%rsp)",
     "    mov %rax, 520(%rsp)",
     "    mov %rax, 528(%rsp)",
     "    mov %rax, 536(%rsp)",
@@ -165,6 +173,8 @@ global_asm!(
     // System V: DF clear at a call. The interrupted RFLAGS, DF included, come back with IRETQ.
     "    cld",
     "    mov %rbx, %rdi",
+    // Second argument: the saved extended state, which a SEAMCALL hook may rewrite.
+    "    mov %rsp, %rsi",
     "    call {dispatch}",
     "    mov $-1, %eax",
     "    mov $-1, %edx",
@@ -345,13 +355,66 @@ pub fn take_declined() -> Option<Declined> {
     })
 }
 
+/// The interrupted context's extended state as the exception entry saved it: a
+/// standard-format (non-compacted) XSAVE area of every XCR0 component, which the exit path
+/// loads back with XRSTOR under the XCR0 in force at that point.
+pub type SavedXstate = [u8; XSAVE_AREA_BYTES];
+
+/// Plays a module's side effects at a SEAMCALL: see [`arm_seamcall_hook`].
+pub type SeamcallHook = fn(&mut SavedXstate);
+
+/// The armed hook, if any.
+struct HookCell(UnsafeCell<Option<SeamcallHook>>);
+
+// SAFETY: one CPU with interrupts off. Checks write the cell only outside the exception
+// path, and the exception path, which takes it, runs only while the check's code is
+// stopped at the faulting instruction.
+unsafe impl Sync for HookCell {}
+
+static SEAMCALL_HOOK: HookCell = HookCell(UnsafeCell::new(None));
+
+/// Arms `hook` for the next #UD on one of the crate's SEAMCALL sites: the exception path
+/// calls it with the interrupted context's saved extended state, then disarms it and lets
+/// the crate's fixup run as usual.
+pub fn arm_seamcall_hook(hook: SeamcallHook) {
+    // SAFETY: see `HookCell`: no exception is in progress while a check runs.
+    unsafe { *SEAMCALL_HOOK.0.get() = Some(hook) };
+}
+
+/// Disarms the hook; returns whether it was still armed (it never ran).
+pub fn disarm_seamcall_hook() -> bool {
+    // SAFETY: as in `arm_seamcall_hook`.
+    unsafe { (*SEAMCALL_HOOK.0.get()).take().is_some() }
+}
+
+/// Runs and disarms the armed hook if the #UD at `rip` is on a crate SEAMCALL site.
+fn run_seamcall_hook(rip: u64, saved: &mut SavedXstate) {
+    let on_seamcall = tdxcall::fixup::site_at(rip)
+        .is_some_and(|site| site.kind == tdxcall::fixup::SiteKind::Seamcall);
+    if !on_seamcall {
+        return;
+    }
+    // SAFETY: the exception path; the interrupted check does not touch the cell until
+    // this handler returns (see `HookCell`).
+    let hook = unsafe { (*SEAMCALL_HOOK.0.get()).take() };
+    if let Some(hook) = hook {
+        hook(saved);
+    }
+}
+
 /// The Rust half of every exception: see the module documentation.
-extern "C" fn ring0_exception(frame: *mut TrapFrame) {
+extern "C" fn ring0_exception(frame: *mut TrapFrame, saved: *mut SavedXstate) {
     // SAFETY: the common entry passes the address of the frame it just built on this stack;
     // nothing else refers to it until this function returns.
     let frame = unsafe { &mut *frame };
     if frame.vector == VECTOR_UD || frame.vector == VECTOR_GP {
         let (rip, rax) = (frame.rip, frame.rax);
+        if frame.vector == VECTOR_UD {
+            // SAFETY: the common entry passes the 64-byte-aligned area it reserved below the
+            // frame, XSAVE_AREA_BYTES long and written by its XSAVE; nothing else refers to
+            // it until this function returns.
+            run_seamcall_hook(rip, unsafe { &mut *saved });
+        }
         // What a kernel's #UD / #GP handler does first.
         if tdxcall::fixup::fixup_exception(frame.vector, &mut frame.rip, &mut frame.rax) {
             FIXUP_VECTOR.store(frame.vector, Relaxed);

@@ -32,9 +32,15 @@ macro_rules! ensure {
 pub mod bench;
 pub mod foreign;
 pub mod thunks;
+pub mod xstate;
 
 /// Every section, in the order it runs.
-const SECTIONS: &[&[Check]] = &[thunks::CHECKS, foreign::CHECKS, bench::CHECKS];
+const SECTIONS: &[&[Check]] = &[
+    thunks::CHECKS,
+    foreign::CHECKS,
+    xstate::CHECKS,
+    bench::CHECKS,
+];
 
 /// How a run went.
 pub struct Summary {
