@@ -43,6 +43,11 @@ pub mod status;
 mod wrapper;
 pub mod xstate;
 
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use error::{Error, Result};
 pub use regs::Regs;
 pub use status::Status;

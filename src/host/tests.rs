@@ -1,5 +1,5 @@
 //! Coverage: every host leaf of the table has a wrapper, reached through the seam with the
-//! leaf's RAX; and the README coverage rows (`docs/coverage-host.md`) match the table.
+//! leaf's RAX; and the README coverage rows (between the README's host-coverage markers) match the table.
 
 use super::export::MemBundle;
 use super::vp::VpEnterFlags;
@@ -483,23 +483,28 @@ fn coverage_table() -> std::string::String {
 
 #[test]
 fn coverage_doc_matches_the_table() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/coverage-host.md");
+    const BEGIN: &str = "<!-- host-coverage:begin -->\n";
+    const END: &str = "<!-- host-coverage:end -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md");
+    let start = readme.find(BEGIN).expect("README host-coverage markers") + BEGIN.len();
+    let end = readme[start..]
+        .find(END)
+        .expect("README host-coverage end marker")
+        + start;
     let expected = coverage_table();
     if std::env::var_os("TDXCALL_BLESS").is_some() {
-        std::fs::write(path, &expected).unwrap();
+        let blessed = std::format!("{}{}{}", &readme[..start], expected, &readme[end..]);
+        std::fs::write(path, blessed).unwrap();
     }
-    let actual = std::fs::read_to_string(path)
-        .expect("docs/coverage-host.md (regenerate with TDXCALL_BLESS=1)");
+    let actual = &readme[start..end];
     assert_eq!(
         actual, expected,
-        "docs/coverage-host.md is stale: rerun with TDXCALL_BLESS=1"
+        "the README's host coverage table is stale: rerun with TDXCALL_BLESS=1"
     );
     for &leaf in Leaf::ALL.iter().filter(|l| l.side() == Side::Host) {
         let row = std::format!("| {} | {} |", leaf.spec_name(), leaf.number());
-        assert!(
-            actual.contains(&row),
-            "{leaf} missing from docs/coverage-host.md"
-        );
+        assert!(actual.contains(&row), "{leaf} missing from the README");
     }
 }
 
