@@ -6,9 +6,11 @@
 //!
 //! - `raw_xsavec_xrstor`: XSAVEC then XRSTOR of the same components into a fixed area, with
 //!   nothing around them: the floor for any save/restore.
-//! - `plain_loopback`: a non-migration call, [`Backend::call`] on the loopback backend.
-//! - `preserved_loopback_area` / `preserved_loopback_stack`: the migration path,
-//!   [`call_preserving`] with a caller's area / the stack convenience;
+//! - `plain_loopback`: a non-migration wrapper, `Host::export_pause`, over the loopback
+//!   backend.
+//! - `preserved_loopback_area` / `preserved_loopback_stack`: a migration wrapper,
+//!   `Host::export_track` (TDH.EXPORT.TRACK, an AES-GCM leaf), over the loopback backend,
+//!   preserving with a caller's area / the stack convenience;
 //!   `preserved_loopback_area_no_init_check` always saves (no XGETBV/MXCSR check), which
 //!   isolates the cost of that check.
 //!
@@ -27,15 +29,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::arch::asm;
 use std::hint::black_box;
 use std::time::Instant;
+use tdxcall::abi::mig::{Mbmd, MigCommand};
+use tdxcall::abi::{HostPhysAddr, TdrPage};
 use tdxcall::call::loopback::Loopback;
-use tdxcall::call::{Backend, CallKind};
-use tdxcall::xstate::{
-    call_preserving, Preserve, VectorState, XsaveArea, XsaveBuffer, STACK_AREA_BYTES,
-};
-use tdxcall::Regs;
-
-/// TDH.EXPORT.MEM, a migration leaf (the loopback backend returns it as the status).
-const LEAF: u64 = 68;
+use tdxcall::host::Host;
+use tdxcall::xstate::{Preserve, VectorState, XsaveArea, XsaveBuffer, STACK_AREA_BYTES};
 
 /// The state before each iteration.
 #[derive(Clone, Copy)]
@@ -145,7 +143,9 @@ struct Fixture {
     mask: u32,
     raw_area: Box<XsaveArea<STACK_AREA_BYTES>>,
     area: Box<XsaveArea<STACK_AREA_BYTES>>,
-    regs: Regs,
+    host: Host<Loopback>,
+    tdr: TdrPage,
+    mbmd: Mbmd,
 }
 
 impl Fixture {
@@ -161,19 +161,15 @@ impl Fixture {
             mask: state.components().bits() as u32,
             raw_area,
             area: Box::new(XsaveArea::new()),
-            regs: Regs {
-                rcx: 1,
-                rdx: 2,
-                r8: 3,
-                ..Regs::ZERO
-            },
+            host: Host::new(Loopback),
+            tdr: TdrPage::from_raw(0x7_0000_1000).unwrap(),
+            mbmd: Mbmd::new(HostPhysAddr::page(0x7_0000_2000).unwrap(), 256).unwrap(),
         }
     }
 
     #[inline(always)]
     fn run(&mut self, subject: Subject, before: Before) {
         before.apply();
-        let regs = black_box(&mut self.regs);
         let preserve = match subject {
             Subject::Raw => {
                 let raw = self.raw_area.buffer() as *mut XsaveBuffer as *mut u8;
@@ -182,8 +178,7 @@ impl Fixture {
                 return;
             }
             Subject::Plain => {
-                // SAFETY: the loopback backend executes no TDX instruction.
-                black_box(unsafe { Loopback.call(CallKind::Seamcall, black_box(LEAF), regs) });
+                let _ = black_box(self.host.export_pause(black_box(self.tdr)));
                 return;
             }
             Subject::PreservedArea => Preserve::in_area(self.state, self.area.buffer()),
@@ -192,13 +187,12 @@ impl Fixture {
             }
             Subject::PreservedStack => Preserve::on_stack(),
         };
-        // SAFETY: the loopback backend executes no TDX instruction.
-        black_box(unsafe {
-            call_preserving(
-                &mut Loopback,
-                CallKind::Seamcall,
-                black_box(LEAF),
-                regs,
+        // SAFETY: the loopback backend executes no TDX instruction, so no MBMD is written.
+        let _ = black_box(unsafe {
+            self.host.export_track(
+                black_box(self.tdr),
+                black_box(self.mbmd),
+                MigCommand::New,
                 preserve.unwrap(),
             )
         });
