@@ -27,6 +27,8 @@ extern crate std;
 pub mod abi;
 pub mod bench;
 pub mod call;
+#[cfg(all(feature = "emulator", target_os = "linux", target_arch = "x86_64"))]
+pub mod emu;
 pub mod error;
 pub mod fixup;
 pub mod leaf;

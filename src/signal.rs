@@ -84,6 +84,12 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // are ours for the duration of the handler.
     unsafe {
         let from_kernel = (*info).si_code > 0;
+        // The thread's model, if any, answers first; it may also pick the fault the
+        // exception table then applies (see crate::emu).
+        #[cfg(feature = "emulator")]
+        if from_kernel && crate::emu::on_fault(context.cast()) {
+            return;
+        }
         if from_kernel && handle_fault(&mut *(context as *mut libc::ucontext_t)) {
             return;
         }

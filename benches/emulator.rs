@@ -1,0 +1,103 @@
+//! Cost of an emulated call against the signal round trip it is built on.
+//!
+//! - `bare_signal_round_trip`: the TDCALL thunk with a test-only SIGILL handler that only
+//!   moves RIP past the instruction (the floor: #UD, kernel signal delivery, `sigreturn`);
+//! - `emulated_round_trip`: the same thunk answered by a model (`FaultInjector` returning
+//!   success) through the crate's handler: site lookup, register file, extended-state view,
+//!   stack switch, signal-mask and alternate-stack bookkeeping, the model, write-back;
+//! - `fixup_round_trip`: the crate's handler with no model installed (the #UD fixup path).
+//!
+//! `cargo bench --features emulator --bench emulator` (target: emulated at most 1.2x bare).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+use std::time::Duration;
+use tdxcall::call::thunk;
+use tdxcall::emu::{self, Answer, FaultInjector};
+use tdxcall::{Regs, Status};
+
+const LEAF: u64 = 1;
+
+/// The baseline handler: skip the 4-byte instruction, nothing else.
+extern "C" fn skip_instruction(
+    _signal: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    // SAFETY: the kernel passes the interrupted context to an SA_SIGINFO handler; only RIP
+    // in its register array is touched.
+    unsafe {
+        let gregs = &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
+        gregs[libc::REG_RIP as usize] += 4;
+    }
+}
+
+/// Replaces the SIGILL disposition with `action` (same flags as the crate's handler) and
+/// returns the previous one.
+fn set_sigill(handler: usize) -> libc::sigaction {
+    // SAFETY: a zeroed sigaction is valid; both pointers are to locals.
+    unsafe {
+        let mut action: libc::sigaction = core::mem::zeroed();
+        action.sa_sigaction = handler;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut action.sa_mask);
+        let mut previous: libc::sigaction = core::mem::zeroed();
+        assert_eq!(libc::sigaction(libc::SIGILL, &action, &mut previous), 0);
+        previous
+    }
+}
+
+fn restore_sigill(previous: &libc::sigaction) {
+    // SAFETY: `previous` is a disposition `sigaction` returned.
+    assert_eq!(
+        unsafe { libc::sigaction(libc::SIGILL, previous, core::ptr::null_mut()) },
+        0
+    );
+}
+
+fn tdcall(regs: &mut Regs) -> Status {
+    // SAFETY: on this machine TDCALL traps; a handler (the model's or the baseline's)
+    // answers and no TDX module is reached.
+    unsafe { thunk::tdcall(black_box(LEAF), black_box(regs)) }
+}
+
+fn emulator(c: &mut Criterion) {
+    let mut group = c.benchmark_group("emulator");
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(40);
+    let mut regs = Regs {
+        rcx: 1,
+        rdx: 2,
+        r8: 3,
+        rsi: 13,
+        ..Regs::ZERO
+    };
+
+    tdxcall::signal::install();
+    assert_eq!(
+        tdcall(&mut regs),
+        Status::TDCALL_UD,
+        "no model: the fixup path"
+    );
+    group.bench_function("fixup_round_trip", |b| b.iter(|| tdcall(&mut regs)));
+
+    let mut installed = emu::install(FaultInjector::new(Answer::Status(Status::SUCCESS)));
+    assert_eq!(tdcall(&mut regs), Status::SUCCESS, "the model answers");
+    group.bench_function("emulated_round_trip", |b| b.iter(|| tdcall(&mut regs)));
+    assert!(installed.with(|injector| injector.calls()) > 1);
+    drop(installed);
+
+    let crate_handler = set_sigill(skip_instruction as *const () as usize);
+    assert_eq!(
+        tdcall(&mut regs),
+        Status::from_raw(LEAF),
+        "the bare handler skips only"
+    );
+    group.bench_function("bare_signal_round_trip", |b| b.iter(|| tdcall(&mut regs)));
+    restore_sigill(&crate_handler);
+    group.finish();
+}
+
+criterion_group!(benches, emulator);
+criterion_main!(benches);
