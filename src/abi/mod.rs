@@ -5,3 +5,11 @@ pub mod page;
 
 pub use addr::{GuestPhysAddr, HostPhysAddr, NULL_PA, PAGE_SIZE};
 pub use page::{PageInfo, PageLevel};
+pub mod flags;
+pub mod handle;
+pub mod mig;
+pub mod sysinfo;
+pub mod td_params;
+
+pub use flags::{Attributes, ConfigFlags, TdCtls, TdxFeatures0, Xfam};
+pub use handle::{Hkid, TdcxPage, TdrPage, TdvprPage};

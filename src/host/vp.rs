@@ -1,0 +1,446 @@
+//! vCPU management and entry: TDH.VP.* leaves.
+
+use super::{check, code, Host};
+use crate::abi::{TdcxPage, TdrPage, TdvprPage};
+use crate::call::Backend;
+use crate::error::{Error, Result};
+use crate::leaf::Leaf;
+use crate::regs::Regs;
+use crate::status::Status;
+
+bitflags::bitflags! {
+    /// The flag bits of TDH.VP.ENTER's RCX (besides the TDVPR address).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct VpEnterFlags: u64 {
+        /// Bit 52: HOST_RECOVERABILITY_HINT, allowed only if the last TD exit was an async
+        /// trap; the module copies it into bit 60 of the guest's pending TDCALL status.
+        const HOST_RECOVERABILITY_HINT = 1 << 52;
+        /// Bit 53: RESUME_L1, resume the L1 VMM when the vCPU was in an L2 VM.
+        const RESUME_L1 = 1 << 53;
+    }
+}
+
+/// The VM-exit reason of a TD exit caused by TDG.VP.VMCALL (TDCALL): 77.
+pub const EXIT_REASON_TDCALL: u16 = 77;
+
+/// How a TDH.VP.ENTER came back: the vCPU ran and exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TdExit {
+    /// The guest called TDG.VP.VMCALL (exit reason 77): a synchronous exit that hands the
+    /// VMM the registers the guest exposed.
+    Tdvmcall(TdvmcallExit),
+    /// Any other TD exit (external interrupt, EPT violation, fatal error, ...).
+    Async(AsyncExit),
+}
+
+/// A TD exit for TDG.VP.VMCALL.
+///
+/// The guest chose which registers to expose with GPR_SELECT (RCX bits 15:0 of its
+/// TDCALL); the module passes their values and zeroes every other register. To answer,
+/// the VMM writes its values into the same registers of the [`Regs`] it passes to the next
+/// [`Host::vp_enter`]: the module copies exactly the selected ones back to the guest.
+///
+/// RBP: the thunks keep the host's RBP, so an exposed RBP (GPR_SELECT bit 5, only
+/// without NO_RBP_MOD) can be neither read nor answered through this API; GHCI never
+/// exposes RBP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TdvmcallExit {
+    /// RAX: 77 in bits 15:0, bit 26 set when a bus lock was preempted.
+    pub status: Status,
+    /// RCX bits 15:0: GPR_SELECT, one bit per register by hardware index.
+    pub gpr_select: u16,
+    /// RCX bits 31:16: XMM_SELECT, bit `i` = XMMi.
+    pub xmm_select: u16,
+    /// RCX bits 33:32: the VM index (0 = L1).
+    pub vm: u8,
+    /// The registers as the module returned them: the exposed ones hold the guest's
+    /// values, the rest are 0.
+    pub regs: Regs,
+}
+
+impl TdvmcallExit {
+    /// Whether the guest exposed the register with hardware index `index` (0 RAX, 1 RCX,
+    /// 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI, 7 RDI, 8-15 R8-R15).
+    #[inline]
+    pub const fn is_exposed(&self, index: u8) -> bool {
+        index < 16 && self.gpr_select & (1 << index) != 0
+    }
+
+    /// The guest's value of the register with hardware index `index`, if the guest
+    /// exposed it (`None` for RAX, RSP, RBP, which the module never passes here, and for
+    /// unexposed registers).
+    #[inline]
+    pub fn exposed(&self, index: u8) -> Option<u64> {
+        if self.is_exposed(index) {
+            self.regs.by_hw_index(index)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the guest's TDCALL preempted a bus lock (RAX bit 26).
+    #[inline]
+    pub const fn bus_lock_preempted(&self) -> bool {
+        self.status.raw() & (1 << 26) != 0
+    }
+}
+
+/// An asynchronous TD exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AsyncExit {
+    /// RAX: the status class (TDX_SUCCESS, TDX_NON_RECOVERABLE_*, TDX_CROSS_TD_*,
+    /// TDX_HOST_PRIORITY_BUSY_TIMEOUT, TDX_TD_EXIT_ON_L2_*) with the exit reason in bits
+    /// 31:0.
+    pub status: Status,
+    /// RCX: the exit qualification with bits 33:32 (the VM index) cleared.
+    pub qualification: u64,
+    /// RCX bits 33:32: the VM index (0 = L1).
+    pub vm: u8,
+    /// RDX: the extended exit qualification.
+    pub ext_qualification: u64,
+    /// R8: the guest-physical address (EPT violations and misconfigurations).
+    pub gpa: u64,
+    /// R9: the VM-exit interruption information.
+    pub interruption_info: u64,
+}
+
+impl AsyncExit {
+    /// The 32-bit VM-exit reason (RAX bits 31:0).
+    #[inline]
+    pub const fn exit_reason(&self) -> u32 {
+        self.status.raw() as u32
+    }
+
+    /// The basic exit reason (RAX bits 15:0).
+    #[inline]
+    pub const fn basic_reason(&self) -> u16 {
+        self.status.raw() as u16
+    }
+
+    /// Whether the status says the vCPU or TD can no longer run (bit 62).
+    #[inline]
+    pub const fn is_non_recoverable(&self) -> bool {
+        self.status.raw() & (1 << 62) != 0
+    }
+}
+
+/// Whether a TDH.VP.ENTER status reports a TD exit (and its registers) rather than a
+/// failure to enter.
+fn is_td_exit(status: Status) -> bool {
+    if status.is_software() {
+        return false;
+    }
+    // Compare without the fatal (61) and host-recoverability (60) bits.
+    let code = status.code() & !(0b11 << 28);
+    let l1 = code as u8;
+    match status.class() {
+        // Success, NON_RECOVERABLE_VCPU/TD/..., CROSS_TD_FAULT/TRAP. Not
+        // INTERRUPTED_* (3, 4) or INVALID_RESUMPTION (6).
+        0x00 => matches!(l1, 0 | 1 | 2 | 5 | 7 | 8 | 9 | 0x0A),
+        // TDX_HOST_PRIORITY_BUSY_TIMEOUT.
+        0x02 => code == 0x8000_0205,
+        // TDX_TD_EXIT_ON_L2_*.
+        0x11 => matches!(l1, 0x40..=0x42),
+        _ => false,
+    }
+}
+
+impl<B: Backend> Host<B> {
+    /// TDH.VP.ENTER (leaf 0): run the vCPU until it exits.
+    ///
+    /// Inputs: RCX = TDVPR | `flags` (the wrapper sets `regs.rcx`); after a TDG.VP.VMCALL
+    /// exit, the registers the guest exposed are inputs too: pass the same `regs` back with
+    /// the VMM's answers written into them. Outputs: every register (see [`TdExit`]);
+    /// `regs` holds them afterwards. Goes through the scrubbing thunk
+    /// ([`CallKind::SeamcallScrub`](crate::call::CallKind::SeamcallScrub)). Never retried.
+    ///
+    /// Module 1.0+.
+    ///
+    /// The module resets every extended-state component in the TD's XFAM and leaves XCR0
+    /// and IA32_XSS at the TD's values; the caller restores the host's XCR0/XSS/PKRU and
+    /// any vector state it needs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`] when the vCPU was not entered (TDX_OPERAND_BUSY, TDX_VCPU_*,
+    /// TDX_INVALID_RESUMPTION, a software code, ...).
+    ///
+    /// # Safety
+    ///
+    /// The vCPU must be initialized and associated with this logical processor only (no
+    /// concurrent TDH.VP.ENTER/FLUSH on it); interrupts and NMIs must be handled as the
+    /// host kernel requires around a VM entry; the caller must restore the host's XCR0,
+    /// IA32_XSS and the extended state the module resets before using them.
+    #[inline]
+    #[doc(alias = "TDH.VP.ENTER")]
+    pub unsafe fn vp_enter(
+        &mut self,
+        tdvpr: TdvprPage,
+        flags: VpEnterFlags,
+        regs: &mut Regs,
+    ) -> Result<TdExit> {
+        regs.rcx = tdvpr.raw() | flags.bits();
+        // SAFETY: the caller upholds the vCPU-entry contract above.
+        let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
+        if !is_td_exit(status) {
+            return Err(Error::Status(status));
+        }
+        if status.code() == code::SUCCESS && status.raw() as u16 == EXIT_REASON_TDCALL {
+            return Ok(TdExit::Tdvmcall(TdvmcallExit {
+                status,
+                gpr_select: regs.rcx as u16,
+                xmm_select: (regs.rcx >> 16) as u16,
+                vm: ((regs.rcx >> 32) & 3) as u8,
+                regs: *regs,
+            }));
+        }
+        Ok(TdExit::Async(AsyncExit {
+            status,
+            qualification: regs.rcx & !(3 << 32),
+            vm: ((regs.rcx >> 32) & 3) as u8,
+            ext_qualification: regs.rdx,
+            gpa: regs.r8,
+            interruption_info: regs.r9,
+        }))
+    }
+
+    /// TDH.VP.ADDCX (leaf 4): add a TDVPS page to a vCPU.
+    ///
+    /// RCX = the TDCX page, RDX = TDVPR. Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`].
+    ///
+    /// # Safety
+    ///
+    /// On success the page becomes private to the TD; the host must not access it until
+    /// it is reclaimed.
+    #[inline]
+    #[doc(alias = "TDH.VP.ADDCX")]
+    pub unsafe fn vp_addcx(&mut self, tdcx: TdcxPage, tdvpr: TdvprPage) -> Result<()> {
+        let mut regs = Regs {
+            rcx: tdcx.raw(),
+            rdx: tdvpr.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: the caller gives the page up as documented.
+        check(unsafe { self.call(Leaf::TdhVpAddcx, 0, &mut regs) }).map(drop)
+    }
+
+    /// TDH.VP.CREATE (leaf 10): create a vCPU of the TD from a TDVPR page.
+    ///
+    /// RCX = TDVPR, RDX = TDR. Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`], e.g. TDX_MAX_VCPUS_EXCEEDED.
+    ///
+    /// # Safety
+    ///
+    /// On success the TDVPR page belongs to the module until reclaimed.
+    #[inline]
+    #[doc(alias = "TDH.VP.CREATE")]
+    pub unsafe fn vp_create(&mut self, tdvpr: TdvprPage, tdr: TdrPage) -> Result<()> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            rdx: tdr.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: the caller gives the page up as documented.
+        check(unsafe { self.call(Leaf::TdhVpCreate, 0, &mut regs) }).map(drop)
+    }
+
+    /// TDH.VP.FLUSH (leaf 18): flush the vCPU's state cached on this logical processor.
+    ///
+    /// RCX = TDVPR. Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`], e.g. TDX_VCPU_NOT_ASSOCIATED (a warning-class error: bit 63 set).
+    #[inline]
+    #[doc(alias = "TDH.VP.FLUSH")]
+    pub fn vp_flush(&mut self, tdvpr: TdvprPage) -> Result<()> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: flushes module-owned state only.
+        check(unsafe { self.call(Leaf::TdhVpFlush, 0, &mut regs) }).map(drop)
+    }
+
+    /// TDH.VP.INIT v0 (leaf 22): initialize a vCPU; `initial_rcx` is the guest's RCX at
+    /// its first instruction.
+    ///
+    /// RCX = TDVPR, RDX = initial RCX. Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`].
+    #[inline]
+    #[doc(alias = "TDH.VP.INIT")]
+    pub fn vp_init(&mut self, tdvpr: TdvprPage, initial_rcx: u64) -> Result<()> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            rdx: initial_rcx,
+            ..Regs::ZERO
+        };
+        // SAFETY: initializes module-owned state only.
+        check(unsafe { self.call(Leaf::TdhVpInit, 0, &mut regs) }).map(drop)
+    }
+
+    /// TDH.VP.INIT v1 (leaf 22, version 1): initialize a vCPU with its x2APIC ID.
+    ///
+    /// RCX = TDVPR, RDX = initial RCX, R8 = x2APIC ID (upper 32 bits 0, unique in the TD).
+    /// Module 1.5.05+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Status`], e.g. TDX_X2APIC_ID_NOT_UNIQUE with the clashing ID in bits 31:0.
+    #[inline]
+    #[doc(alias = "TDH.VP.INIT")]
+    pub fn vp_init_x2apic(
+        &mut self,
+        tdvpr: TdvprPage,
+        initial_rcx: u64,
+        x2apic_id: u32,
+    ) -> Result<()> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            rdx: initial_rcx,
+            r8: x2apic_id.into(),
+            ..Regs::ZERO
+        };
+        // SAFETY: initializes module-owned state only.
+        check(unsafe { self.call(Leaf::TdhVpInit, 1, &mut regs) }).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::CallKind;
+    use crate::host::testing::*;
+
+    const TDVPR: u64 = 0x8_0000_2000;
+    fn tdvpr() -> TdvprPage {
+        TdvprPage::from_raw(TDVPR).unwrap()
+    }
+
+    fn enter(input: Regs, output: Regs, status: u64) -> Call {
+        Call {
+            kind: CallKind::SeamcallScrub,
+            rax: 0,
+            input,
+            output,
+            status,
+        }
+    }
+
+    #[test]
+    fn tdvmcall_exit_and_answer_round_trip() {
+        // The guest exposed RDX, R10-R13 (GPR_SELECT 0x3C04) and XMM0, in VM 0.
+        let exit_regs =
+            regs!(rcx: 0x1_3C04, rdx: 0xD, r10: 0, r11: 0x10001, r12: 0x1000, r13: 0x2000);
+        let first = enter(regs!(rcx: TDVPR), exit_regs, 77 | 1 << 26);
+        // The VMM answers R10 = 0, R11 = 0x5555; RCX carries TDVPR | RESUME_L1 next time.
+        let answer = regs!(exit_regs; rcx: TDVPR | 1 << 53, r10: 0, r11: 0x5555);
+        let async_out = regs!(JUNK; rcx: 0x2_0000_0183, rdx: 0xEE, r8: 0x7000, r9: 0x8000_0020);
+        let second = enter(answer, async_out, 0x0000_0000_0000_0030);
+        with_script(&[first, second], |h| {
+            let mut regs = Regs::ZERO;
+            // SAFETY: scripted backend; no instruction executes.
+            let exit = unsafe { h.vp_enter(tdvpr(), VpEnterFlags::empty(), &mut regs) }.unwrap();
+            let TdExit::Tdvmcall(call) = exit else {
+                panic!("{exit:?}")
+            };
+            assert_eq!((call.gpr_select, call.xmm_select, call.vm), (0x3C04, 1, 0));
+            assert!(call.bus_lock_preempted());
+            assert_eq!(call.exposed(11), Some(0x10001));
+            assert_eq!(call.exposed(12), Some(0x1000));
+            assert_eq!(call.exposed(2), Some(0xD));
+            assert_eq!(call.exposed(3), None);
+            assert_eq!(call.exposed(0), None);
+            assert!(!call.is_exposed(8));
+            regs.r11 = 0x5555;
+            regs.r10 = 0;
+            // SAFETY: scripted backend; no instruction executes.
+            let exit = unsafe { h.vp_enter(tdvpr(), VpEnterFlags::RESUME_L1, &mut regs) }.unwrap();
+            assert_eq!(
+                exit,
+                TdExit::Async(AsyncExit {
+                    status: Status::from_raw(0x30),
+                    qualification: 0x183,
+                    vm: 2,
+                    ext_qualification: 0xEE,
+                    gpa: 0x7000,
+                    interruption_info: 0x8000_0020,
+                })
+            );
+        });
+    }
+
+    #[test]
+    fn enter_failures_and_fatal_exits() {
+        let busy = 0x8000_0200_0000_0082;
+        let input = regs!(rcx: TDVPR | 1 << 52, r10: 0x99);
+        let calls = [enter(input, input, busy)];
+        let r = with_script(&calls, |h| {
+            let mut regs = regs!(r10: 0x99);
+            // SAFETY: scripted backend; no instruction executes.
+            unsafe { h.vp_enter(tdvpr(), VpEnterFlags::HOST_RECOVERABILITY_HINT, &mut regs) }
+        });
+        // Inputs other than RCX come from the caller's regs; a failed entry is an error.
+        assert_eq!(r, Err(Error::Status(Status::from_raw(busy))));
+        let fatal = 0x6000_0002_0000_0002u64; // NON_RECOVERABLE_TD, triple fault
+        let calls = [enter(regs!(rcx: TDVPR), regs!(rcx: 5), fatal)];
+        let exit = with_script(&calls, |h| {
+            let mut regs = Regs::ZERO;
+            // SAFETY: scripted backend; no instruction executes.
+            unsafe { h.vp_enter(tdvpr(), VpEnterFlags::empty(), &mut regs) }
+        })
+        .unwrap();
+        let TdExit::Async(exit) = exit else { panic!() };
+        assert!(exit.is_non_recoverable());
+        assert_eq!((exit.exit_reason(), exit.basic_reason()), (2, 2));
+        for (status, is_exit) in [
+            (0x8000_0008_0000_0000u64, true),
+            (0x9000_0205_0000_0001, true),
+            (0x0000_1141_0000_0001, true),
+            (0xC000_0006_0000_0000, false),
+            (0x8000_FF00_0000_0006, false),
+            (0x8000_0003_0000_0000, false),
+        ] {
+            assert_eq!(is_td_exit(Status::from_raw(status)), is_exit, "{status:#x}");
+        }
+        assert!(without_call(|_| TdvprPage::from_raw(TDVPR + 8)).is_err());
+    }
+
+    #[test]
+    fn addcx_create_flush_init() {
+        let input = regs!(rcx: 0x3000, rdx: TDVPR);
+        let calls = [seamcall(4, input, regs!(JUNK;), 0)];
+        // SAFETY: scripted backend; no instruction executes.
+        with_script(&calls, |h| unsafe {
+            h.vp_addcx(TdcxPage::from_raw(0x3000).unwrap(), tdvpr())
+        })
+        .unwrap();
+        let input = regs!(rcx: TDVPR, rdx: 0x7000);
+        let err = 0xC000_0705_0000_0000;
+        let calls = [seamcall(10, input, input, err)];
+        let r = with_script(&calls, |h| {
+            // SAFETY: scripted backend; no instruction executes.
+            unsafe { h.vp_create(tdvpr(), TdrPage::from_raw(0x7000).unwrap()) }
+        });
+        assert_eq!(r, Err(Error::Status(Status::from_raw(err))));
+        let calls = [seamcall(18, regs!(rcx: TDVPR), regs!(JUNK;), 0)];
+        with_script(&calls, |h| h.vp_flush(tdvpr())).unwrap();
+        let calls = [seamcall(22, regs!(rcx: TDVPR, rdx: 0xABC), regs!(JUNK;), 0)];
+        with_script(&calls, |h| h.vp_init(tdvpr(), 0xABC)).unwrap();
+        let input = regs!(rcx: TDVPR, rdx: 0xABC, r8: 0xFFFF_FFFF);
+        let clash = 0xC000_0621_FFFF_FFFF;
+        let calls = [seamcall(0x1_0016, input, input, clash)];
+        let r = with_script(&calls, |h| h.vp_init_x2apic(tdvpr(), 0xABC, 0xFFFF_FFFF));
+        assert_eq!(r, Err(Error::Status(Status::from_raw(clash))));
+    }
+}
