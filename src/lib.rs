@@ -31,6 +31,7 @@ pub mod call;
 pub mod emu;
 pub mod error;
 pub mod fixup;
+pub mod guest;
 pub mod host;
 pub mod leaf;
 pub mod regs;

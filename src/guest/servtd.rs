@@ -1,0 +1,246 @@
+//! Service-TD access to bound target TDs: TDG.SERVTD.RD and TDG.SERVTD.WR.
+
+use super::{check_field_id, code, next_field, DetailedError, FieldRead, Guest};
+use crate::call::Backend;
+use crate::leaf::Leaf;
+use crate::regs::Regs;
+
+/// The binding handle of a target TD, as the host gave it at TDH.SERVTD.BIND (RCX). Opaque
+/// to the guest.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BindingHandle(pub u64);
+
+/// A TD's 256-bit UUID, as four 64-bit words in R10 to R13.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TdUuid(pub [u64; 4]);
+
+impl TdUuid {
+    fn load(self, regs: &mut Regs) {
+        [regs.r10, regs.r11, regs.r12, regs.r13] = self.0;
+    }
+
+    fn store(regs: &Regs) -> TdUuid {
+        TdUuid([regs.r10, regs.r11, regs.r12, regs.r13])
+    }
+}
+
+/// What the failure path of TDG.SERVTD.RD/WR carries: R10-R13.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServtdFailure {
+    /// The target TD's current UUID when the status is `TDX_TARGET_UUID_UPDATED` (the TD
+    /// was migrated or re-created; retry with this UUID); else the UUID passed in.
+    pub uuid: TdUuid,
+    /// The status was `TDX_TARGET_UUID_UPDATED`.
+    pub uuid_updated: bool,
+}
+
+type ServtdResult<T> = core::result::Result<T, DetailedError<ServtdFailure>>;
+
+impl<B: Backend> Guest<B> {
+    fn servtd_failure(status: crate::Status, regs: &Regs) -> DetailedError<ServtdFailure> {
+        DetailedError::Status {
+            status,
+            details: ServtdFailure {
+                uuid: TdUuid::store(regs),
+                uuid_updated: code::is(status, code::TARGET_UUID_UPDATED),
+            },
+        }
+    }
+
+    /// Reads a metadata field of the target TD bound through `handle`, whose UUID the
+    /// caller believes is `uuid`.
+    ///
+    /// Leaf 18. Inputs: RCX binding handle, RDX field ID (null ID allowed), R10-R13 target
+    /// UUID. Outputs: R8 value, RDX next field ID; on `TDX_TARGET_UUID_UPDATED`, R10-R13
+    /// the target's current UUID. Since module 1.5.
+    ///
+    /// # Errors
+    ///
+    /// [`DetailedError::InvalidArgument`] for a malformed field ID; [`DetailedError::Status`]
+    /// with [`ServtdFailure`] details.
+    #[inline]
+    #[doc(alias = "TDG.SERVTD.RD")]
+    pub fn servtd_rd(
+        &mut self,
+        handle: BindingHandle,
+        field_id: u64,
+        uuid: TdUuid,
+    ) -> ServtdResult<FieldRead> {
+        let mut regs = Regs {
+            rcx: handle.0,
+            rdx: check_field_id(field_id, true).map_err(DetailedError::from_invalid)?,
+            ..Regs::ZERO
+        };
+        uuid.load(&mut regs);
+        // SAFETY: a metadata read only writes registers.
+        let status = unsafe { self.call(Leaf::TdgServtdRd, 0, &mut regs) };
+        if status.is_error() {
+            return Err(Self::servtd_failure(status, &regs));
+        }
+        Ok(FieldRead {
+            value: regs.r8,
+            next: next_field(regs.rdx),
+            status,
+        })
+    }
+
+    /// Writes a metadata field of the target TD bound through `handle`, under a mask;
+    /// returns the old value.
+    ///
+    /// Leaf 20. Inputs: RCX binding handle, RDX field ID, R8 value, R9 write mask, R10-R13
+    /// target UUID. Outputs: R8 old value; R10-R13 as for [`Guest::servtd_rd`]. Since
+    /// module 1.5.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::servtd_rd`].
+    ///
+    /// # Safety
+    ///
+    /// Writable target fields include controls over the target TD's execution and memory
+    /// (for a migration TD, its migration state). The caller ensures the write is one the
+    /// binding's protocol allows and that nothing this program relies on breaks.
+    #[inline]
+    #[doc(alias = "TDG.SERVTD.WR")]
+    pub unsafe fn servtd_wr(
+        &mut self,
+        handle: BindingHandle,
+        field_id: u64,
+        value: u64,
+        mask: u64,
+        uuid: TdUuid,
+    ) -> ServtdResult<u64> {
+        let mut regs = Regs {
+            rcx: handle.0,
+            rdx: check_field_id(field_id, false).map_err(DetailedError::from_invalid)?,
+            r8: value,
+            r9: mask,
+            ..Regs::ZERO
+        };
+        uuid.load(&mut regs);
+        // SAFETY: the caller vouches for the field write.
+        let status = unsafe { self.call(Leaf::TdgServtdWr, 0, &mut regs) };
+        if status.is_error() {
+            return Err(Self::servtd_failure(status, &regs));
+        }
+        Ok(regs.r8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Every unsafe block in these tests calls a wrapper over the recording backend of
+    // `guest::testing`: no instruction executes, no memory is touched.
+    #![allow(clippy::undocumented_unsafe_blocks)]
+
+    use super::*;
+    use crate::error::Error;
+    use crate::guest::testing::*;
+    use crate::status::Status;
+
+    const FIELD: u64 = 0x9010_0002_0000_0004;
+    const UUID: TdUuid = TdUuid([1, 2, 3, 4]);
+
+    #[test]
+    fn servtd_rd_encoding() {
+        let out = |r: &mut Regs| {
+            r.r8 = 0x77;
+            r.rdx = FIELD + 1;
+        };
+        let (r, log) = run(&[(0, &out)], |g| {
+            g.servtd_rd(BindingHandle(0xAB), FIELD, UUID)
+        });
+        assert_eq!(log.only().rax, 18);
+        assert_eq!(
+            log.only().regs,
+            Regs {
+                rcx: 0xAB,
+                rdx: FIELD,
+                r10: 1,
+                r11: 2,
+                r12: 3,
+                r13: 4,
+                ..Regs::ZERO
+            }
+        );
+        assert_eq!(
+            r,
+            Ok(FieldRead {
+                value: 0x77,
+                next: Some(FIELD + 1),
+                status: Status::SUCCESS
+            })
+        );
+
+        let updated = |r: &mut Regs| [r.r10, r.r11, r.r12, r.r13] = [9, 8, 7, 6];
+        let st = 0xC000_0D08_0000_0000;
+        let (r, _) = run(&[(st, &updated)], |g| {
+            g.servtd_rd(BindingHandle(0xAB), FIELD, UUID)
+        });
+        let err = r.unwrap_err();
+        assert_eq!(
+            err,
+            DetailedError::Status {
+                status: Status::from_raw(st),
+                details: ServtdFailure {
+                    uuid: TdUuid([9, 8, 7, 6]),
+                    uuid_updated: true
+                }
+            }
+        );
+        assert_eq!(Error::from(err), Error::Status(Status::from_raw(st)));
+        let (r, _) = run(&[(0xC000_0D05_0000_0000, &nothing)], |g| {
+            g.servtd_rd(BindingHandle(1), FIELD, UUID)
+        });
+        assert_eq!(
+            r.unwrap_err().status(),
+            Some(Status::from_raw(0xC000_0D05_0000_0000))
+        );
+        let (r, log) = run(&[], |g| {
+            g.servtd_rd(BindingHandle(1), FIELD | 1 << 55, UUID)
+        });
+        assert!(matches!(r, Err(DetailedError::InvalidArgument(_))));
+        assert_eq!(log.len(), 0);
+    }
+
+    #[test]
+    fn servtd_wr_encoding() {
+        let out = |r: &mut Regs| {
+            poison(r);
+            r.r8 = 0x10;
+        };
+        let (r, log) = run(&[(0, &out)], |g| unsafe {
+            g.servtd_wr(BindingHandle(5), FIELD, 0x20, 0xF0, UUID)
+        });
+        assert_eq!(r, Ok(0x10));
+        assert_eq!(log.only().rax, 20);
+        assert_eq!(
+            log.only().regs,
+            Regs {
+                rcx: 5,
+                rdx: FIELD,
+                r8: 0x20,
+                r9: 0xF0,
+                r10: 1,
+                r11: 2,
+                r12: 3,
+                r13: 4,
+                ..Regs::ZERO
+            }
+        );
+        let (r, _) = run(&[(0xC000_0D07_0000_0000, &nothing)], |g| unsafe {
+            g.servtd_wr(BindingHandle(5), FIELD, 0, 0, UUID)
+        });
+        let Err(DetailedError::Status { details, .. }) = r else {
+            panic!()
+        };
+        assert_eq!(
+            details,
+            ServtdFailure {
+                uuid: UUID,
+                uuid_updated: false
+            }
+        );
+    }
+}
