@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use crate::status::Status;
+use crate::status::{Status, TdvmcallStatus};
 
 /// Result alias used by every wrapper.
 pub type Result<T> = core::result::Result<T, Error>;
@@ -14,6 +14,27 @@ pub enum Error {
     Status(Status),
     /// An argument was rejected before any instruction executed.
     InvalidArgument(InvalidArgument),
+    /// TDG.VP.VMCALL reached the VMM, which refused the request: R10 had bit 63 set. Every
+    /// bit of R10 is kept.
+    Tdvmcall(TdvmcallStatus),
+}
+
+impl Error {
+    /// The TDX status, for [`Error::Status`].
+    pub const fn status(&self) -> Option<Status> {
+        match self {
+            Error::Status(status) => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The TDVMCALL status, for [`Error::Tdvmcall`].
+    pub const fn tdvmcall_status(&self) -> Option<TdvmcallStatus> {
+        match self {
+            Error::Tdvmcall(status) => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 /// An argument that failed validation; nothing was executed.
@@ -111,6 +132,7 @@ impl core::fmt::Display for Error {
         match self {
             Error::Status(status) => write!(f, "TDX call failed: {status}"),
             Error::InvalidArgument(invalid) => invalid.fmt(f),
+            Error::Tdvmcall(status) => write!(f, "TDG.VP.VMCALL refused by the VMM: {status}"),
         }
     }
 }
@@ -120,6 +142,12 @@ impl core::error::Error for Error {}
 impl From<Status> for Error {
     fn from(status: Status) -> Error {
         Error::Status(status)
+    }
+}
+
+impl From<TdvmcallStatus> for Error {
+    fn from(status: TdvmcallStatus) -> Error {
+        Error::Tdvmcall(status)
     }
 }
 

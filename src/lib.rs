@@ -13,7 +13,8 @@
 //! - [`call`]: the thunks and the [`Backend`](call::Backend) seam every wrapper goes through.
 //! - [`fixup`]: the exception table and the ring-0 fixup function; `signal` (feature
 //!   `std`) is the user-space SIGILL/SIGSEGV handler built on it.
-//! - [`status`]: the status newtype, which never drops a bit.
+//! - [`status`]: the status newtype, which never drops a bit, and the table of every
+//!   status code; [`retry`]: the bounded retry loops wrappers put around a call.
 //!
 //! `#![no_std]` without `alloc` when default features are off. Only the assembly and the
 //! instruction paths are `x86_64`-only; types and decoding compile everywhere.
@@ -35,6 +36,7 @@ pub mod guest;
 pub mod host;
 pub mod leaf;
 pub mod regs;
+pub mod retry;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
 pub mod status;

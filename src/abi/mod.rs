@@ -3,10 +3,12 @@
 pub mod addr;
 pub mod gpr_select;
 pub mod l2;
+pub mod field_id;
 pub mod page;
 pub mod report;
 
 pub use addr::{GuestPhysAddr, HostPhysAddr, NULL_PA, PAGE_SIZE};
+pub use field_id::*;
 pub use page::{PageInfo, PageLevel};
 pub mod flags;
 pub mod handle;
