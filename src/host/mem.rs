@@ -1098,7 +1098,6 @@ mod tests {
 
     #[test]
     fn resume_loop_is_bounded() {
-        let input = regs!(rcx: 0x20_0001, rdx: TDR);
         let restart = 0x8000_0004_0000_0000;
         static CALLS: [Call; crate::host::RESUME_ATTEMPTS as usize] = [seamcall(
             23,
@@ -1107,7 +1106,6 @@ mod tests {
             0x8000_0004_0000_0000,
         );
             crate::host::RESUME_ATTEMPTS as usize];
-        let _ = input;
         // SAFETY: scripted backend; no instruction executes.
         let r = with_script(&CALLS, |h| unsafe {
             h.mem_page_promote(gpa(0x20_0000), PageLevel::Size2M, tdr())

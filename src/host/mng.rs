@@ -1,7 +1,9 @@
 //! TD management: TDH.MNG.* leaves.
 
+use super::metadata::{check_read_id, MetadataRead};
 use super::{check, code, DetailedError, DetailedResult, Host};
 use crate::abi::td_params::{CpuidLeaf, TdParams};
+use crate::abi::FieldId;
 use crate::abi::{Hkid, HostPhysAddr, TdcxPage, TdrPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
@@ -214,6 +216,76 @@ impl<B: Backend> Host<B> {
         // SAFETY: only used for leaves that change module state, never host memory.
         let status = unsafe { self.call(leaf, 0, &mut regs) };
         check(status)
+    }
+}
+
+impl<B: Backend> Host<B> {
+    /// TDH.MNG.RD v0 (leaf 11): read a TD-scope metadata field.
+    ///
+    /// RCX = TDR, RDX = field ID (context forced to TD). R8 = value (0 on error).
+    /// Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a malformed field ID; [`Error::Status`], e.g.
+    /// TDX_METADATA_FIELD_ID_INCORRECT.
+    #[inline]
+    #[doc(alias = "TDH.MNG.RD")]
+    pub fn mng_rd(&mut self, tdr: TdrPage, field: FieldId) -> Result<u64> {
+        let mut regs = Regs {
+            rcx: tdr.raw(),
+            rdx: field.check_single_element()?.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: a read into registers.
+        check(unsafe { self.call(Leaf::TdhMngRd, 0, &mut regs) })?;
+        Ok(regs.r8)
+    }
+
+    /// TDH.MNG.RD v1 (leaf 11, version 1): read a TD-scope field and get the next field's
+    /// ID (RDX), for iterating over the TD's metadata. A null field ID
+    /// ([`FieldId::null`]) returns the first field ID.
+    ///
+    /// Module 1.5+.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::mng_rd`].
+    #[inline]
+    #[doc(alias = "TDH.MNG.RD")]
+    pub fn mng_rd_next(&mut self, tdr: TdrPage, field: FieldId) -> Result<MetadataRead> {
+        let mut regs = Regs {
+            rcx: tdr.raw(),
+            rdx: check_read_id(field)?.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: a read into registers.
+        let status = check(unsafe { self.call(Leaf::TdhMngRd, 1, &mut regs) })?;
+        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+    }
+
+    /// TDH.MNG.WR (leaf 13): write the bits `mask` selects of a TD-scope field; returns
+    /// the old value.
+    ///
+    /// RCX = TDR, RDX = field ID, R8 = value, R9 = write mask. R8 = old value (0 on error:
+    /// zeroed first). Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::mng_rd`], e.g. TDX_METADATA_FIELD_NOT_WRITABLE.
+    #[inline]
+    #[doc(alias = "TDH.MNG.WR")]
+    pub fn mng_wr(&mut self, tdr: TdrPage, field: FieldId, value: u64, mask: u64) -> Result<u64> {
+        let mut regs = Regs {
+            rcx: tdr.raw(),
+            rdx: field.check_single_element()?.raw(),
+            r8: value,
+            r9: mask,
+            ..Regs::ZERO
+        };
+        // SAFETY: writes TD metadata only.
+        check(unsafe { self.call(Leaf::TdhMngWr, 0, &mut regs) })?;
+        Ok(regs.r8)
     }
 }
 

@@ -62,6 +62,7 @@ use crate::status::Status;
 pub mod export;
 pub mod import;
 pub mod mem;
+pub mod metadata;
 pub mod mig;
 pub mod mng;
 pub mod mr;
@@ -79,7 +80,6 @@ pub const ENTROPY_ATTEMPTS: u32 = 10;
 pub const RESUME_ATTEMPTS: u32 = 10_000;
 
 /// Status codes (bits 63:32) the wrappers decide on.
-#[allow(dead_code)] // used as the chapters land
 pub(crate) mod code {
     pub const SUCCESS: u32 = 0x0000_0000;
     pub const INTERRUPTED_RESUMABLE: u32 = 0x8000_0003;
@@ -94,7 +94,6 @@ pub(crate) mod code {
     pub const METADATA_FIRST_FIELD_ID_IN_CONTEXT: u32 = 0x0000_0C0B;
     pub const METADATA_LIST_OVERFLOW: u32 = 0xC000_0C04;
     pub const ALREADY_WRITE_BLOCKED: u32 = 0x0000_0E03;
-    pub const TARGET_UUID_UPDATED: u32 = 0xC000_0D08;
     /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.
     pub const SEPT_CLASS: u8 = 0x0B;
 }

@@ -1,9 +1,12 @@
 //! Module and platform management: TDH.SYS.* leaves.
 
+use super::metadata::{check_read_id, MetadataRead};
 use super::mng::KeyConfig;
 use super::{check, code, DetailedError, DetailedResult, Host};
 use crate::abi::addr::invalid;
 use crate::abi::sysinfo::{TdSysInfo, CMR_INFO_ALIGN, MAX_CMRS, MAX_TDMRS, TDMR_INFO_ALIGN};
+use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
+use crate::abi::{Attributes, Context, FieldId, TdxFeatures0, Xfam};
 use crate::abi::{Hkid, HostPhysAddr};
 use crate::call::Backend;
 use crate::error::{Error, InvalidReason, Result};
@@ -292,6 +295,325 @@ impl<B: Backend> Host<B> {
         let mut regs = Regs::ZERO;
         // SAFETY: module state only.
         check(unsafe { self.call(Leaf::TdhSysUpdate, 0, &mut regs) }).map(drop)
+    }
+}
+
+macro_rules! global_fields {
+    ($($(#[$doc:meta])* $name:ident = $raw:literal;)*) => {
+        /// Global (platform-context) metadata fields the typed reads use, from the module
+        /// 1.5.01 field tables (tdx-module-abi 8.2).
+        pub mod global_field {
+            use crate::abi::field_id::FieldId;
+            $($(#[$doc])* pub const $name: FieldId = FieldId::from_raw($raw);)*
+        }
+    };
+}
+
+global_fields! {
+    /// VENDOR_ID (4 bytes, 0x8086).
+    VENDOR_ID = 0x0800_0002_0000_0000;
+    /// BUILD_DATE (4 bytes, BCD yyyymmdd).
+    BUILD_DATE = 0x8800_0002_0000_0001;
+    /// BUILD_NUM (2 bytes).
+    BUILD_NUM = 0x8800_0001_0000_0002;
+    /// MINOR_VERSION (2 bytes).
+    MINOR_VERSION = 0x0800_0001_0000_0003;
+    /// MAJOR_VERSION (2 bytes).
+    MAJOR_VERSION = 0x0800_0001_0000_0004;
+    /// UPDATE_VERSION (2 bytes).
+    UPDATE_VERSION = 0x0800_0001_0000_0005;
+    /// TDX_FEATURES0 (8 bytes).
+    TDX_FEATURES0 = 0x0A00_0003_0000_0008;
+    /// TDR_BASE_SIZE (2 bytes).
+    TDR_BASE_SIZE = 0x9800_0001_0000_0000;
+    /// TDCS_BASE_SIZE (2 bytes).
+    TDCS_BASE_SIZE = 0x9800_0001_0000_0100;
+    /// TDVPS_BASE_SIZE (2 bytes).
+    TDVPS_BASE_SIZE = 0x9800_0001_0000_0200;
+    /// ATTRIBUTES_FIXED0 (8 bytes).
+    ATTRIBUTES_FIXED0 = 0x1900_0003_0000_0000;
+    /// ATTRIBUTES_FIXED1 (8 bytes).
+    ATTRIBUTES_FIXED1 = 0x1900_0003_0000_0001;
+    /// XFAM_FIXED0 (8 bytes).
+    XFAM_FIXED0 = 0x1900_0003_0000_0002;
+    /// XFAM_FIXED1 (8 bytes).
+    XFAM_FIXED1 = 0x1900_0003_0000_0003;
+    /// NUM_CPUID_CONFIG (2 bytes).
+    NUM_CPUID_CONFIG = 0x9900_0001_0000_0004;
+    /// CPUID_CONFIG_LEAVES (8 bytes per element: leaf, subleaf).
+    CPUID_CONFIG_LEAVES = 0x9900_0003_0000_0400;
+    /// CPUID_CONFIG_VALUES (two 8-byte elements per leaf: EBX:EAX, EDX:ECX).
+    CPUID_CONFIG_VALUES = 0x9900_0003_0000_0500;
+}
+
+/// The module's identity, from the global metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ModuleInfo {
+    /// MAJOR.MINOR.UPDATE.
+    pub version: crate::leaf::ModuleVersion,
+    /// BUILD_NUM.
+    pub build_num: u16,
+    /// BUILD_DATE (BCD yyyymmdd).
+    pub build_date: u32,
+    /// VENDOR_ID.
+    pub vendor_id: u32,
+}
+
+/// Base sizes of the control structures, in bytes (the host allocates TDCS and TDVPS as
+/// that many bytes' worth of 4 KiB pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ControlStructSizes {
+    /// TDR_BASE_SIZE.
+    pub tdr: u64,
+    /// TDCS_BASE_SIZE.
+    pub tdcs: u64,
+    /// TDVPS_BASE_SIZE.
+    pub tdvps: u64,
+}
+
+/// A FIXED0/FIXED1 pair: bits clear in `fixed0` must be 0, bits set in `fixed1` must be 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fixed<T> {
+    /// The bits that may be 1.
+    pub fixed0: T,
+    /// The bits that must be 1.
+    pub fixed1: T,
+}
+
+/// What TDH.SYS.RDALL did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RdAll {
+    /// R8: the next field ID to start from, `None` when every field was listed.
+    pub next: Option<FieldId>,
+    /// TDX_METADATA_LIST_OVERFLOW: the page filled up before the last field.
+    pub overflowed: bool,
+}
+
+/// An iterator over every global metadata field, driven by TDH.SYS.RD's next-field IDs
+/// (no allocation). Yields `(field ID, value)`; after an error it ends.
+#[derive(Debug)]
+pub struct SysFields<'h, B: Backend> {
+    host: &'h mut Host<B>,
+    next: Option<FieldId>,
+}
+
+impl<B: Backend> Iterator for SysFields<'_, B> {
+    type Item = Result<(FieldId, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let field = self.next.take()?;
+        match self.host.sys_rd(field) {
+            Ok(read) => {
+                self.next = read.next;
+                Some(Ok((field, read.value)))
+            }
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
+/// The configurable CPUID leaves (CPUID_CONFIG_LEAVES with CPUID_CONFIG_VALUES), read one
+/// entry per iteration through TDH.SYS.RD.
+#[derive(Debug)]
+pub struct CpuidConfigs<'h, B: Backend> {
+    host: &'h mut Host<B>,
+    index: u32,
+    count: u32,
+}
+
+impl<B: Backend> Iterator for CpuidConfigs<'_, B> {
+    type Item = Result<CpuidConfig>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.index >= self.count {
+            return None;
+        }
+        let i = self.index;
+        self.index += 1;
+        let mut read = || -> Result<CpuidConfig> {
+            let leaf = self
+                .host
+                .sys_rd_value(global_field::CPUID_CONFIG_LEAVES.element(i)?)?;
+            let low = self
+                .host
+                .sys_rd_value(global_field::CPUID_CONFIG_VALUES.element(2 * i)?)?;
+            let high = self
+                .host
+                .sys_rd_value(global_field::CPUID_CONFIG_VALUES.element(2 * i + 1)?)?;
+            Ok(CpuidConfig {
+                leaf: CpuidLeaf::from_u64(leaf),
+                values: CpuidValues::from_u64_pair(low, high),
+            })
+        };
+        let result = read();
+        if result.is_err() {
+            self.index = self.count;
+        }
+        Some(result)
+    }
+}
+
+impl<B: Backend> Host<B> {
+    /// TDH.SYS.RD (leaf 34): read a global metadata field and the next field's ID.
+    ///
+    /// RDX = field ID (a null ID asks for the first field). RDX = next field ID (−1 after
+    /// the last or on error), R8 = value. Module 1.5+; needs TDH.SYS.LP.INIT on this
+    /// logical processor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a malformed field ID; [`Error::Status`], e.g.
+    /// TDX_METADATA_FIELD_ID_INCORRECT, TDX_SYS_LP_INIT_NOT_DONE.
+    #[inline]
+    #[doc(alias = "TDH.SYS.RD")]
+    pub fn sys_rd(&mut self, field: FieldId) -> Result<MetadataRead> {
+        let mut regs = Regs {
+            rdx: check_read_id(field)?.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: a read into registers.
+        let status = check(unsafe { self.call(Leaf::TdhSysRd, 0, &mut regs) })?;
+        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+    }
+
+    fn sys_rd_value(&mut self, field: FieldId) -> Result<u64> {
+        self.sys_rd(field).map(|read| read.value)
+    }
+
+    /// Every global metadata field, through TDH.SYS.RD and its next-field IDs: the first
+    /// call reads the null ID to learn the first field.
+    ///
+    /// # Errors
+    ///
+    /// Each item is a [`Result`]: a failing read ends the iteration after yielding it.
+    pub fn sys_fields(&mut self) -> Result<SysFields<'_, B>> {
+        let first = self.sys_rd(FieldId::null(Context::Platform))?;
+        Ok(SysFields {
+            host: self,
+            next: first.next,
+        })
+    }
+
+    /// TDH.SYS.RDALL (leaf 37): write global metadata fields, starting at `start`, into the
+    /// list page at `page` (parse it with [`MetadataList::parse`](super::metadata::MetadataList::parse)).
+    ///
+    /// RDX = page HPA (4 KiB, shared), R8 = start field ID. R8 = next field ID (−1 when
+    /// done). TDX_METADATA_LIST_OVERFLOW is reported as `overflowed` (call again from
+    /// `next`). Module 1.5+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a misaligned page or malformed start ID;
+    /// [`Error::Status`].
+    ///
+    /// # Safety
+    ///
+    /// The module writes up to 4 KiB at `page`: host memory the caller owns for the call.
+    #[inline]
+    #[doc(alias = "TDH.SYS.RDALL")]
+    pub unsafe fn sys_rdall(&mut self, page: HostPhysAddr, start: FieldId) -> Result<RdAll> {
+        let mut regs = Regs {
+            rdx: super::check_page("list page", page)?.raw(),
+            r8: check_read_id(start)?.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: the caller lends the page.
+        let status = unsafe { self.call(Leaf::TdhSysRdall, 0, &mut regs) };
+        let overflowed = status.code() == code::METADATA_LIST_OVERFLOW;
+        if !overflowed {
+            check(status)?;
+        }
+        Ok(RdAll {
+            next: (regs.r8 != FieldId::NA.raw()).then_some(FieldId::from_raw(regs.r8)),
+            overflowed,
+        })
+    }
+
+    /// The module's version and build (MAJOR/MINOR/UPDATE_VERSION, BUILD_NUM, BUILD_DATE,
+    /// VENDOR_ID), via TDH.SYS.RD.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::sys_rd`].
+    pub fn module_info(&mut self) -> Result<ModuleInfo> {
+        Ok(ModuleInfo {
+            version: crate::leaf::ModuleVersion {
+                major: self.sys_rd_value(global_field::MAJOR_VERSION)? as u8,
+                minor: self.sys_rd_value(global_field::MINOR_VERSION)? as u8,
+                update: self.sys_rd_value(global_field::UPDATE_VERSION)? as u8,
+            },
+            build_num: self.sys_rd_value(global_field::BUILD_NUM)? as u16,
+            build_date: self.sys_rd_value(global_field::BUILD_DATE)? as u32,
+            vendor_id: self.sys_rd_value(global_field::VENDOR_ID)? as u32,
+        })
+    }
+
+    /// TDX_FEATURES0, via TDH.SYS.RD ([`TdxFeatures0::has_no_rbp_mod`] tells whether
+    /// CONFIG_FLAGS.NO_RBP_MOD may be used).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::sys_rd`].
+    pub fn tdx_features0(&mut self) -> Result<TdxFeatures0> {
+        self.sys_rd_value(global_field::TDX_FEATURES0)
+            .map(TdxFeatures0::from_bits_retain)
+    }
+
+    /// ATTRIBUTES_FIXED0/1, via TDH.SYS.RD.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::sys_rd`].
+    pub fn attributes_fixed(&mut self) -> Result<Fixed<Attributes>> {
+        Ok(Fixed {
+            fixed0: Attributes::from_bits_retain(
+                self.sys_rd_value(global_field::ATTRIBUTES_FIXED0)?,
+            ),
+            fixed1: Attributes::from_bits_retain(
+                self.sys_rd_value(global_field::ATTRIBUTES_FIXED1)?,
+            ),
+        })
+    }
+
+    /// XFAM_FIXED0/1, via TDH.SYS.RD.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::sys_rd`].
+    pub fn xfam_fixed(&mut self) -> Result<Fixed<Xfam>> {
+        Ok(Fixed {
+            fixed0: Xfam::from_bits_retain(self.sys_rd_value(global_field::XFAM_FIXED0)?),
+            fixed1: Xfam::from_bits_retain(self.sys_rd_value(global_field::XFAM_FIXED1)?),
+        })
+    }
+
+    /// TDR/TDCS/TDVPS base sizes, via TDH.SYS.RD.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::sys_rd`].
+    pub fn control_struct_sizes(&mut self) -> Result<ControlStructSizes> {
+        Ok(ControlStructSizes {
+            tdr: self.sys_rd_value(global_field::TDR_BASE_SIZE)?,
+            tdcs: self.sys_rd_value(global_field::TDCS_BASE_SIZE)?,
+            tdvps: self.sys_rd_value(global_field::TDVPS_BASE_SIZE)?,
+        })
+    }
+
+    /// The configurable CPUID leaves and their configurable bits (NUM_CPUID_CONFIG
+    /// entries of CPUID_CONFIG_LEAVES and CPUID_CONFIG_VALUES), in the order TD_PARAMS
+    /// wants them, via TDH.SYS.RD.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::sys_rd`] (reading NUM_CPUID_CONFIG; each item is a [`Result`] too).
+    pub fn cpuid_configs(&mut self) -> Result<CpuidConfigs<'_, B>> {
+        let count = self.sys_rd_value(global_field::NUM_CPUID_CONFIG)? as u32;
+        Ok(CpuidConfigs {
+            host: self,
+            index: 0,
+            count,
+        })
     }
 }
 

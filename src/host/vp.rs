@@ -1,6 +1,8 @@
 //! vCPU management and entry: TDH.VP.* leaves.
 
+use super::metadata::{check_read_id, MetadataRead};
 use super::{check, code, Host};
+use crate::abi::FieldId;
 use crate::abi::{TdcxPage, TdrPage, TdvprPage};
 use crate::call::Backend;
 use crate::error::{Error, Result};
@@ -313,6 +315,79 @@ impl<B: Backend> Host<B> {
         };
         // SAFETY: initializes module-owned state only.
         check(unsafe { self.call(Leaf::TdhVpInit, 1, &mut regs) }).map(drop)
+    }
+}
+
+impl<B: Backend> Host<B> {
+    /// TDH.VP.RD v0 (leaf 26): read a vCPU-scope metadata field.
+    ///
+    /// RCX = TDVPR, RDX = field ID. R8 = value. Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a malformed field ID; [`Error::Status`].
+    #[inline]
+    #[doc(alias = "TDH.VP.RD")]
+    pub fn vp_rd(&mut self, tdvpr: TdvprPage, field: FieldId) -> Result<u64> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            rdx: field.check_single_element()?.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: a read into registers.
+        check(unsafe { self.call(Leaf::TdhVpRd, 0, &mut regs) })?;
+        Ok(regs.r8)
+    }
+
+    /// TDH.VP.RD v1 (leaf 26, version 1): read a vCPU-scope field and the next field's ID
+    /// (RDX). A null field ID returns the first field ID.
+    ///
+    /// Module 1.5+.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::vp_rd`].
+    #[inline]
+    #[doc(alias = "TDH.VP.RD")]
+    pub fn vp_rd_next(&mut self, tdvpr: TdvprPage, field: FieldId) -> Result<MetadataRead> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            rdx: check_read_id(field)?.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: a read into registers.
+        let status = check(unsafe { self.call(Leaf::TdhVpRd, 1, &mut regs) })?;
+        Ok(MetadataRead::new(status, regs.r8, regs.rdx))
+    }
+
+    /// TDH.VP.WR (leaf 43): write the bits `mask` selects of a vCPU-scope field; returns
+    /// the old value.
+    ///
+    /// RCX = TDVPR, RDX = field ID, R8 = value, R9 = mask. R8 = old value (0 on error).
+    /// Module 1.0+.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::vp_rd`].
+    #[inline]
+    #[doc(alias = "TDH.VP.WR")]
+    pub fn vp_wr(
+        &mut self,
+        tdvpr: TdvprPage,
+        field: FieldId,
+        value: u64,
+        mask: u64,
+    ) -> Result<u64> {
+        let mut regs = Regs {
+            rcx: tdvpr.raw(),
+            rdx: field.check_single_element()?.raw(),
+            r8: value,
+            r9: mask,
+            ..Regs::ZERO
+        };
+        // SAFETY: writes vCPU metadata only.
+        check(unsafe { self.call(Leaf::TdhVpWr, 0, &mut regs) })?;
+        Ok(regs.r8)
     }
 }
 
