@@ -35,7 +35,11 @@ pub mod fixup;
 pub mod guest;
 pub mod host;
 pub mod leaf;
-#[cfg(all(feature = "software-module", target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(
+    feature = "software-module",
+    target_os = "linux",
+    target_arch = "x86_64"
+))]
 pub mod module;
 pub mod regs;
 pub mod retry;

@@ -1,9 +1,9 @@
 //! Typed ABI operands and structures.
 
 pub mod addr;
+pub mod field_id;
 pub mod gpr_select;
 pub mod l2;
-pub mod field_id;
 pub mod page;
 pub mod report;
 

@@ -135,7 +135,10 @@ pub(super) fn vp_enter(
             };
             return Outcome::Return(registers.with_status(status));
         }
-        state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -156,7 +159,10 @@ fn wait_inside<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: 
             Some(vcpu) if vcpu.bridge.inside.is_some() => return Waited::Running(state),
             Some(_) => {}
         }
-        state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
     }
 }
 
@@ -197,7 +203,12 @@ pub(super) fn tdcall(shared: &Shared, tdvpr: u64, call: &mut Call<'_>) -> Outcom
 }
 
 /// TDG.VP.VMCALL: a TD exit with the selected registers, resumed by the next TDH.VP.ENTER.
-fn vmcall<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, call: &mut Call<'_>) -> Outcome {
+fn vmcall<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    tdvpr: u64,
+    call: &mut Call<'_>,
+) -> Outcome {
     const FORBIDDEN: u16 = 1 << 0 | 1 << 1 | 1 << 4;
     const RBP: u16 = 1 << 5;
     let mut regs = *call.registers();
@@ -222,7 +233,13 @@ fn vmcall<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, 
         }
     }
     let guest_xmm = read_xmm(call).map(|xmm| {
-        core::array::from_fn(|i| if xmm_select & (1 << i) != 0 { xmm[i] } else { 0 })
+        core::array::from_fn(|i| {
+            if xmm_select & (1 << i) != 0 {
+                xmm[i]
+            } else {
+                0
+            }
+        })
     });
     exit_to_host(
         shared,
@@ -245,7 +262,10 @@ fn vmcall<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, 
         if let Some(resume) = vcpu.bridge.resume.take() {
             break resume;
         }
-        state = shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
     };
     drop(state);
     for index in 2..16u8 {
@@ -261,7 +281,12 @@ fn vmcall<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, 
 }
 
 /// TDG.MEM.PAGE.ACCEPT, with the EPT-violation exit when the page is not acceptable.
-fn accept<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, call: &mut Call<'_>) -> Outcome {
+fn accept<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    tdvpr: u64,
+    call: &mut Call<'_>,
+) -> Outcome {
     let regs = *call.registers();
     loop {
         let tdr = state.vcpus[&tdvpr].tdr;
@@ -269,17 +294,28 @@ fn accept<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, 
         let level = (info & 7) as u8;
         let gpa = info & 0x000F_FFFF_FFFF_F000;
         let td = &state.tds[&tdr];
-        if info & 0xFF8 != 0 || info >> 52 != 0 || level > 1 || gpa % super::host::level_size(level) != 0 || !super::host::private_gpa(td, gpa) {
+        if info & 0xFF8 != 0
+            || info >> 52 != 0
+            || level > 1
+            || gpa % super::host::level_size(level) != 0
+            || !super::host::private_gpa(td, gpa)
+        {
             return complete(regs, invalid(Operand::RCX));
         }
         let outcome = match walk(td, gpa, level) {
             Walk::Failed { level: at, entry } => match entry {
-                Some(e) if e.state == SeptState::Mapped => Err(StatusCode::PageAlreadyAccepted.with_details(at.into())),
+                Some(e) if e.state == SeptState::Mapped => {
+                    Err(StatusCode::PageAlreadyAccepted.with_details(at.into()))
+                }
                 _ => Ok((at, entry)),
             },
             Walk::Reached(entry) => match entry.map(|e| e.state) {
-                Some(SeptState::NlMapped | SeptState::NlBlocked) => Err(StatusCode::PageSizeMismatch.with_details(level.into())),
-                Some(SeptState::Mapped) => Err(StatusCode::PageAlreadyAccepted.with_details(level.into())),
+                Some(SeptState::NlMapped | SeptState::NlBlocked) => {
+                    Err(StatusCode::PageSizeMismatch.with_details(level.into()))
+                }
+                Some(SeptState::Mapped) => {
+                    Err(StatusCode::PageAlreadyAccepted.with_details(level.into()))
+                }
                 Some(SeptState::Pending) => {
                     let septe = entry.expect("present");
                     state.memory.fill_page(septe.hpa, 0);
@@ -313,7 +349,9 @@ fn accept<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64, 
             | u64::from(entry.is_some_and(|e| e.state.is_leaf())) << 14;
         const EEQ_TYPE_ACCEPT: u64 = 1;
         let exit = Registers {
-            rax: StatusCode::Success.with_details(EXIT_REASON_EPT_VIOLATION).raw(),
+            rax: StatusCode::Success
+                .with_details(EXIT_REASON_EPT_VIOLATION)
+                .raw(),
             rcx: qualification,
             rdx: EEQ_TYPE_ACCEPT | eeq_info << 32,
             r8: gpa,
@@ -368,7 +406,13 @@ pub fn report_from_bytes(bytes: &[u8; 1024]) -> TdReport {
 
 impl State {
     /// The TDCALL leaves served without leaving the TD.
-    fn tdcall(&mut self, tdvpr: u64, leaf: Leaf, version: u8, regs: &mut Registers) -> Result<Status, Status> {
+    fn tdcall(
+        &mut self,
+        tdvpr: u64,
+        leaf: Leaf,
+        version: u8,
+        regs: &mut Registers,
+    ) -> Result<Status, Status> {
         let tdr = self.vcpus[&tdvpr].tdr;
         match leaf {
             Leaf::TdgVpInfo => {
@@ -395,7 +439,9 @@ impl State {
                     regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Guest);
                     return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
                 }
-                let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Guest, |get, i| get(td, i))?;
+                let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Guest, |get, i| {
+                    get(td, i)
+                })?;
                 regs.r8 = read.value;
                 if version > 0 {
                     regs.rdx = read.next;
@@ -410,7 +456,9 @@ impl State {
                     regs.rdx = metadata::first_field(metadata::SYS_FIELDS, Accessor::Guest);
                     return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
                 }
-                let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Guest, |get, i| get(self, i))?;
+                let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Guest, |get, i| {
+                    get(self, i)
+                })?;
                 regs.r8 = read.value;
                 regs.rdx = read.next;
                 Ok(Status::SUCCESS)
@@ -451,10 +499,12 @@ impl State {
         let report_hpa = translate(td, regs.rcx).ok_or(invalid(Operand::RCX))?;
         let data_hpa = translate(td, regs.rdx).ok_or(invalid(Operand::RDX))?;
         let mut report = TdReport::zeroed();
-        self.memory.read(data_hpa, &mut report.report_mac.report_data);
+        self.memory
+            .read(data_hpa, &mut report.report_mac.report_data);
         report.report_mac.report_type.tee_type = REPORT_TYPE_TDX;
         report.tee_tcb_info.valid = 0x1FF;
-        report.tee_tcb_info.tee_tcb_svn[..2].copy_from_slice(&[MINOR_VERSION as u8, MAJOR_VERSION as u8]);
+        report.tee_tcb_info.tee_tcb_svn[..2]
+            .copy_from_slice(&[MINOR_VERSION as u8, MAJOR_VERSION as u8]);
         report.tee_tcb_info.mr_seam = sha384(&[b"tdxcall software TDX module"]);
         let info = &mut report.td_info;
         info.attributes = td.config.attributes;

@@ -119,7 +119,10 @@ pub(super) fn walk(td: &Td, gpa: u64, level: u8) -> Walk {
     let top = td.config.top_level();
     let mut current = top;
     loop {
-        let entry = td.sept.get(&(current, align_to_level(gpa, current))).copied();
+        let entry = td
+            .sept
+            .get(&(current, align_to_level(gpa, current)))
+            .copied();
         if current == level {
             return Walk::Reached(entry);
         }
@@ -167,7 +170,12 @@ pub(super) fn sept_details(entry: Option<Septe>, level: u8) -> (u64, u64) {
     (arch, u64::from(level) | state << 8)
 }
 
-fn fail_with_details(regs: &mut Registers, status: Status, entry: Option<Septe>, level: u8) -> Status {
+fn fail_with_details(
+    regs: &mut Registers,
+    status: Status,
+    entry: Option<Septe>,
+    level: u8,
+) -> Status {
     let (rcx, rdx) = sept_details(entry, level);
     regs.rcx = rcx;
     regs.rdx = rdx;
@@ -363,9 +371,9 @@ impl State {
     fn check_tdmr(&self, tdmr: &Tdmr, index: u32, previous: Option<&Tdmr>) -> Result<(), Status> {
         const GIB: u64 = 1 << 30;
         let within_cmr = |base: u64, size: u64| {
-            self.cmrs
-                .iter()
-                .any(|&(cmr, cmr_size)| base >= cmr && size <= cmr_size && base - cmr <= cmr_size - size)
+            self.cmrs.iter().any(|&(cmr, cmr_size)| {
+                base >= cmr && size <= cmr_size && base - cmr <= cmr_size - size
+            })
         };
         if tdmr.base % GIB != 0 || tdmr.size % GIB != 0 || tdmr.size == 0 {
             return Err(StatusCode::InvalidTdmr.with_details(index));
@@ -460,7 +468,9 @@ impl State {
             regs.rdx = metadata::first_field(metadata::SYS_FIELDS, Accessor::Host);
             return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
         }
-        let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Host, |get, i| get(self, i))?;
+        let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Host, |get, i| {
+            get(self, i)
+        })?;
         regs.r8 = read.value;
         regs.rdx = read.next;
         SUCCESS
@@ -548,7 +558,8 @@ impl State {
         }
         let hkid = regs.rdx as u16;
         let tdr = regs.rcx;
-        self.memory.check_private_page(tdr, Operand::RCX, PageType::Nda)?;
+        self.memory
+            .check_private_page(tdr, Operand::RCX, PageType::Nda)?;
         if self.kot.contains_key(&hkid) {
             return Err(StatusCode::HkidNotFree.status());
         }
@@ -597,7 +608,8 @@ impl State {
             return Err(StatusCode::TdcxNumIncorrect.status());
         }
         let page = regs.rcx;
-        self.memory.check_private_page(page, Operand::RCX, PageType::Nda)?;
+        self.memory
+            .check_private_page(page, Operand::RCX, PageType::Nda)?;
         if index + 1 > TDCS_PAGES && !allowed_in(Leaf::TdhMngAddcx, td.op_state) {
             return Err(StatusCode::OpStateIncorrect.status());
         }
@@ -687,8 +699,12 @@ impl State {
             return Err(StatusCode::FlushvpNotDone.status());
         }
         td.lifecycle = Lifecycle::Blocked;
-        self.kot
-            .insert(td.hkid, KotState::Flushed { written_back: false });
+        self.kot.insert(
+            td.hkid,
+            KotState::Flushed {
+                written_back: false,
+            },
+        );
         // No vCPU of this TD can ever run again: release guest threads still waiting.
         for vcpu in self.vcpus.values_mut().filter(|vcpu| vcpu.tdr == tdr) {
             vcpu.bridge.gone = true;
@@ -716,7 +732,8 @@ impl State {
         let tdr = self.explicit_tdr(regs.rdx, Operand::RDX)?;
         self.td_state(tdr, Leaf::TdhVpCreate)?;
         let tdvpr = regs.rcx;
-        self.memory.check_private_page(tdvpr, Operand::RCX, PageType::Nda)?;
+        self.memory
+            .check_private_page(tdvpr, Operand::RCX, PageType::Nda)?;
         self.memory.fill_page(tdvpr, 0);
         self.take_page(tdvpr, PageType::Tdvpr, tdr);
         self.tds.get_mut(&tdr).expect("TD").chldcnt += 1;
@@ -748,10 +765,15 @@ impl State {
             return Err(StatusCode::TdcxNumIncorrect.status());
         }
         let page = regs.rcx;
-        self.memory.check_private_page(page, Operand::RCX, PageType::Nda)?;
+        self.memory
+            .check_private_page(page, Operand::RCX, PageType::Nda)?;
         self.memory.fill_page(page, 0);
         self.take_page(page, PageType::Tdcx, tdr);
-        self.vcpus.get_mut(&tdvpr).expect("vCPU").tdvps_pages.push(page);
+        self.vcpus
+            .get_mut(&tdvpr)
+            .expect("vCPU")
+            .tdvps_pages
+            .push(page);
         self.tds.get_mut(&tdr).expect("TD").chldcnt += 1;
         SUCCESS
     }
@@ -858,8 +880,9 @@ impl State {
             regs.rdx = metadata::first_field(metadata::VP_FIELDS, Accessor::Host);
             return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
         }
-        let read =
-            metadata::read(metadata::VP_FIELDS, id, Accessor::Host, |get, i| get(td, vcpu, i))?;
+        let read = metadata::read(metadata::VP_FIELDS, id, Accessor::Host, |get, i| {
+            get(td, vcpu, i)
+        })?;
         regs.r8 = read.value;
         if version > 0 {
             regs.rdx = read.next;
@@ -921,7 +944,11 @@ impl State {
         let allow_existing = regs.rdx & ALLOW_EXISTING != 0;
         if version > 0 {
             // The model's TDs have no L2 VMs: L2 SEPT pages cannot be used.
-            for (operand, page) in [(Operand::R9, regs.r9), (Operand::R10, regs.r10), (Operand::R11, regs.r11)] {
+            for (operand, page) in [
+                (Operand::R9, regs.r9),
+                (Operand::R10, regs.r10),
+                (Operand::R11, regs.r11),
+            ] {
                 if page != NULL_PA {
                     return Err(invalid(operand));
                 }
@@ -964,7 +991,8 @@ impl State {
             }
             return SUCCESS;
         }
-        self.memory.check_private_page(new_page, Operand::R8, PageType::Nda)?;
+        self.memory
+            .check_private_page(new_page, Operand::R8, PageType::Nda)?;
         self.memory.fill_page(new_page, 0);
         self.take_page(new_page, PageType::Ept, tdr);
         let td = self.tds.get_mut(&tdr).expect("TD");
@@ -1012,7 +1040,9 @@ impl State {
     ) -> Result<Option<Septe>, Status> {
         match walk(&self.tds[&tdr], gpa, level) {
             Walk::Reached(entry) => Ok(entry),
-            Walk::Failed { level, entry } => Err(fail_with_details(regs, walk_failed, entry, level)),
+            Walk::Failed { level, entry } => {
+                Err(fail_with_details(regs, walk_failed, entry, level))
+            }
         }
     }
 
@@ -1037,7 +1067,8 @@ impl State {
         if !Memory::check_shared(source, PAGE_SIZE) {
             return Err(invalid(Operand::R9));
         }
-        self.memory.check_private_page(target, Operand::R8, PageType::Nda)?;
+        self.memory
+            .check_private_page(target, Operand::R8, PageType::Nda)?;
         self.memory.copy_page(source, target);
         self.take_page(target, PageType::Reg, tdr);
         let td = self.tds.get_mut(&tdr).expect("TD");
@@ -1072,7 +1103,8 @@ impl State {
             ));
         }
         let page = regs.r8;
-        self.memory.check_private_page(page, Operand::R8, PageType::Nda)?;
+        self.memory
+            .check_private_page(page, Operand::R8, PageType::Nda)?;
         self.take_page(page, PageType::Reg, tdr);
         let td = self.tds.get_mut(&tdr).expect("TD");
         td.sept.insert(
@@ -1362,11 +1394,12 @@ fn parse_td_params(p: &[u8; 1024]) -> Result<TdConfig, (Status, u64)> {
     let u64_at = |offset: usize| u64::from_le_bytes(p[offset..offset + 8].try_into().expect("8"));
     let u16_at = |offset: usize| u16::from_le_bytes([p[offset], p[offset + 1]]);
     let zero = |range: core::ops::Range<usize>| p[range].iter().all(|&b| b == 0);
-    let measurement = |offset: usize| -> [u8; 48] { p[offset..offset + 48].try_into().expect("48") };
+    let measurement =
+        |offset: usize| -> [u8; 48] { p[offset..offset + 48].try_into().expect("48") };
     let fail = |operand: Operand| Err((invalid(operand), 0));
 
     let attributes = u64_at(0);
-    if attributes & !ATTRIBUTES_FIXED0 != 0 || attributes & ATTRIBUTES_FIXED1 != ATTRIBUTES_FIXED1 {
+    if !within_fixed(attributes, ATTRIBUTES_FIXED0, ATTRIBUTES_FIXED1) {
         return fail(Operand::ATTRIBUTES);
     }
     let xfam = u64_at(8);
@@ -1385,7 +1418,7 @@ fn parse_td_params(p: &[u8; 1024]) -> Result<TdConfig, (Status, u64)> {
         return fail(Operand::RDX);
     }
     let config_flags = u64_at(32);
-    if config_flags & !CONFIG_FLAGS_FIXED0 != 0 || config_flags & CONFIG_FLAGS_FIXED1 != CONFIG_FLAGS_FIXED1 {
+    if !within_fixed(config_flags, CONFIG_FLAGS_FIXED0, CONFIG_FLAGS_FIXED1) {
         return fail(Operand::EXEC_CONTROLS);
     }
     let gpaw = config_flags & crate::abi::ConfigFlags::GPAW.bits() != 0;
@@ -1411,7 +1444,8 @@ fn parse_td_params(p: &[u8; 1024]) -> Result<TdConfig, (Status, u64)> {
     let mut cpuid = Vec::new();
     for (index, leaf) in CPUID_CONFIGURABLE.iter().enumerate() {
         let at = 256 + 16 * index;
-        let word = |i: usize| u32::from_le_bytes(p[at + 4 * i..at + 4 * i + 4].try_into().expect("4"));
+        let word =
+            |i: usize| u32::from_le_bytes(p[at + 4 * i..at + 4 * i + 4].try_into().expect("4"));
         let requested = CpuidValues {
             eax: word(0),
             ebx: word(1),
@@ -1456,6 +1490,11 @@ fn parse_td_params(p: &[u8; 1024]) -> Result<TdConfig, (Status, u64)> {
     })
 }
 
+/// Whether `value` sets only bits of `fixed0` and every bit of `fixed1`.
+fn within_fixed(value: u64, fixed0: u64, fixed1: u64) -> bool {
+    value & !fixed0 == 0 && value & fixed1 == fixed1
+}
+
 /// `check_xfam`: inside FIXED0/FIXED1, and the component groups that go together do.
 fn xfam_valid(xfam: u64) -> bool {
     use crate::abi::Xfam;
@@ -1464,8 +1503,7 @@ fn xfam_valid(xfam: u64) -> bool {
     let avx512 = Xfam::AVX512_OPMASK | Xfam::AVX512_ZMM_HI256 | Xfam::AVX512_HI16_ZMM;
     let cet = Xfam::CET_U | Xfam::CET_S;
     let amx = Xfam::AMX_TILECFG | Xfam::AMX_TILEDATA;
-    xfam & !XFAM_FIXED0 == 0
-        && xfam & XFAM_FIXED1 == XFAM_FIXED1
+    within_fixed(xfam, XFAM_FIXED0, XFAM_FIXED1)
         && (!any(Xfam::AVX) || has(Xfam::SSE))
         && (!any(avx512) || (has(avx512) && has(Xfam::AVX)))
         && (!any(cet) || has(cet))

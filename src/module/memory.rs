@@ -185,14 +185,19 @@ impl Memory {
         if page - tdmr.base >= tdmr.initialized {
             return None;
         }
-        Some(self.pamt.get(&page).copied().unwrap_or(if tdmr.is_reserved(page) {
-            PamtEntry {
-                page_type: PageType::Rsvd,
-                ..PamtEntry::FREE
-            }
-        } else {
-            PamtEntry::FREE
-        }))
+        Some(
+            self.pamt
+                .get(&page)
+                .copied()
+                .unwrap_or(if tdmr.is_reserved(page) {
+                    PamtEntry {
+                        page_type: PageType::Rsvd,
+                        ..PamtEntry::FREE
+                    }
+                } else {
+                    PamtEntry::FREE
+                }),
+        )
     }
 
     pub fn set_pamt(&mut self, page: u64, entry: PamtEntry) {
@@ -270,7 +275,8 @@ impl Memory {
         if byte == 0 {
             self.pages.remove(&page);
         } else {
-            self.pages.insert(page, Box::new([byte; PAGE_SIZE as usize]));
+            self.pages
+                .insert(page, Box::new([byte; PAGE_SIZE as usize]));
         }
     }
 

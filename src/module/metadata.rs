@@ -182,7 +182,10 @@ const fn cpuid_values_id(index: usize) -> u64 {
     } else {
         (leaf.subleaf as u64 & 0x7F) << 1
     };
-    0x9410_0003_0000_0000 | subleaf | (leaf.leaf as u64 & 0x7F) << 9 | (leaf.leaf as u64 >> 31) << 16
+    0x9410_0003_0000_0000
+        | subleaf
+        | (leaf.leaf as u64 & 0x7F) << 9
+        | (leaf.leaf as u64 >> 31) << 16
 }
 
 /// Element `half` (0: EBX:EAX, 1: EDX:ECX) of the TD's CPUID values of configurable leaf
@@ -308,8 +311,7 @@ pub(super) fn read<G>(
     if field.check_single_element().is_err() {
         return Err(StatusCode::MetadataFieldIdIncorrect.status());
     }
-    let (row, index) =
-        lookup(table, id).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
+    let (row, index) = lookup(table, id).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
     let def = &table[row];
     let mask = def.read_mask(who);
     if mask == 0 {
@@ -335,8 +337,7 @@ pub(super) fn write<G>(
     if field.check_single_element().is_err() {
         return Err(StatusCode::MetadataFieldIdIncorrect.status());
     }
-    let (row, index) =
-        lookup(table, id).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
+    let (row, index) = lookup(table, id).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
     let def = &table[row];
     let writable = def.write_mask(who);
     if writable == 0 {
@@ -390,7 +391,10 @@ pub(super) fn dump_list<G>(
         }
         let header = FieldId::from_raw(def.element_id(index))
             .with_context(context_of(def.id))
-            .sequence_header((def.elements - 1) as u8, (elements / def.elements).saturating_sub(1) as u16)
+            .sequence_header(
+                (def.elements - 1) as u8,
+                (elements / def.elements).saturating_sub(1) as u16,
+            )
             .map_or(def.element_id(index), FieldId::raw);
         list.extend_from_slice(&header.to_le_bytes());
         let mask = def.read_mask(who);
@@ -459,15 +463,21 @@ mod tests {
             0x1310_0003_0000_0010,
             "MRCONFIGID follows MRTD"
         );
-        // RTMR is guest-only: the host's walk ends before it.
-        let last = TD_FIELDS.len() - 1;
+        // RTMR is guest-only: the host's walk skips it; the guest's walk enters it.
+        let owner_config = lookup(TD_FIELDS, 0x1310_0003_0000_0020).unwrap().0;
         assert_eq!(
-            next_readable(TD_FIELDS, Some((last - 1, 5)), Accessor::Host),
-            FieldId::NA.raw()
+            next_readable(TD_FIELDS, Some((owner_config, 5)), Accessor::Host),
+            cpuid_values_id(0)
         );
         assert_eq!(
-            next_readable(TD_FIELDS, Some((last - 1, 5)), Accessor::Guest),
+            next_readable(TD_FIELDS, Some((owner_config, 5)), Accessor::Guest),
             0x1310_0003_0000_0040
+        );
+        // The last field ends the walk.
+        let last = TD_FIELDS.len() - 1;
+        assert_eq!(
+            next_readable(TD_FIELDS, Some((last, 1)), Accessor::Host),
+            FieldId::NA.raw()
         );
     }
 
@@ -478,7 +488,13 @@ mod tests {
             7
         };
         assert_eq!(
-            read(SYS_FIELDS, 0x0800_0001_0000_0003 | 1 << 24, Accessor::Host, get).err(),
+            read(
+                SYS_FIELDS,
+                0x0800_0001_0000_0003 | 1 << 24,
+                Accessor::Host,
+                get
+            )
+            .err(),
             Some(StatusCode::MetadataFieldIdIncorrect.status()),
             "a reserved bit set"
         );

@@ -133,9 +133,8 @@ impl core::fmt::Debug for SoftwareModule {
 /// Bytes of PAMT the TDMR over the whole CMR needs, rounded up to pages: 4K, 2M, 1G levels.
 fn pamt_sizes(memory_size: u64) -> [u64; 3] {
     let round = |bytes: u64| bytes.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-    [0u32, 9, 18].map(|shift| {
-        round((memory_size / (PAGE_SIZE << shift)).max(1) * platform::PAMT_ENTRY_SIZE)
-    })
+    [0u32, 9, 18]
+        .map(|shift| round((memory_size / (PAGE_SIZE << shift)).max(1) * platform::PAMT_ENTRY_SIZE))
 }
 
 impl SoftwareModule {
@@ -147,9 +146,14 @@ impl SoftwareModule {
     /// sized, or an empty HKID range.
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
-        assert!(config.logical_processors > 0, "at least one logical processor");
         assert!(
-            config.memory_base % GIB == 0 && config.memory_size % GIB == 0 && config.memory_size > 0,
+            config.logical_processors > 0,
+            "at least one logical processor"
+        );
+        assert!(
+            config.memory_base % GIB == 0
+                && config.memory_size % GIB == 0
+                && config.memory_size > 0,
             "the CMR must be 1 GiB aligned and sized"
         );
         assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
@@ -167,7 +171,11 @@ impl SoftwareModule {
                 global_hkid: 0,
                 package_key_configured: false,
             },
-            memory: Memory::new(config.memory_base, config.memory_size, config.memory_base + reserved),
+            memory: Memory::new(
+                config.memory_base,
+                config.memory_size,
+                config.memory_base + reserved,
+            ),
             kot: HashMap::new(),
             tds: HashMap::new(),
             vcpus: HashMap::new(),
@@ -377,6 +385,10 @@ impl Model for LogicalProcessor {
         let mut registers = *call.registers();
         match state.seamcall(self.index, &mut registers) {
             host::Seam::Done(status) => {
+                drop(state);
+                // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
+                // reclaim): let them look.
+                self.shared.changed.notify_all();
                 registers.rax = status.raw();
                 Outcome::Return(registers.with_status(status))
             }

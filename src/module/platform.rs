@@ -37,8 +37,9 @@ pub const XFAM_FIXED0: u64 = 0x0006_DBE7;
 /// XFAM_FIXED1: x87 and SSE.
 pub const XFAM_FIXED1: u64 = Xfam::X87.bits() | Xfam::SSE.bits();
 /// CONFIG_FLAGS_FIXED0.
-pub const CONFIG_FLAGS_FIXED0: u64 =
-    ConfigFlags::GPAW.bits() | ConfigFlags::FLEXIBLE_PENDING_VE.bits() | ConfigFlags::NO_RBP_MOD.bits();
+pub const CONFIG_FLAGS_FIXED0: u64 = ConfigFlags::GPAW.bits()
+    | ConfigFlags::FLEXIBLE_PENDING_VE.bits()
+    | ConfigFlags::NO_RBP_MOD.bits();
 /// CONFIG_FLAGS_FIXED1.
 pub const CONFIG_FLAGS_FIXED1: u64 = 0;
 
