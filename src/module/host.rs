@@ -875,6 +875,9 @@ impl State {
         }
         let (tdvpr, tdr) = self.explicit_tdvpr(regs.rcx, Operand::RCX)?;
         self.td_state(tdr, Leaf::TdhVpRd)?;
+        if self.vcpus[&tdvpr].tdvps_pages.len() < TDVPS_PAGES {
+            return Err(StatusCode::TdcxNumIncorrect.status());
+        }
         let (td, vcpu) = (&self.tds[&tdr], &self.vcpus[&tdvpr]);
         if FieldId::from_raw(id).is_null() {
             regs.rdx = metadata::first_field(metadata::VP_FIELDS, Accessor::Host);
@@ -895,6 +898,9 @@ impl State {
         regs.r8 = 0;
         let (tdvpr, tdr) = self.explicit_tdvpr(regs.rcx, Operand::RCX)?;
         self.td_state(tdr, Leaf::TdhVpWr)?;
+        if self.vcpus[&tdvpr].tdvps_pages.len() < TDVPS_PAGES {
+            return Err(StatusCode::TdcxNumIncorrect.status());
+        }
         let td = &self.tds[&tdr];
         let vcpu = self.vcpus.get_mut(&tdvpr).expect("vCPU");
         let (key, new, old) = metadata::write(
