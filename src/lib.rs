@@ -35,6 +35,12 @@ pub mod fixup;
 pub mod guest;
 pub mod host;
 pub mod leaf;
+#[cfg(all(
+    feature = "software-module",
+    target_os = "linux",
+    target_arch = "x86_64"
+))]
+pub mod module;
 pub mod regs;
 pub mod retry;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]

@@ -1,0 +1,528 @@
+//! The guest side: TDCALL leaves, and the bridge between a guest thread and the host thread
+//! that runs its vCPU with TDH.VP.ENTER.
+//!
+//! # The bridge protocol
+//!
+//! Each vCPU has a [`Bridge`] in the shared state, guarded by the module's mutex, with one
+//! condition variable for the whole module:
+//!
+//! 1. A host thread's TDH.VP.ENTER passes its checks, stores the VMM's registers for a
+//!    guest blocked in TDG.VP.VMCALL (`resume`), marks the vCPU `inside` and waits for an
+//!    `exit`.
+//! 2. A guest TDCALL waits until its vCPU is `inside` (so a guest thread started before the
+//!    first TDH.VP.ENTER simply waits for it), then is served at once; the guest keeps
+//!    running.
+//! 3. TDG.VP.VMCALL (and a TDG.MEM.PAGE.ACCEPT that needs the host, an EPT violation) stores
+//!    the `exit` registers, leaves the vCPU, wakes the host and waits for the next entry:
+//!    for VMCALL the host's `resume` values, for ACCEPT the re-entry, after which the
+//!    instruction runs again as the module re-executes an interrupted TDCALL.
+//! 4. The host's TDH.VP.ENTER returns the exit to the VMM.
+//!
+//! Release: TDH.MNG.VPFLUSHDONE (after which no vCPU of the TD can run) and the reclaim of
+//! the TDVPR mark the vCPU `gone`; a guest thread waiting in a TDCALL then gets #UD (its
+//! thunk returns [`Status::TDCALL_UD`](crate::Status::TDCALL_UD)), as TDCALL outside a
+//! running TD does, and so does every later TDCALL on that thread. Dropping the
+//! [`VirtualCpu`](super::VirtualCpu) (the guest program ended or panicked) makes the host's
+//! TDH.VP.ENTER return TDX_NON_RECOVERABLE_VCPU with exit reason 2 (triple fault): that vCPU
+//! cannot run again.
+//!
+//! # Blocking in the signal handler
+//!
+//! Both sides wait on the module's `Condvar` inside the crate's SIGILL handler. That is sound
+//! here because the signal is synchronous, raised by the crate's own instruction in a leaf
+//! thunk that holds no lock (see the `emu` module docs): waiting there is waiting in a plain
+//! function call made by the thunk's caller. The model never holds the state mutex while it
+//! waits (`Condvar::wait` releases it), and no thread calls a thunk while holding it, so the
+//! waits cannot deadlock on it.
+
+use super::host::{gpr, set_gpr, walk, Walk};
+use super::metadata::{self, Accessor};
+use super::mrtd::sha384;
+use super::platform::*;
+use super::state::*;
+use super::{Shared, PAGE_SIZE};
+use crate::abi::report::{TdReport, REPORT_TYPE_TDX};
+use crate::abi::{ConfigFlags, FieldId};
+use crate::emu::{Call, Fault, Outcome, Registers};
+use crate::leaf::{Leaf, Side};
+use crate::status::{Operand, Status, StatusCode};
+use std::sync::MutexGuard;
+
+/// The VM-exit reason of TDG.VP.VMCALL.
+const EXIT_REASON_TDCALL: u32 = 77;
+/// The VM-exit reason of an EPT violation.
+const EXIT_REASON_EPT_VIOLATION: u32 = 48;
+/// The VM-exit reason of a triple fault.
+const EXIT_REASON_TRIPLE_FAULT: u32 = 2;
+
+fn invalid(operand: Operand) -> Status {
+    StatusCode::OperandInvalid.with_operand(operand)
+}
+
+fn complete(mut registers: Registers, status: Status) -> Outcome {
+    registers.rax = status.raw();
+    Outcome::Return(registers.with_status(status))
+}
+
+/// The XMM registers of the interrupted thread, if the frame has them.
+fn read_xmm(call: &mut Call<'_>) -> Option<[u128; 16]> {
+    let state = call.extended_state()?;
+    let mut xmm = [0u128; 16];
+    for (index, slot) in xmm.iter_mut().enumerate() {
+        *slot = state.xmm(index).ok()?;
+    }
+    Some(xmm)
+}
+
+/// Writes XMMs whose bit is set in `select` (all 16 with `u16::MAX`).
+fn write_xmm(call: &mut Call<'_>, values: &[u128; 16], select: u16) {
+    if let Some(state) = call.extended_state() {
+        for (index, value) in values.iter().enumerate() {
+            if select & (1 << index) != 0 {
+                // An index below 16 is always in the legacy area.
+                let _ = state.set_xmm(index, *value);
+            }
+        }
+    }
+}
+
+/// TDH.VP.ENTER after its checks: runs the vCPU until the guest side produces an exit.
+pub(super) fn vp_enter(
+    shared: &Shared,
+    mut state: MutexGuard<'_, State>,
+    lp: u32,
+    tdvpr: u64,
+    call: &mut Call<'_>,
+) -> Outcome {
+    let host = *call.registers();
+    let host_xmm = read_xmm(call);
+    {
+        let vcpu = state.vcpus.get_mut(&tdvpr).expect("checked vCPU");
+        if let LastExit::Tdvmcall { .. } = vcpu.last_exit {
+            vcpu.bridge.resume = Some(Resume {
+                gprs: core::array::from_fn(|index| gpr(&host, index as u8)),
+                xmm: host_xmm,
+            });
+            vcpu.last_exit = LastExit::Async;
+        }
+        vcpu.bridge.exit = None;
+        vcpu.bridge.inside = Some(lp);
+    }
+    shared.changed.notify_all();
+    loop {
+        let vcpu = state.vcpus.get_mut(&tdvpr).expect("an entered vCPU stays");
+        if let Some(exit) = vcpu.bridge.exit.take() {
+            vcpu.bridge.inside = None;
+            let mut registers = exit.registers;
+            if exit.keep_host_rbp {
+                registers.rbp = host.rbp;
+            }
+            registers.rflags = host.rflags;
+            if let Some(xmm) = exit.xmm {
+                write_xmm(call, &xmm, u16::MAX);
+            }
+            return Outcome::Return(registers.with_status(Status::from_raw(registers.rax)));
+        }
+        if vcpu.bridge.guest_detached {
+            vcpu.bridge.inside = None;
+            vcpu.state = VcpuState::Disabled;
+            let status = StatusCode::NonRecoverableVcpu.with_details(EXIT_REASON_TRIPLE_FAULT);
+            let registers = Registers {
+                rax: status.raw(),
+                rbp: 0,
+                rflags: host.rflags,
+                ..Registers::default()
+            };
+            return Outcome::Return(registers.with_status(status));
+        }
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// What a guest wait ended with.
+enum Waited<'a> {
+    /// The vCPU is inside the TD (entered by a host thread).
+    Running(MutexGuard<'a, State>),
+    /// The vCPU can never run again.
+    Gone,
+}
+
+/// Waits until the vCPU is entered (or gone).
+fn wait_inside<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64) -> Waited<'a> {
+    loop {
+        match state.vcpus.get(&tdvpr) {
+            None => return Waited::Gone,
+            Some(vcpu) if vcpu.bridge.gone => return Waited::Gone,
+            Some(vcpu) if vcpu.bridge.inside.is_some() => return Waited::Running(state),
+            Some(_) => {}
+        }
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// Leaves the TD with `exit`, waking the host.
+fn exit_to_host(shared: &Shared, state: &mut State, tdvpr: u64, exit: ExitRecord, last: LastExit) {
+    let vcpu = state.vcpus.get_mut(&tdvpr).expect("running vCPU");
+    vcpu.last_exit = last;
+    vcpu.bridge.exit = Some(exit);
+    vcpu.bridge.inside = None;
+    shared.changed.notify_all();
+}
+
+/// A TDCALL (or TDG.VP.VMCALL) from the guest thread of the vCPU at `tdvpr`.
+pub(super) fn tdcall(shared: &Shared, tdvpr: u64, call: &mut Call<'_>) -> Outcome {
+    let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    let Waited::Running(mut state) = wait_inside(shared, state, tdvpr) else {
+        return Outcome::Fault(Fault::Ud);
+    };
+    let regs = *call.registers();
+    let Some((number, version)) = Leaf::split_rax(regs.rax) else {
+        return complete(regs, invalid(Operand::RAX));
+    };
+    let leaf = match Leaf::from_number(Side::Guest, number) {
+        Some(leaf) if version <= leaf.max_version() => leaf,
+        _ => return complete(regs, invalid(Operand::RAX)),
+    };
+    match leaf {
+        Leaf::TdgVpVmcall => vmcall(shared, state, tdvpr, call),
+        Leaf::TdgMemPageAccept => accept(shared, state, tdvpr, call),
+        _ => {
+            let mut out = regs;
+            let status = state
+                .tdcall(tdvpr, leaf, version, &mut out)
+                .unwrap_or_else(|status| status);
+            complete(out, status)
+        }
+    }
+}
+
+/// TDG.VP.VMCALL: a TD exit with the selected registers, resumed by the next TDH.VP.ENTER.
+fn vmcall<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    tdvpr: u64,
+    call: &mut Call<'_>,
+) -> Outcome {
+    const FORBIDDEN: u16 = 1 << 0 | 1 << 1 | 1 << 4;
+    const RBP: u16 = 1 << 5;
+    let mut regs = *call.registers();
+    let control = regs.rcx;
+    let gpr_select = control as u16;
+    let xmm_select = (control >> 16) as u16;
+    let tdr = state.vcpus[&tdvpr].tdr;
+    let no_rbp_mod = state.tds[&tdr].config.config_flags & ConfigFlags::NO_RBP_MOD.bits() != 0;
+    if control >> 32 != 0 || gpr_select & FORBIDDEN != 0 || (no_rbp_mod && gpr_select & RBP != 0) {
+        return complete(regs, invalid(Operand::RCX));
+    }
+    // What the VMM sees: exit reason 77, the control value, the selected GPRs; everything
+    // else zero.
+    let mut exit = Registers {
+        rax: StatusCode::Success.with_details(EXIT_REASON_TDCALL).raw(),
+        rcx: control & 0xFFFF_FFFF,
+        ..Registers::default()
+    };
+    for index in 2..16u8 {
+        if gpr_select & (1 << index) != 0 {
+            set_gpr(&mut exit, index, gpr(&regs, index));
+        }
+    }
+    let guest_xmm = read_xmm(call).map(|xmm| {
+        core::array::from_fn(|i| {
+            if xmm_select & (1 << i) != 0 {
+                xmm[i]
+            } else {
+                0
+            }
+        })
+    });
+    exit_to_host(
+        shared,
+        &mut state,
+        tdvpr,
+        ExitRecord {
+            registers: exit,
+            xmm: guest_xmm,
+            keep_host_rbp: no_rbp_mod && gpr_select & RBP == 0,
+        },
+        LastExit::Tdvmcall { control },
+    );
+    let resume = loop {
+        let Some(vcpu) = state.vcpus.get_mut(&tdvpr) else {
+            return Outcome::Fault(Fault::Ud);
+        };
+        if vcpu.bridge.gone {
+            return Outcome::Fault(Fault::Ud);
+        }
+        if let Some(resume) = vcpu.bridge.resume.take() {
+            break resume;
+        }
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+    };
+    drop(state);
+    for index in 2..16u8 {
+        if gpr_select & (1 << index) != 0 {
+            set_gpr(&mut regs, index, resume.gprs[index as usize]);
+        }
+    }
+    regs.rcx = control;
+    if let Some(xmm) = resume.xmm {
+        write_xmm(call, &xmm, xmm_select);
+    }
+    complete(regs, Status::SUCCESS)
+}
+
+/// TDG.MEM.PAGE.ACCEPT, with the EPT-violation exit when the page is not acceptable.
+fn accept<'a>(
+    shared: &'a Shared,
+    mut state: MutexGuard<'a, State>,
+    tdvpr: u64,
+    call: &mut Call<'_>,
+) -> Outcome {
+    let regs = *call.registers();
+    loop {
+        let tdr = state.vcpus[&tdvpr].tdr;
+        let info = regs.rcx;
+        let level = (info & 7) as u8;
+        let gpa = info & 0x000F_FFFF_FFFF_F000;
+        let td = &state.tds[&tdr];
+        if info & 0xFF8 != 0
+            || info >> 52 != 0
+            || level > 1
+            || gpa % super::host::level_size(level) != 0
+            || !super::host::private_gpa(td, gpa)
+        {
+            return complete(regs, invalid(Operand::RCX));
+        }
+        let outcome = match walk(td, gpa, level) {
+            Walk::Failed { level: at, entry } => match entry {
+                Some(e) if e.state == SeptState::Mapped => {
+                    Err(StatusCode::PageAlreadyAccepted.with_details(at.into()))
+                }
+                _ => Ok((at, entry)),
+            },
+            Walk::Reached(entry) => match entry.map(|e| e.state) {
+                Some(SeptState::NlMapped | SeptState::NlBlocked) => {
+                    Err(StatusCode::PageSizeMismatch.with_details(level.into()))
+                }
+                Some(SeptState::Mapped) => {
+                    Err(StatusCode::PageAlreadyAccepted.with_details(level.into()))
+                }
+                Some(SeptState::Pending) => {
+                    let septe = entry.expect("present");
+                    state.memory.fill_page(septe.hpa, 0);
+                    state.tds.get_mut(&tdr).expect("TD").sept.insert(
+                        (level, gpa),
+                        Septe {
+                            state: SeptState::Mapped,
+                            ..septe
+                        },
+                    );
+                    Err(Status::SUCCESS)
+                }
+                _ => Ok((level, entry)),
+            },
+        };
+        let (at, entry) = match outcome {
+            Err(status) => return complete(regs, status),
+            Ok(violation) => violation,
+        };
+        // An EPT violation: the VMM must act (e.g. TDH.MEM.PAGE.AUG); the TDCALL runs again
+        // when the vCPU is entered next.
+        let (readable, writable, executable) = match entry.map(|e| e.state) {
+            Some(SeptState::Mapped | SeptState::NlMapped) => (1u64, 1u64, 1u64),
+            _ => (0, 0, 0),
+        };
+        const DATA_WRITE: u64 = 1 << 1;
+        let qualification = DATA_WRITE | readable << 3 | writable << 4 | executable << 5;
+        let eeq_info = u64::from(level)
+            | u64::from(at) << 3
+            | u64::from(entry.map_or(0, |e| e.state.public())) << 6
+            | u64::from(entry.is_some_and(|e| e.state.is_leaf())) << 14;
+        const EEQ_TYPE_ACCEPT: u64 = 1;
+        let exit = Registers {
+            rax: StatusCode::Success
+                .with_details(EXIT_REASON_EPT_VIOLATION)
+                .raw(),
+            rcx: qualification,
+            rdx: EEQ_TYPE_ACCEPT | eeq_info << 32,
+            r8: gpa,
+            ..Registers::default()
+        };
+        exit_to_host(
+            shared,
+            &mut state,
+            tdvpr,
+            ExitRecord {
+                registers: exit,
+                xmm: Some([0; 16]),
+                keep_host_rbp: false,
+            },
+            LastExit::Async,
+        );
+        state = match wait_inside(shared, state, tdvpr) {
+            Waited::Running(state) => state,
+            Waited::Gone => return Outcome::Fault(Fault::Ud),
+        };
+    }
+}
+
+/// The host-physical address of a private GPA the TD has mapped (a MAPPED 4 KiB leaf).
+pub(super) fn translate(td: &Td, gpa: u64) -> Option<u64> {
+    if !super::host::private_gpa(td, gpa) {
+        return None;
+    }
+    match walk(td, gpa & !(PAGE_SIZE - 1), 0) {
+        Walk::Reached(Some(Septe {
+            state: SeptState::Mapped,
+            hpa,
+        })) => Some(hpa + (gpa & (PAGE_SIZE - 1))),
+        _ => None,
+    }
+}
+
+/// Bytes of a report, built as the model's TDG.MR.REPORT builds it.
+fn report_bytes(report: &TdReport) -> [u8; 1024] {
+    // SAFETY: TdReport is repr(C), 1024 bytes, made only of integers and byte arrays with no
+    // padding (its field offsets are checked in `abi::report`), so all its bytes are
+    // initialized and reading them as a byte array is sound.
+    unsafe { core::mem::transmute_copy(report) }
+}
+
+/// A TDREPORT_STRUCT from its 1024 bytes.
+pub fn report_from_bytes(bytes: &[u8; 1024]) -> TdReport {
+    // SAFETY: TdReport is repr(C), 1024 bytes of integers and byte arrays with no padding:
+    // every byte pattern is a valid value. `read_unaligned` copes with the source's alignment.
+    unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<TdReport>()) }
+}
+
+impl State {
+    /// The TDCALL leaves served without leaving the TD.
+    fn tdcall(
+        &mut self,
+        tdvpr: u64,
+        leaf: Leaf,
+        version: u8,
+        regs: &mut Registers,
+    ) -> Result<Status, Status> {
+        let tdr = self.vcpus[&tdvpr].tdr;
+        match leaf {
+            Leaf::TdgVpInfo => {
+                let td = &self.tds[&tdr];
+                regs.rcx = if td.config.gpaw { 52 } else { 48 };
+                regs.rdx = td.config.attributes;
+                regs.r8 = u64::from(td.num_vcpus) | u64::from(td.config.max_vcpus) << 32;
+                regs.r9 = self.vcpus[&tdvpr].index.into();
+                regs.r10 = 1;
+                regs.r11 = 0;
+                Ok(Status::SUCCESS)
+            }
+            Leaf::TdgVmRd => {
+                let id = regs.rdx;
+                regs.r8 = 0;
+                if version > 0 {
+                    regs.rdx = FieldId::NA.raw();
+                }
+                if regs.rcx != 0 {
+                    return Err(invalid(Operand::RCX));
+                }
+                let td = &self.tds[&tdr];
+                if FieldId::from_raw(id).is_null() {
+                    regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Guest);
+                    return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
+                }
+                let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Guest, |get, i| {
+                    get(td, i)
+                })?;
+                regs.r8 = read.value;
+                if version > 0 {
+                    regs.rdx = read.next;
+                }
+                Ok(Status::SUCCESS)
+            }
+            Leaf::TdgSysRd => {
+                let id = regs.rdx;
+                regs.rdx = FieldId::NA.raw();
+                regs.r8 = 0;
+                if FieldId::from_raw(id).is_null() {
+                    regs.rdx = metadata::first_field(metadata::SYS_FIELDS, Accessor::Guest);
+                    return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
+                }
+                let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Guest, |get, i| {
+                    get(self, i)
+                })?;
+                regs.r8 = read.value;
+                regs.rdx = read.next;
+                Ok(Status::SUCCESS)
+            }
+            Leaf::TdgMrRtmrExtend => {
+                if regs.rcx % 64 != 0 {
+                    return Err(invalid(Operand::RCX));
+                }
+                if regs.rdx > 3 {
+                    return Err(invalid(Operand::RDX));
+                }
+                let hpa = translate(&self.tds[&tdr], regs.rcx).ok_or(invalid(Operand::RCX))?;
+                let mut data = [0u8; 48];
+                self.memory.read(hpa, &mut data);
+                let td = self.tds.get_mut(&tdr).expect("TD");
+                let rtmr = &mut td.rtmr[regs.rdx as usize];
+                *rtmr = sha384(&[&rtmr[..], &data]);
+                Ok(Status::SUCCESS)
+            }
+            Leaf::TdgMrReport => self.mr_report(tdr, regs),
+            // Not modelled: #VE information, CPUID #VE control, vCPU metadata, TD
+            // partitioning, service TDs, report verification, RDALL.
+            _ => Err(invalid(Operand::RAX)),
+        }
+    }
+
+    fn mr_report(&mut self, tdr: u64, regs: &mut Registers) -> Result<Status, Status> {
+        if regs.rcx % 1024 != 0 {
+            return Err(invalid(Operand::RCX));
+        }
+        if regs.rdx % 64 != 0 {
+            return Err(invalid(Operand::RDX));
+        }
+        if regs.r8 != 0 {
+            return Err(invalid(Operand::R8));
+        }
+        let td = &self.tds[&tdr];
+        let report_hpa = translate(td, regs.rcx).ok_or(invalid(Operand::RCX))?;
+        let data_hpa = translate(td, regs.rdx).ok_or(invalid(Operand::RDX))?;
+        let mut report = TdReport::zeroed();
+        self.memory
+            .read(data_hpa, &mut report.report_mac.report_data);
+        report.report_mac.report_type.tee_type = REPORT_TYPE_TDX;
+        report.tee_tcb_info.valid = 0x1FF;
+        report.tee_tcb_info.tee_tcb_svn[..2]
+            .copy_from_slice(&[MINOR_VERSION as u8, MAJOR_VERSION as u8]);
+        report.tee_tcb_info.mr_seam = sha384(&[b"tdxcall software TDX module"]);
+        let info = &mut report.td_info;
+        info.attributes = td.config.attributes;
+        info.xfam = td.config.xfam;
+        info.mr_td = td.mrtd;
+        info.mr_config_id = td.config.mr_config_id;
+        info.mr_owner = td.config.mr_owner;
+        info.mr_owner_config = td.config.mr_owner_config;
+        info.rtmr = td.rtmr;
+        let mut bytes = report_bytes(&report);
+        let tcb_hash = sha384(&[&bytes[256..512]]);
+        let info_hash = sha384(&[&bytes[512..1024]]);
+        bytes[32..80].copy_from_slice(&tcb_hash);
+        bytes[80..128].copy_from_slice(&info_hash);
+        // The MAC: the model's stand-in for the CPU's report key.
+        let mac = sha384(&[&self.secret, &bytes[..224]]);
+        bytes[224..256].copy_from_slice(&mac[..32]);
+        self.memory.write(report_hpa, &bytes);
+        Ok(Status::SUCCESS)
+    }
+}

@@ -1,0 +1,534 @@
+//! Metadata fields: the global (SYS), TD and vCPU contexts that TDH.SYS.RD/RDALL,
+//! TDH.MNG.RD/WR, TDH.VP.RD/WR and TDG.SYS.RD / TDG.VM.RD read and write.
+//!
+//! One table per context. Each row is a field as the module's lookup tables declare it
+//! (module 1.5.01 `include/auto_gen/*_fields_lookup.c`): its base field ID, the number of
+//! fields and of elements per field, the host and guest read/write masks of a production TD,
+//! and how the model computes its value. Everything else (lookup, next-field iteration,
+//! RDALL lists, masked writes) is generic over the tables.
+//!
+//! Simplifications: only the fields listed here exist; debug TDs get the production masks;
+//! a field's elements are consecutive field codes (no INC_SIZE fields).
+
+use super::platform::*;
+use super::state::{State, Td, Vcpu};
+use crate::abi::{Context, FieldId};
+use crate::status::{Status, StatusCode};
+use std::vec::Vec;
+
+/// One row of a metadata table.
+pub(super) struct FieldDef<G> {
+    /// The module's name of the field (for diagnostics and the table checks).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub name: &'static str,
+    /// The field ID of element 0 of field 0.
+    pub id: u64,
+    pub fields: u32,
+    pub elements: u32,
+    pub host_rd: u64,
+    pub host_wr: u64,
+    pub guest_rd: u64,
+    pub guest_wr: u64,
+    /// The value of element `index` (over all fields and elements).
+    pub get: G,
+}
+
+/// Who accesses a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Accessor {
+    Host,
+    Guest,
+}
+
+impl<G> FieldDef<G> {
+    fn count(&self) -> u32 {
+        self.fields * self.elements
+    }
+
+    fn code(&self) -> u32 {
+        (self.id & 0xFF_FFFF) as u32
+    }
+
+    fn class(&self) -> u8 {
+        FieldId::from_raw(self.id).class_code()
+    }
+
+    /// The field ID of element `index`.
+    pub fn element_id(&self, index: u32) -> u64 {
+        (self.id & !0xFF_FFFF) | u64::from(self.code() + index)
+    }
+
+    pub fn read_mask(&self, who: Accessor) -> u64 {
+        match who {
+            Accessor::Host => self.host_rd,
+            Accessor::Guest => self.guest_rd,
+        }
+    }
+
+    pub fn write_mask(&self, who: Accessor) -> u64 {
+        match who {
+            Accessor::Host => self.host_wr,
+            Accessor::Guest => self.guest_wr,
+        }
+    }
+}
+
+/// The key a writable element's value is stored under: class and field code.
+pub(super) fn element_key(id: u64) -> u64 {
+    let id = FieldId::from_raw(id);
+    u64::from(id.class_code()) << 56 | u64::from(id.field_code())
+}
+
+macro_rules! metadata_table {
+    (
+        $(#[$doc:meta])*
+        static $TABLE:ident: $G:ty = {
+            $( $name:ident = $id:expr, $fields:expr, $elements:literal,
+               host($hr:expr, $hw:expr), guest($gr:expr, $gw:expr),
+               |$($arg:ident),*| $get:expr; )*
+        }
+    ) => {
+        $(#[$doc])*
+        pub(super) static $TABLE: &[FieldDef<$G>] = &[
+            $(FieldDef {
+                name: stringify!($name),
+                id: $id,
+                fields: $fields,
+                elements: $elements,
+                host_rd: $hr,
+                host_wr: $hw,
+                guest_rd: $gr,
+                guest_wr: $gw,
+                get: |$($arg),*| $get,
+            },)*
+        ];
+    };
+}
+
+const ALL: u64 = u64::MAX;
+const U32: u64 = 0xFFFF_FFFF;
+const U16: u64 = 0xFFFF;
+const U8: u64 = 0xFF;
+
+/// The getter of a SYS field.
+pub(super) type SysGet = fn(&State, u32) -> u64;
+/// The getter of a TD field.
+pub(super) type TdGet = fn(&Td, u32) -> u64;
+/// The getter of a vCPU field.
+pub(super) type VpGet = fn(&Td, &Vcpu, u32) -> u64;
+
+fn measurement_qword(m: &[u8; 48], i: u32) -> u64 {
+    let i = i as usize * 8;
+    u64::from_le_bytes(m[i..i + 8].try_into().expect("8 bytes"))
+}
+
+fn cmr(state: &State, i: u32) -> (u64, u64) {
+    state.cmrs.get(i as usize).copied().unwrap_or((0, 0))
+}
+
+fn cpuid_config(i: u32) -> Option<&'static ConfigurableCpuid> {
+    CPUID_CONFIGURABLE.get(i as usize)
+}
+
+metadata_table! {
+    /// Global (platform) fields.
+    static SYS_FIELDS: SysGet = {
+        NUM_PKGS = 0x0000_0002_0000_0000, 1, 1, host(U32, 0), guest(0, 0), |_s, _i| 1;
+        VENDOR_ID = 0x0800_0002_0000_0000, 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| VENDOR_ID.into();
+        BUILD_DATE = 0x8800_0002_0000_0001, 1, 1, host(U32, 0), guest(0, 0), |_s, _i| BUILD_DATE.into();
+        BUILD_NUM = 0x8800_0001_0000_0002, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| BUILD_NUM.into();
+        MINOR_VERSION = 0x0800_0001_0000_0003, 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MINOR_VERSION.into();
+        MAJOR_VERSION = 0x0800_0001_0000_0004, 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MAJOR_VERSION.into();
+        UPDATE_VERSION = 0x0800_0001_0000_0005, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| UPDATE_VERSION.into();
+        SYS_ATTRIBUTES = 0x0A00_0002_0000_0000, 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| 0;
+        NUM_TDX_FEATURES = 0x0A00_0000_0000_0001, 1, 1, host(U8, 0), guest(U8, 0), |_s, _i| 1;
+        TDX_FEATURES0 = 0x0A00_0003_0000_0008, 1, 1, host(ALL, 0), guest(ALL, 0), |_s, _i| TDX_FEATURES0;
+        NUM_CMRS = 0x9000_0001_0000_0000, 1, 1, host(U16, 0), guest(0, 0), |s, _i| s.cmrs.len() as u64;
+        CMR_BASE = 0x9000_0003_0000_0080, 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).0;
+        CMR_SIZE = 0x9000_0003_0000_0100, 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).1;
+        MAX_TDMRS = 0x9100_0001_0000_0008, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| crate::abi::sysinfo::MAX_TDMRS as u64;
+        MAX_RESERVED_PER_TDMR = 0x9100_0001_0000_0009, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS as u64;
+        PAMT_4K_ENTRY_SIZE = 0x9100_0001_0000_0010, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
+        PAMT_2M_ENTRY_SIZE = 0x9100_0001_0000_0011, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
+        PAMT_1G_ENTRY_SIZE = 0x9100_0001_0000_0012, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
+        TDR_BASE_SIZE = 0x9800_0001_0000_0000, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 4096;
+        TDCS_BASE_SIZE = 0x9800_0001_0000_0100, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| TDCS_PAGES as u64 * 4096;
+        TDVPS_BASE_SIZE = 0x9800_0001_0000_0200, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| TDVPS_PAGES as u64 * 4096;
+        ATTRIBUTES_FIXED0 = 0x1900_0003_0000_0000, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED0;
+        ATTRIBUTES_FIXED1 = 0x1900_0003_0000_0001, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED1;
+        XFAM_FIXED0 = 0x1900_0003_0000_0002, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED0;
+        XFAM_FIXED1 = 0x1900_0003_0000_0003, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED1;
+        NUM_CPUID_CONFIG = 0x9900_0001_0000_0004, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| CPUID_CONFIGURABLE.len() as u64;
+        CONFIG_FLAGS_FIXED0 = 0x9900_0003_0000_0006, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED0;
+        CONFIG_FLAGS_FIXED1 = 0x9900_0003_0000_0007, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED1;
+        CPUID_CONFIG_LEAVES = 0x9900_0003_0000_0400, CPUID_CONFIGURABLE.len() as u32, 1, host(ALL, 0), guest(0, 0),
+            |_s, i| cpuid_config(i).map_or(0, |c| c.leaf.to_u64());
+        CPUID_CONFIG_VALUES = 0x9900_0003_0000_0500, CPUID_CONFIGURABLE.len() as u32, 2, host(ALL, 0), guest(0, 0),
+            |_s, i| cpuid_config(i / 2).map_or(0, |c| {
+                let v = c.configurable;
+                if i % 2 == 0 { u64::from(v.eax) | u64::from(v.ebx) << 32 } else { u64::from(v.ecx) | u64::from(v.edx) << 32 }
+            });
+        MAX_SERV_TDS = 0xA100_0001_0000_0000, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 0;
+    }
+}
+
+/// The TD's CPUID_VALUES field (TDCS class 20) of configurable leaf `index`: field code bit 0
+/// selects EAX/EBX or ECX/EDX, bits 7:1 the subleaf, bit 8 "no subleaf", bits 15:9 leaf
+/// bits 6:0, bit 16 leaf bit 31.
+const fn cpuid_values_id(index: usize) -> u64 {
+    let leaf = CPUID_CONFIGURABLE[index].leaf;
+    let subleaf = if leaf.subleaf == crate::abi::td_params::CpuidLeaf::NO_SUBLEAF {
+        1 << 8
+    } else {
+        (leaf.subleaf as u64 & 0x7F) << 1
+    };
+    0x9410_0003_0000_0000
+        | subleaf
+        | (leaf.leaf as u64 & 0x7F) << 9
+        | (leaf.leaf as u64 >> 31) << 16
+}
+
+/// Element `half` (0: EBX:EAX, 1: EDX:ECX) of the TD's CPUID values of configurable leaf
+/// `index`.
+fn cpuid_value(td: &Td, index: usize, half: u32) -> u64 {
+    td.config.cpuid.get(index).map_or(0, |v| {
+        if half == 0 {
+            u64::from(v.eax) | u64::from(v.ebx) << 32
+        } else {
+            u64::from(v.ecx) | u64::from(v.edx) << 32
+        }
+    })
+}
+
+metadata_table! {
+    /// TD-scope fields (TDR and TDCS).
+    static TD_FIELDS: TdGet = {
+        NUM_TDCX = 0x8010_0002_0000_0002, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.tdcx.len() as u64;
+        CHLDCNT = 0x8010_0003_0000_0004, 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.chldcnt;
+        LIFECYCLE_STATE = 0x8010_0002_0000_0005, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.lifecycle as u64;
+        TD_UUID = 0x8010_0003_0000_0020, 1, 4, host(ALL, 0), guest(ALL, 0), |td, i| td.uuid[i as usize];
+        HKID = 0x8110_0001_0000_0001, 1, 1, host(U16, 0), guest(0, 0), |td, _i| td.hkid.into();
+        NUM_VCPUS = 0x9010_0002_0000_0001, 1, 1, host(U32, 0), guest(U32, 0), |td, _i| td.num_vcpus.into();
+        NUM_ASSOC_VCPUS = 0x9010_0002_0000_0002, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.num_assoc_vcpus.into();
+        OP_STATE = 0x9010_0002_0000_0004, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.op_state as u64;
+        NUM_L2_VMS = 0x9010_0001_0000_0005, 1, 1, host(U16, 0), guest(U16, 0), |_td, _i| 0;
+        ATTRIBUTES = 0x1110_0003_0000_0000, 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.attributes;
+        XFAM = 0x1110_0003_0000_0001, 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.xfam;
+        MAX_VCPUS = 0x1110_0002_0000_0002, 1, 1, host(U32, 0), guest(U32, 0), |td, _i| td.config.max_vcpus.into();
+        GPAW = 0x1110_0000_0000_0003, 1, 1, host(U8, 0), guest(U8, 0), |td, _i| td.config.gpaw.into();
+        EPTP = 0x1110_0003_0000_0004, 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.config.eptp;
+        TSC_FREQUENCY = 0x1110_0001_0000_000C, 1, 1, host(U16, 0), guest(U16, 0), |td, _i| td.config.tsc_frequency.into();
+        HP_LOCK_TIMEOUT = 0x9110_0003_0000_0011, 1, 1, host(ALL, ALL), guest(0, 0),
+            |td, _i| td.stored(element_key(0x9110_0003_0000_0011), 0);
+        CONFIG_FLAGS = 0x1110_0003_0000_0016, 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.config_flags;
+        TD_CTLS = 0x1110_0003_0000_0017, 1, 1, host(0, 0), guest(ALL, 1),
+            |td, _i| td.stored(element_key(0x1110_0003_0000_0017), 0);
+        TD_EPOCH = 0x9210_0003_0000_0000, 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.td_epoch;
+        MRTD = 0x1310_0003_0000_0000, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.mrtd, i);
+        MRCONFIGID = 0x1310_0003_0000_0010, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_config_id, i);
+        MROWNER = 0x1310_0003_0000_0018, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner, i);
+        MROWNERCONFIG = 0x1310_0003_0000_0020, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner_config, i);
+        RTMR = 0x1310_0003_0000_0040, 4, 6, host(0, 0), guest(ALL, 0), |td, i| measurement_qword(&td.rtmr[(i / 6) as usize], i % 6);
+        CPUID_VALUES_0 = cpuid_values_id(0), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 0, i);
+        CPUID_VALUES_1 = cpuid_values_id(1), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 1, i);
+        CPUID_VALUES_2 = cpuid_values_id(2), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 2, i);
+        CPUID_VALUES_3 = cpuid_values_id(3), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 3, i);
+    }
+}
+
+/// The vCPU field ID of guest RAX (the GPRs follow in hardware order).
+const VP_RAX: u64 = 0x1020_0003_0000_0000;
+
+metadata_table! {
+    /// vCPU-scope fields (TDVPS).
+    static VP_FIELDS: VpGet = {
+        GPRS = 0x1020_0003_0000_0000, 16, 1, host(0, 0), guest(0, 0), |_td, _vp, _i| 0;
+        VCPU_STATE = 0xA020_0000_0000_0000, 1, 1, host(0, 0), guest(0, 0), |_td, vp, _i| vp.state as u64;
+        VCPU_INDEX = 0xA020_0002_0000_0002, 1, 1, host(U32, 0), guest(U32, 0), |_td, vp, _i| vp.index.into();
+        NUM_TDVPS_PAGES = 0xA020_0000_0000_0003, 1, 1, host(U8, 0), guest(0, 0), |_td, vp, _i| vp.tdvps_pages.len() as u64;
+        ASSOC_LPID = 0xA020_0002_0000_0004, 1, 1, host(U32, 0), guest(0, 0),
+            |_td, vp, _i| vp.assoc_lp.map_or(u64::from(u32::MAX), u64::from);
+        CPUID_SUPERVISOR_VE = 0xA020_0000_0000_0007, 1, 1, host(U8, 0), guest(U8, U8),
+            |_td, vp, _i| vp.stored(element_key(0xA020_0000_0000_0007), 0);
+        CPUID_USER_VE = 0xA020_0000_0000_0008, 1, 1, host(U8, 0), guest(U8, U8),
+            |_td, vp, _i| vp.stored(element_key(0xA020_0000_0000_0008), 0);
+        PEND_NMI = 0x2020_0000_0000_000B, 1, 1, host(U8, U8), guest(0, 0),
+            |_td, vp, _i| vp.stored(element_key(0x2020_0000_0000_000B), 0);
+        XFAM = 0x2020_0003_0000_000C, 1, 1, host(ALL, 0), guest(0, 0), |td, _vp, _i| td.config.xfam;
+        TDVPS_PAGE_PA = 0xA020_0003_0000_0010, MAX_TDVPS_PAGES as u32, 1, host(ALL, 0), guest(0, 0),
+            |_td, vp, i| vp.tdvps_pages.get(i as usize).copied().unwrap_or(0);
+    }
+}
+
+const _: () = assert!(VP_RAX == 0x1020_0003_0000_0000);
+
+/// Where a field ID points in a table: the row and the element within it.
+fn lookup<G>(table: &[FieldDef<G>], id: u64) -> Option<(usize, u32)> {
+    let id = FieldId::from_raw(id);
+    table.iter().enumerate().find_map(|(row, def)| {
+        let code = id.field_code();
+        (def.class() == id.class_code() && code >= def.code() && code - def.code() < def.count())
+            .then(|| (row, code - def.code()))
+    })
+}
+
+/// The ID of the first element after `position` (or the first of the table) that `who` may
+/// read; `FieldId::NA` at the end.
+fn next_readable<G>(table: &[FieldDef<G>], position: Option<(usize, u32)>, who: Accessor) -> u64 {
+    let (mut row, mut index) = match position {
+        Some((row, index)) => (row, index + 1),
+        None => (0, 0),
+    };
+    while let Some(def) = table.get(row) {
+        if index < def.count() && def.read_mask(who) != 0 {
+            return def.element_id(index);
+        }
+        row += 1;
+        index = 0;
+    }
+    FieldId::NA.raw()
+}
+
+/// A metadata read: the value and the next readable field ID.
+pub(super) struct Read {
+    pub value: u64,
+    pub next: u64,
+}
+
+/// The outcome of a read of the null field ID: the first field of the context.
+pub(super) fn first_field<G>(table: &[FieldDef<G>], who: Accessor) -> u64 {
+    next_readable(table, None, who)
+}
+
+/// Reads one element. `context` is forced onto the ID, as each leaf does.
+pub(super) fn read<G>(
+    table: &[FieldDef<G>],
+    id: u64,
+    who: Accessor,
+    value_of: impl Fn(&G, u32) -> u64,
+) -> Result<Read, Status> {
+    let field = FieldId::from_raw(id);
+    if field.check_single_element().is_err() {
+        return Err(StatusCode::MetadataFieldIdIncorrect.status());
+    }
+    let (row, index) = lookup(table, id).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
+    let def = &table[row];
+    let mask = def.read_mask(who);
+    if mask == 0 {
+        return Err(StatusCode::MetadataFieldNotReadable.status());
+    }
+    Ok(Read {
+        value: value_of(&def.get, index) & mask,
+        next: next_readable(table, Some((row, index)), who),
+    })
+}
+
+/// Checks a write and computes it: returns (the element's storage key, the new value, the
+/// old value as read).
+pub(super) fn write<G>(
+    table: &[FieldDef<G>],
+    id: u64,
+    who: Accessor,
+    value: u64,
+    mask: u64,
+    value_of: impl Fn(&G, u32) -> u64,
+) -> Result<(u64, u64, u64), Status> {
+    let field = FieldId::from_raw(id);
+    if field.check_single_element().is_err() {
+        return Err(StatusCode::MetadataFieldIdIncorrect.status());
+    }
+    let (row, index) = lookup(table, id).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
+    let def = &table[row];
+    let writable = def.write_mask(who);
+    if writable == 0 {
+        return Err(StatusCode::MetadataFieldNotWritable.status());
+    }
+    if mask & !writable != 0 {
+        return Err(StatusCode::MetadataWrMaskNotValid.status());
+    }
+    let old = value_of(&def.get, index);
+    let new = (old & !mask) | (value & mask);
+    Ok((
+        element_key(def.element_id(index)),
+        new,
+        old & def.read_mask(who),
+    ))
+}
+
+/// TDH.SYS.RDALL / list dump: writes a metadata list (header, then one sequence per field
+/// row: the sequence header and every element) of at most `capacity` bytes, starting at
+/// `start` (the null ID: the first field). Returns the list and the next field ID to dump
+/// (`FieldId::NA` when the context is done).
+pub(super) fn dump_list<G>(
+    table: &[FieldDef<G>],
+    start: u64,
+    who: Accessor,
+    capacity: usize,
+    value_of: impl Fn(&G, u32) -> u64,
+) -> Result<(Vec<u8>, u64), Status> {
+    let mut position = if FieldId::from_raw(start).is_null() {
+        let first = first_field(table, who);
+        if first == FieldId::NA.raw() {
+            return Ok((std::vec![0; 8], first));
+        }
+        lookup(table, first).expect("first field is in the table")
+    } else {
+        let found = lookup(table, start).ok_or(StatusCode::MetadataFieldIdIncorrect.status())?;
+        if table[found.0].read_mask(who) == 0 {
+            return Err(StatusCode::MetadataFieldNotReadable.status());
+        }
+        found
+    };
+    let mut list = std::vec![0u8; 8];
+    let mut sequences = 0u64;
+    loop {
+        let (row, index) = position;
+        let def = &table[row];
+        let elements = def.count() - index;
+        let needed = 8 + 8 * elements as usize;
+        if list.len() + needed > capacity {
+            return Ok((finish_list(list, sequences), def.element_id(index)));
+        }
+        let header = FieldId::from_raw(def.element_id(index))
+            .with_context(context_of(def.id))
+            .sequence_header(
+                (def.elements - 1) as u8,
+                (elements / def.elements).saturating_sub(1) as u16,
+            )
+            .map_or(def.element_id(index), FieldId::raw);
+        list.extend_from_slice(&header.to_le_bytes());
+        let mask = def.read_mask(who);
+        for element in index..def.count() {
+            list.extend_from_slice(&(value_of(&def.get, element) & mask).to_le_bytes());
+        }
+        sequences += 1;
+        let next = next_readable(table, Some((row, def.count() - 1)), who);
+        if next == FieldId::NA.raw() {
+            return Ok((finish_list(list, sequences), next));
+        }
+        position = lookup(table, next).expect("next field is in the table");
+    }
+}
+
+fn finish_list(mut list: Vec<u8>, sequences: u64) -> Vec<u8> {
+    let header = list.len() as u64 | sequences << 16;
+    list[..8].copy_from_slice(&header.to_le_bytes());
+    list
+}
+
+fn context_of(id: u64) -> Context {
+    FieldId::from_raw(id).context().unwrap_or(Context::Platform)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_have_unique_non_overlapping_codes_in_their_context() {
+        fn check<G>(table: &[FieldDef<G>], context: u8) {
+            for (i, a) in table.iter().enumerate() {
+                assert_eq!(
+                    FieldId::from_raw(a.id).context_code(),
+                    context,
+                    "{}",
+                    a.name
+                );
+                assert!(FieldId::from_raw(a.id).check_single_element().is_ok());
+                for b in &table[i + 1..] {
+                    let overlap = a.class() == b.class()
+                        && a.code() < b.code() + b.count()
+                        && b.code() < a.code() + a.count();
+                    assert!(!overlap, "{} overlaps {}", a.name, b.name);
+                }
+            }
+        }
+        check(SYS_FIELDS, 0);
+        check(TD_FIELDS, 1);
+        check(VP_FIELDS, 2);
+    }
+
+    #[test]
+    fn lookup_and_next_walk_elements_in_order() {
+        let mrtd = 0x1310_0003_0000_0000;
+        assert_eq!(lookup(TD_FIELDS, mrtd + 5).map(|(_, i)| i), Some(5));
+        assert_eq!(lookup(TD_FIELDS, mrtd + 6), None);
+        let row = lookup(TD_FIELDS, mrtd).unwrap().0;
+        assert_eq!(
+            next_readable(TD_FIELDS, Some((row, 4)), Accessor::Host),
+            mrtd + 5
+        );
+        assert_eq!(
+            next_readable(TD_FIELDS, Some((row, 5)), Accessor::Host),
+            0x1310_0003_0000_0010,
+            "MRCONFIGID follows MRTD"
+        );
+        // RTMR is guest-only: the host's walk skips it; the guest's walk enters it.
+        let owner_config = lookup(TD_FIELDS, 0x1310_0003_0000_0020).unwrap().0;
+        assert_eq!(
+            next_readable(TD_FIELDS, Some((owner_config, 5)), Accessor::Host),
+            cpuid_values_id(0)
+        );
+        assert_eq!(
+            next_readable(TD_FIELDS, Some((owner_config, 5)), Accessor::Guest),
+            0x1310_0003_0000_0040
+        );
+        // The last field ends the walk.
+        let last = TD_FIELDS.len() - 1;
+        assert_eq!(
+            next_readable(TD_FIELDS, Some((last, 1)), Accessor::Host),
+            FieldId::NA.raw()
+        );
+    }
+
+    #[test]
+    fn reads_check_the_id_and_the_mask() {
+        let get = |g: &SysGet, i: u32| {
+            let _ = (g, i);
+            7
+        };
+        assert_eq!(
+            read(
+                SYS_FIELDS,
+                0x0800_0001_0000_0003 | 1 << 24,
+                Accessor::Host,
+                get
+            )
+            .err(),
+            Some(StatusCode::MetadataFieldIdIncorrect.status()),
+            "a reserved bit set"
+        );
+        assert_eq!(
+            read(SYS_FIELDS, 0x0800_0001_0000_0077, Accessor::Host, get).err(),
+            Some(StatusCode::MetadataFieldIdIncorrect.status()),
+            "no such field"
+        );
+        assert_eq!(
+            read(SYS_FIELDS, 0x8800_0002_0000_0001, Accessor::Guest, get).err(),
+            Some(StatusCode::MetadataFieldNotReadable.status()),
+            "BUILD_DATE is host-only"
+        );
+        let minor = read(SYS_FIELDS, 0x0800_0001_0000_0003, Accessor::Guest, get).unwrap();
+        assert_eq!(minor.value, 7);
+        assert_eq!(minor.next, 0x0800_0001_0000_0004);
+    }
+
+    #[test]
+    fn writes_check_masks() {
+        let get = |g: &TdGet, i: u32| {
+            let _ = (g, i);
+            0xF0
+        };
+        let hp = 0x9110_0003_0000_0011;
+        let (_, new, old) = write(TD_FIELDS, hp, Accessor::Host, 0x0F, 0xFF, get).unwrap();
+        assert_eq!((new, old), (0x0F, 0xF0));
+        assert_eq!(
+            write(TD_FIELDS, 0x1110_0003_0000_0000, Accessor::Host, 1, 1, get).err(),
+            Some(StatusCode::MetadataFieldNotWritable.status())
+        );
+        assert_eq!(
+            write(TD_FIELDS, 0x1110_0003_0000_0017, Accessor::Guest, 2, 2, get).err(),
+            Some(StatusCode::MetadataWrMaskNotValid.status())
+        );
+    }
+}

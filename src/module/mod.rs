@@ -1,0 +1,543 @@
+//! A software TDX module (feature `software-module`, Linux x86-64): a stateful model of TDX
+//! 1.5 that host (VMM) and guest (TD kernel) code built on this crate runs against, on any
+//! x86-64 Linux machine.
+//!
+//! It plugs into the trap-and-emulate backend ([`emu`](crate::emu)): the real thunks execute
+//! SEAMCALL and TDCALL, the CPU raises #UD, and the crate's signal handler hands the call to
+//! the model installed on that thread. Every wrapper and every fault path runs as on a real
+//! machine; only the module is replaced.
+//!
+//! # What is modelled
+//!
+//! - **Platform**: TDH.SYS.INIT, TDH.SYS.LP.INIT per logical processor, TDH.SYS.CONFIG
+//!   (TDMR_INFO checks, global HKID), TDH.SYS.KEY.CONFIG, TDH.SYS.TDMR.INIT (resumable, 256
+//!   MiB per call), the TDX_SYS_NOT_READY gate, TDH.SYS.RD / RDALL over the global metadata
+//!   fields (version, TDX_FEATURES0, CMRs, sizes, ATTRIBUTES/XFAM/CONFIG_FLAGS fixed bits,
+//!   configurable CPUID leaves; see [`platform`]).
+//! - **TDs**: TDH.MNG.CREATE / KEY.CONFIG / ADDCX / INIT (TD_PARAMS checks, CPUID_CONFIG
+//!   against the configurable bits), VP.CREATE / ADDCX / INIT, MEM.SEPT.ADD, MEM.PAGE.ADD,
+//!   MR.EXTEND, MR.FINALIZE, MEM.PAGE.AUG, RANGE.BLOCK / UNBLOCK, TRACK, PAGE.REMOVE,
+//!   SEPT.RD, VP.FLUSH, MNG.VPFLUSHDONE, PHYMEM.CACHE.WB, MNG.KEY.FREEID, PHYMEM.PAGE.RDMD /
+//!   RECLAIM, MNG.RD/WR and VP.RD/WR.
+//! - **Pages**: the PAMT per 4 KiB page (type, owner, BEPOCH) and the Secure EPT per TD;
+//!   misuse gets the module's status with the operand ID the module names.
+//! - **Measurement**: MRTD exactly as the module hashes it ([`MrtdBuilder`] computes it
+//!   offline); RTMRs; TDG.MR.REPORT writes a TDREPORT_STRUCT carrying them.
+//! - **Guest**: TDG.VP.VMCALL (a TD exit of the host's TDH.VP.ENTER with exactly the
+//!   registers the guest exposed), TDG.VP.INFO, TDG.VM.RD, TDG.SYS.RD, TDG.MR.REPORT,
+//!   TDG.MR.RTMR.EXTEND, TDG.MEM.PAGE.ACCEPT (accepting, already accepted, size mismatch, or
+//!   an EPT-violation exit to the VMM that re-runs the accept after the next entry).
+//!
+//! Leaves outside this list (migration, service TDs, TD partitioning, page relocation and
+//! promotion, debug memory access, module update) are answered as a module that does not
+//! implement them: TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
+//! modelled (TDH.MEM.PAGE.AUG takes level 0 only); debug TDs read metadata with the
+//! production masks.
+//!
+//! # Threads
+//!
+//! Create a [`SoftwareModule`] (cheap to clone; clones share the module), then:
+//!
+//! - on each host thread, install a [`LogicalProcessor`] with
+//!   [`emu::install`](crate::emu::install): that thread is logical processor *n*. Each LP
+//!   runs TDH.SYS.LP.INIT once; the machine has one package.
+//! - on each guest thread, install the [`VirtualCpu`] of a TDVPR: that thread is the vCPU's
+//!   code. Its TDCALLs run while a host thread has the vCPU entered with TDH.VP.ENTER; the
+//!   bridge protocol (what blocks, what releases a blocked guest) is described in the
+//!   `bridge` module docs.
+//!
+//! # Memory
+//!
+//! The model owns the machine's physical memory: one CMR ([`Config::memory_base`],
+//! [`Config::memory_size`]), sparse, zero-filled. Host code takes pages with
+//! [`SoftwareModule::alloc_page`], writes source pages and structures with
+//! [`SoftwareModule::write`] (and [`SoftwareModule::write_td_params`],
+//! [`SoftwareModule::write_tdmr_info`]), and passes their HPAs to the wrappers. Pages the
+//! module or a TD owns cannot be read or written by the host. [`SoftwareModule::tdmr`]
+//! describes a TDMR over the whole CMR with its PAMT in a reserved area at the start. A
+//! guest program reads and writes its TD's private memory by GPA through
+//! [`GuestMemory`].
+
+mod bridge;
+mod host;
+mod memory;
+mod metadata;
+mod mrtd;
+pub mod platform;
+mod state;
+
+pub use self::bridge::report_from_bytes;
+pub use self::memory::MemoryError;
+pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
+
+use self::memory::Memory;
+use self::state::{Platform, State, SysPhase};
+use crate::abi::report::TdReport;
+use crate::abi::sysinfo::{TdmrInfo, TdmrReservedArea};
+use crate::abi::td_params::TdParams;
+use crate::abi::{GuestPhysAddr, HostPhysAddr, TdrPage, TdvprPage};
+use crate::call::CallKind;
+use crate::emu::{Call, Fault, Model, Outcome};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::vec::Vec;
+
+const PAGE_SIZE: u64 = 4096;
+
+/// How the software module's machine looks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Logical processors (host threads that may act as LPs). Default 2.
+    pub logical_processors: u32,
+    /// Base of the one CMR (1 GiB aligned). Default 4 GiB.
+    pub memory_base: u64,
+    /// Size of the CMR (a multiple of 1 GiB). Default 1 GiB.
+    pub memory_size: u64,
+    /// The HKIDs reserved for TDX (private HKIDs), `start..end`. Default 32..64.
+    pub private_hkids: core::ops::Range<u16>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            logical_processors: 2,
+            memory_base: 1 << 32,
+            memory_size: 1 << 30,
+            private_hkids: 32..64,
+        }
+    }
+}
+
+/// State shared by every handle of one module.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled whenever a vCPU's bridge changes.
+    changed: Condvar,
+    config: Config,
+}
+
+/// A software TDX module: the state of one machine's module, shared by its handles.
+#[derive(Clone)]
+pub struct SoftwareModule {
+    shared: Arc<Shared>,
+}
+
+impl core::fmt::Debug for SoftwareModule {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SoftwareModule")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes of PAMT the TDMR over the whole CMR needs, rounded up to pages: 4K, 2M, 1G levels.
+fn pamt_sizes(memory_size: u64) -> [u64; 3] {
+    let round = |bytes: u64| bytes.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    [0u32, 9, 18]
+        .map(|shift| round((memory_size / (PAGE_SIZE << shift)).max(1) * platform::PAMT_ENTRY_SIZE))
+}
+
+impl SoftwareModule {
+    /// A module in its power-on state (waiting for TDH.SYS.INIT).
+    ///
+    /// # Panics
+    ///
+    /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
+    /// sized, or an empty HKID range.
+    pub fn new(config: Config) -> SoftwareModule {
+        const GIB: u64 = 1 << 30;
+        assert!(
+            config.logical_processors > 0,
+            "at least one logical processor"
+        );
+        assert!(
+            config.memory_base % GIB == 0
+                && config.memory_size % GIB == 0
+                && config.memory_size > 0,
+            "the CMR must be 1 GiB aligned and sized"
+        );
+        assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
+        let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
+        let mut secret = [0u8; 32];
+        let seed = mrtd::sha384(&[
+            &std::process::id().to_le_bytes(),
+            &(Arc::as_ptr(&Arc::new(())) as usize).to_le_bytes(),
+        ]);
+        secret.copy_from_slice(&seed[..32]);
+        let state = State {
+            platform: Platform {
+                phase: SysPhase::InitPending,
+                lp_init: std::vec![false; config.logical_processors as usize],
+                global_hkid: 0,
+                package_key_configured: false,
+            },
+            memory: Memory::new(
+                config.memory_base,
+                config.memory_size,
+                config.memory_base + reserved,
+            ),
+            kot: HashMap::new(),
+            tds: HashMap::new(),
+            vcpus: HashMap::new(),
+            private_hkids: (config.private_hkids.start, config.private_hkids.end),
+            cmrs: std::vec![(config.memory_base, config.memory_size)],
+            secret,
+            uuid_counter: 0,
+        };
+        SoftwareModule {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                changed: Condvar::new(),
+                config,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The model of logical processor `index`, to install on the host thread that acts as
+    /// that LP.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`Config::logical_processors`].
+    pub fn logical_processor(&self, index: u32) -> LogicalProcessor {
+        assert!(
+            index < self.shared.config.logical_processors,
+            "logical processor {index} does not exist"
+        );
+        LogicalProcessor {
+            shared: self.shared.clone(),
+            index,
+        }
+    }
+
+    /// The model of the vCPU at `tdvpr`, to install on the thread that runs its guest code.
+    pub fn virtual_cpu(&self, tdvpr: TdvprPage) -> VirtualCpu {
+        VirtualCpu {
+            shared: self.shared.clone(),
+            tdvpr: tdvpr.raw(),
+        }
+    }
+
+    /// Access to the private memory of the TD at `tdr`, by GPA.
+    pub fn guest_memory(&self, tdr: TdrPage) -> GuestMemory {
+        GuestMemory {
+            shared: self.shared.clone(),
+            tdr: tdr.raw(),
+        }
+    }
+
+    /// A zeroed 4 KiB page of the model's memory for the host, `None` when memory is
+    /// exhausted. The pages the TDMR's PAMT uses are never handed out.
+    pub fn alloc_page(&self) -> Option<HostPhysAddr> {
+        self.lock()
+            .memory
+            .alloc_page()
+            .map(HostPhysAddr::from_raw_unchecked)
+    }
+
+    /// Returns a page from [`SoftwareModule::alloc_page`]. `false` if it was not allocated
+    /// or the module still owns it (reclaim it first).
+    pub fn free_page(&self, page: HostPhysAddr) -> bool {
+        self.lock().memory.free_page(page.raw())
+    }
+
+    /// Writes host memory.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError`] when the range leaves the model's memory or touches a page the module
+    /// or a TD owns.
+    pub fn write(&self, hpa: HostPhysAddr, bytes: &[u8]) -> Result<(), MemoryError> {
+        let mut state = self.lock();
+        state.memory.check_host_access(hpa.raw(), bytes.len())?;
+        state.memory.write(hpa.raw(), bytes);
+        Ok(())
+    }
+
+    /// Reads host memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`SoftwareModule::write`].
+    pub fn read(&self, hpa: HostPhysAddr, out: &mut [u8]) -> Result<(), MemoryError> {
+        let state = self.lock();
+        state.memory.check_host_access(hpa.raw(), out.len())?;
+        state.memory.read(hpa.raw(), out);
+        Ok(())
+    }
+
+    /// Writes `values` as little-endian u64s at `hpa` (a TDMR_INFO pointer array, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`SoftwareModule::write`].
+    pub fn write_u64s(&self, hpa: HostPhysAddr, values: &[u64]) -> Result<(), MemoryError> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.write(hpa, &bytes)
+    }
+
+    /// Writes a TD_PARAMS structure (1024 bytes) at `hpa`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SoftwareModule::write`].
+    pub fn write_td_params(&self, hpa: HostPhysAddr, params: &TdParams) -> Result<(), MemoryError> {
+        // SAFETY: TdParams is repr(C), 1024 bytes of integers and byte arrays whose offsets
+        // (checked in `abi::td_params`) leave no padding, so every byte is initialized.
+        let bytes: [u8; TdParams::SIZE] = unsafe { core::mem::transmute_copy(params) };
+        self.write(hpa, &bytes)
+    }
+
+    /// Writes a TDMR_INFO entry (its 320 bytes of fields; the padding up to 512 is left
+    /// alone) at `hpa`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SoftwareModule::write`].
+    pub fn write_tdmr_info(&self, hpa: HostPhysAddr, tdmr: &TdmrInfo) -> Result<(), MemoryError> {
+        let mut values = std::vec![
+            tdmr.tdmr_base,
+            tdmr.tdmr_size,
+            tdmr.pamt_1g_base,
+            tdmr.pamt_1g_size,
+            tdmr.pamt_2m_base,
+            tdmr.pamt_2m_size,
+            tdmr.pamt_4k_base,
+            tdmr.pamt_4k_size,
+        ];
+        for area in &tdmr.reserved_areas {
+            values.extend([area.offset, area.size]);
+        }
+        self.write_u64s(hpa, &values)
+    }
+
+    /// The TDMR covering the whole CMR, its PAMT (4K, 2M, 1G levels, in that order) at the
+    /// start of the TDMR inside reserved area 0.
+    pub fn tdmr(&self) -> TdmrInfo {
+        let config = &self.shared.config;
+        let [size_4k, size_2m, size_1g] = pamt_sizes(config.memory_size);
+        let base = config.memory_base;
+        let mut tdmr = TdmrInfo {
+            tdmr_base: base,
+            tdmr_size: config.memory_size,
+            pamt_4k_base: base,
+            pamt_4k_size: size_4k,
+            pamt_2m_base: base + size_4k,
+            pamt_2m_size: size_2m,
+            pamt_1g_base: base + size_4k + size_2m,
+            pamt_1g_size: size_1g,
+            ..TdmrInfo::default()
+        };
+        tdmr.reserved_areas[0] = TdmrReservedArea {
+            offset: 0,
+            size: size_4k + size_2m + size_1g,
+        };
+        tdmr
+    }
+
+    /// The MRTD of the TD at `tdr` (zero until TDH.MR.FINALIZE), `None` if there is no
+    /// such TD. The same value TDH.MNG.RD and TDG.MR.REPORT give; this is the model's
+    /// inspection door for tests and examples.
+    pub fn mrtd(&self, tdr: TdrPage) -> Option<Measurement> {
+        self.lock().tds.get(&tdr.raw()).map(|td| td.mrtd)
+    }
+}
+
+/// A host thread's logical processor: a [`Model`] answering SEAMCALL on that thread.
+///
+/// TDCALL on a host thread raises #UD, as outside a TD.
+pub struct LogicalProcessor {
+    shared: Arc<Shared>,
+    index: u32,
+}
+
+impl LogicalProcessor {
+    /// The LP's index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl core::fmt::Debug for LogicalProcessor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LogicalProcessor")
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl Model for LogicalProcessor {
+    fn call(&mut self, call: &mut Call<'_>) -> Outcome {
+        match call.kind() {
+            CallKind::Seamcall | CallKind::SeamcallScrub => {}
+            CallKind::Tdcall | CallKind::Tdvmcall => return Outcome::Fault(Fault::Ud),
+        }
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut registers = *call.registers();
+        match state.seamcall(self.index, &mut registers) {
+            host::Seam::Done(status) => {
+                drop(state);
+                // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
+                // reclaim): let them look.
+                self.shared.changed.notify_all();
+                registers.rax = status.raw();
+                Outcome::Return(registers.with_status(status))
+            }
+            host::Seam::Enter { tdvpr } => {
+                bridge::vp_enter(&self.shared, state, self.index, tdvpr, call)
+            }
+        }
+    }
+}
+
+/// A guest thread's vCPU: a [`Model`] answering TDCALL and TDG.VP.VMCALL on that thread.
+///
+/// SEAMCALL on a guest thread raises #UD, as inside a TD. Dropping it (the guest program
+/// ended) makes the vCPU unable to run: the host's TDH.VP.ENTER returns
+/// TDX_NON_RECOVERABLE_VCPU.
+pub struct VirtualCpu {
+    shared: Arc<Shared>,
+    tdvpr: u64,
+}
+
+impl VirtualCpu {
+    /// The vCPU's TDVPR.
+    pub fn tdvpr(&self) -> u64 {
+        self.tdvpr
+    }
+}
+
+impl core::fmt::Debug for VirtualCpu {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VirtualCpu")
+            .field("tdvpr", &format_args!("{:#x}", self.tdvpr))
+            .finish()
+    }
+}
+
+impl Model for VirtualCpu {
+    fn call(&mut self, call: &mut Call<'_>) -> Outcome {
+        match call.kind() {
+            CallKind::Tdcall | CallKind::Tdvmcall => bridge::tdcall(&self.shared, self.tdvpr, call),
+            CallKind::Seamcall | CallKind::SeamcallScrub => Outcome::Fault(Fault::Ud),
+        }
+    }
+}
+
+impl Drop for VirtualCpu {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(vcpu) = state.vcpus.get_mut(&self.tdvpr) {
+            vcpu.bridge.guest_detached = true;
+        }
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Why a guest-memory access failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GuestMemoryError {
+    /// The TD does not exist (any more).
+    NoSuchTd,
+    /// The GPA is not a private page the TD has mapped and accepted (the guest would take
+    /// an EPT violation or #VE).
+    NotMapped {
+        /// The first GPA that is not mapped.
+        gpa: u64,
+    },
+}
+
+impl core::fmt::Display for GuestMemoryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GuestMemoryError::NoSuchTd => f.write_str("the TD does not exist"),
+            GuestMemoryError::NotMapped { gpa } => {
+                write!(f, "GPA {gpa:#x} is not mapped private memory of the TD")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GuestMemoryError {}
+
+/// A TD's private memory, as its guest code sees it: by GPA, only pages mapped in its
+/// Secure EPT (added, or augmented and accepted). The guest-side view of the model's memory;
+/// not for the host (whose accesses would see ciphertext).
+#[derive(Clone)]
+pub struct GuestMemory {
+    shared: Arc<Shared>,
+    tdr: u64,
+}
+
+impl core::fmt::Debug for GuestMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GuestMemory")
+            .field("tdr", &format_args!("{:#x}", self.tdr))
+            .finish()
+    }
+}
+
+impl GuestMemory {
+    fn access(
+        &self,
+        gpa: GuestPhysAddr,
+        len: usize,
+        mut each: impl FnMut(&mut State, u64, core::ops::Range<usize>),
+    ) -> Result<(), GuestMemoryError> {
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut done = 0;
+        while done < len {
+            let address = gpa.raw() + done as u64;
+            let td = state.tds.get(&self.tdr).ok_or(GuestMemoryError::NoSuchTd)?;
+            let hpa = bridge::translate(td, address)
+                .ok_or(GuestMemoryError::NotMapped { gpa: address })?;
+            let n = (PAGE_SIZE - (address % PAGE_SIZE)).min((len - done) as u64) as usize;
+            each(&mut state, hpa, done..done + n);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads `out.len()` bytes at `gpa`.
+    ///
+    /// # Errors
+    ///
+    /// [`GuestMemoryError`] when a page of the range is not mapped.
+    pub fn read(&self, gpa: GuestPhysAddr, out: &mut [u8]) -> Result<(), GuestMemoryError> {
+        self.access(gpa, out.len(), |state, hpa, range| {
+            state.memory.read(hpa, &mut out[range])
+        })
+    }
+
+    /// Writes `bytes` at `gpa`.
+    ///
+    /// # Errors
+    ///
+    /// As [`GuestMemory::read`].
+    pub fn write(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), GuestMemoryError> {
+        self.access(gpa, bytes.len(), |state, hpa, range| {
+            state.memory.write(hpa, &bytes[range])
+        })
+    }
+
+    /// Reads the TDREPORT_STRUCT TDG.MR.REPORT wrote at `gpa`.
+    ///
+    /// # Errors
+    ///
+    /// As [`GuestMemory::read`].
+    pub fn read_report(&self, gpa: GuestPhysAddr) -> Result<TdReport, GuestMemoryError> {
+        let mut bytes = [0u8; 1024];
+        self.read(gpa, &mut bytes)?;
+        Ok(report_from_bytes(&bytes))
+    }
+}

@@ -1,0 +1,102 @@
+//! What the software module says about itself: version, features, TD configurability.
+//!
+//! These are the model's values (a TDX 1.5.05 module on a one-package machine), served
+//! through the global metadata fields (TDH.SYS.RD/RDALL, TDG.SYS.RD). They are plausible
+//! for a real platform but describe no particular CPU.
+
+use crate::abi::td_params::{CpuidLeaf, CpuidValues};
+use crate::abi::{Attributes, ConfigFlags, TdxFeatures0, Xfam};
+
+/// MAJOR_VERSION.
+pub const MAJOR_VERSION: u16 = 1;
+/// MINOR_VERSION.
+pub const MINOR_VERSION: u16 = 5;
+/// UPDATE_VERSION.
+pub const UPDATE_VERSION: u16 = 5;
+/// BUILD_NUM.
+pub const BUILD_NUM: u16 = 0x0300;
+/// BUILD_DATE (yyyymmdd).
+pub const BUILD_DATE: u32 = 2024_0222;
+/// VENDOR_ID (Intel).
+pub const VENDOR_ID: u32 = 0x8086;
+
+/// TDX_FEATURES0: the model honours CONFIG_FLAGS.NO_RBP_MOD on TDVMCALL exits and nothing
+/// optional else (no migration, service TDs, TD partitioning, TD-preserving update).
+pub const TDX_FEATURES0: u64 = TdxFeatures0::NO_RBP_MOD.bits();
+
+/// ATTRIBUTES_FIXED0: the ATTRIBUTES bits a TD may set.
+pub const ATTRIBUTES_FIXED0: u64 = Attributes::DEBUG.bits()
+    | Attributes::SEPT_VE_DISABLE.bits()
+    | Attributes::PKS.bits()
+    | Attributes::KL.bits()
+    | Attributes::PERFMON.bits();
+/// ATTRIBUTES_FIXED1: the ATTRIBUTES bits a TD must set.
+pub const ATTRIBUTES_FIXED1: u64 = 0;
+/// XFAM_FIXED0 (module 1.5).
+pub const XFAM_FIXED0: u64 = 0x0006_DBE7;
+/// XFAM_FIXED1: x87 and SSE.
+pub const XFAM_FIXED1: u64 = Xfam::X87.bits() | Xfam::SSE.bits();
+/// CONFIG_FLAGS_FIXED0.
+pub const CONFIG_FLAGS_FIXED0: u64 = ConfigFlags::GPAW.bits()
+    | ConfigFlags::FLEXIBLE_PENDING_VE.bits()
+    | ConfigFlags::NO_RBP_MOD.bits();
+/// CONFIG_FLAGS_FIXED1.
+pub const CONFIG_FLAGS_FIXED1: u64 = 0;
+
+/// The lowest and highest virtual TSC frequency TD_PARAMS may ask for (units of 25 MHz).
+pub const TSC_FREQUENCY_RANGE: (u16, u16) = (4, 400);
+
+/// Number of TDCS pages a TD needs (TDH.MNG.ADDCX calls), and the maximum.
+pub const TDCS_PAGES: usize = 6;
+/// Number of TDVPS pages a vCPU needs, the TDVPR included (so TDH.VP.ADDCX runs 5 times).
+pub const TDVPS_PAGES: usize = 6;
+/// The maximum number of TDVPS pages (with L2 VMs; the model has none).
+pub const MAX_TDVPS_PAGES: usize = 15;
+
+/// PAMT entry size in bytes, for each of the three PAMT levels.
+pub const PAMT_ENTRY_SIZE: u64 = 16;
+
+/// One configurable CPUID leaf: which output bits TD_PARAMS may set, and the platform's
+/// native values the rest comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigurableCpuid {
+    /// The leaf and subleaf.
+    pub leaf: CpuidLeaf,
+    /// The bits TD_PARAMS.CPUID_CONFIG may set (CONFIG_DIRECT).
+    pub configurable: CpuidValues,
+    /// The native values (what the TD sees for bits that are not configurable).
+    pub native: CpuidValues,
+}
+
+const fn values(eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuidValues {
+    CpuidValues { eax, ebx, ecx, edx }
+}
+
+const fn leaf(leaf: u32, subleaf: u32) -> CpuidLeaf {
+    CpuidLeaf { leaf, subleaf }
+}
+
+/// The configurable CPUID leaves, in CPUID_CONFIG_LEAVES order: TD_PARAMS.CPUID_CONFIG
+/// entry *i* configures entry *i* here.
+pub const CPUID_CONFIGURABLE: [ConfigurableCpuid; 4] = [
+    ConfigurableCpuid {
+        leaf: leaf(0x1, CpuidLeaf::NO_SUBLEAF),
+        configurable: values(0, 0, 0x0040_0000, 0x0000_0000),
+        native: values(0x0008_06F8, 0x0080_0800, 0xF7FA_3223, 0x1FAB_FBFF),
+    },
+    ConfigurableCpuid {
+        leaf: leaf(0x7, 0),
+        configurable: values(0, 0x0008_0000, 0x0040_0000, 0x0000_0010),
+        native: values(0x0000_0002, 0xF3BF_FBFF, 0x1B41_5F6E, 0xBC04_0412),
+    },
+    ConfigurableCpuid {
+        leaf: leaf(0xD, 1),
+        configurable: values(0x0000_000E, 0, 0, 0),
+        native: values(0x0000_001F, 0, 0, 0),
+    },
+    ConfigurableCpuid {
+        leaf: leaf(0x8000_0008, CpuidLeaf::NO_SUBLEAF),
+        configurable: values(0x0000_00FF, 0, 0, 0),
+        native: values(0x0000_3934, 0x0000_0200, 0, 0),
+    },
+];

@@ -1,0 +1,305 @@
+//! The module's state: platform, key ownership, TDs (TDR + TDCS), vCPUs (TDVPS) and the
+//! Secure EPT of each TD.
+
+use super::memory::Memory;
+use super::mrtd::{Measurement, MrtdBuilder};
+use crate::abi::td_params::CpuidValues;
+use std::collections::{BTreeMap, HashMap};
+use std::vec::Vec;
+
+/// `sys_state`: how far platform initialization got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum SysPhase {
+    /// Waiting for TDH.SYS.INIT.
+    InitPending,
+    /// TDH.SYS.INIT done: LP.INIT on every LP, then SYS.CONFIG.
+    InitDone,
+    /// TDH.SYS.CONFIG done: SYS.KEY.CONFIG on every package.
+    ConfigDone,
+    /// SYS_READY: every leaf may run.
+    Ready,
+}
+
+/// The platform-scope state.
+pub(super) struct Platform {
+    pub phase: SysPhase,
+    /// TDH.SYS.LP.INIT done, per logical processor.
+    pub lp_init: Vec<bool>,
+    /// The global private HKID (TDH.SYS.CONFIG).
+    pub global_hkid: u16,
+    /// TDH.SYS.KEY.CONFIG done on the (single) package.
+    pub package_key_configured: bool,
+}
+
+/// A key-ownership-table entry (`kot_entry_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KotState {
+    /// The HKID belongs to a TD.
+    Assigned,
+    /// TDH.MNG.VPFLUSHDONE ran: the HKID waits for TDH.PHYMEM.CACHE.WB.
+    Flushed {
+        /// CACHE.WB has run since (on the single package).
+        written_back: bool,
+    },
+    /// The module's global private HKID.
+    Reserved,
+}
+
+/// `lifecycle_state` of a TD (TDR), with the module's encodings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lifecycle {
+    HkidAssigned = 0,
+    KeysConfigured = 1,
+    Blocked = 2,
+    Teardown = 3,
+}
+
+/// `op_state` of a TD (TDCS), with the module's encodings (the migration states are not
+/// modelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OpState {
+    Uninitialized = 0,
+    Initialized = 1,
+    Runnable = 2,
+}
+
+/// What TDH.MNG.INIT took from TD_PARAMS.
+#[derive(Clone, Debug)]
+pub(super) struct TdConfig {
+    pub attributes: u64,
+    pub xfam: u64,
+    pub max_vcpus: u16,
+    pub gpaw: bool,
+    pub eptp: u64,
+    pub config_flags: u64,
+    pub tsc_frequency: u16,
+    pub mr_config_id: Measurement,
+    pub mr_owner: Measurement,
+    pub mr_owner_config: Measurement,
+    /// The TD's CPUID values of the configurable leaves, in table order.
+    pub cpuid: Vec<CpuidValues>,
+}
+
+impl Default for TdConfig {
+    fn default() -> TdConfig {
+        TdConfig {
+            attributes: 0,
+            xfam: 0,
+            max_vcpus: 0,
+            gpaw: false,
+            eptp: 0,
+            config_flags: 0,
+            tsc_frequency: 0,
+            mr_config_id: [0; 48],
+            mr_owner: [0; 48],
+            mr_owner_config: [0; 48],
+            cpuid: Vec::new(),
+        }
+    }
+}
+
+impl TdConfig {
+    /// The level of the Secure-EPT root entries: 3 for 4-level EPT, 4 for 5-level.
+    pub fn top_level(&self) -> u8 {
+        ((self.eptp >> 3) & 7) as u8
+    }
+}
+
+/// The TDX SEPT state of a present Secure-EPT entry. A missing entry is FREE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SeptState {
+    /// Non-leaf, mapped (points to a SEPT page).
+    NlMapped,
+    /// Non-leaf, blocked.
+    NlBlocked,
+    /// Leaf, mapped: the guest can use the page.
+    Mapped,
+    /// Leaf, blocked.
+    Blocked,
+    /// Leaf, pending: added by TDH.MEM.PAGE.AUG, waiting for TDG.MEM.PAGE.ACCEPT.
+    Pending,
+    /// Leaf, pending and blocked.
+    PendingBlocked,
+}
+
+impl SeptState {
+    /// The architectural state the module reports in RDX bits 15:8 (`sept_special_flags_t
+    /// .public_state`).
+    pub fn public(self) -> u8 {
+        match self {
+            SeptState::Blocked => 1,
+            SeptState::Pending => 2,
+            SeptState::PendingBlocked => 3,
+            SeptState::Mapped => 4,
+            SeptState::NlBlocked => 0x81,
+            SeptState::NlMapped => 0x84,
+        }
+    }
+
+    pub fn is_leaf(self) -> bool {
+        !matches!(self, SeptState::NlMapped | SeptState::NlBlocked)
+    }
+
+    pub fn is_blocked(self) -> bool {
+        matches!(
+            self,
+            SeptState::NlBlocked | SeptState::Blocked | SeptState::PendingBlocked
+        )
+    }
+}
+
+/// One present Secure-EPT entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Septe {
+    pub state: SeptState,
+    /// The page it maps (leaf) or the SEPT page it points to (non-leaf).
+    pub hpa: u64,
+}
+
+/// A TD: its TDR, TDCS and Secure EPT.
+pub(super) struct Td {
+    pub hkid: u16,
+    pub lifecycle: Lifecycle,
+    pub fatal: bool,
+    /// The TDCS pages (TDH.MNG.ADDCX), in order.
+    pub tdcx: Vec<u64>,
+    /// Pages of any kind the TD owns besides the TDR.
+    pub chldcnt: u64,
+    pub op_state: OpState,
+    pub config: TdConfig,
+    pub num_vcpus: u32,
+    pub num_assoc_vcpus: u32,
+    pub measurement: MrtdBuilder,
+    pub mrtd: Measurement,
+    pub rtmr: [Measurement; 4],
+    /// Present Secure-EPT entries by (level, GPA aligned to the level).
+    pub sept: BTreeMap<(u8, u64), Septe>,
+    pub td_epoch: u64,
+    pub uuid: [u64; 4],
+    /// Values of metadata fields the host or guest may write, by element.
+    pub stored: HashMap<u64, u64>,
+    pub x2apic_ids: Vec<u32>,
+}
+
+impl Td {
+    pub fn new(hkid: u16, uuid: [u64; 4]) -> Td {
+        Td {
+            hkid,
+            lifecycle: Lifecycle::HkidAssigned,
+            fatal: false,
+            tdcx: Vec::new(),
+            chldcnt: 0,
+            op_state: OpState::Uninitialized,
+            config: TdConfig::default(),
+            num_vcpus: 0,
+            num_assoc_vcpus: 0,
+            measurement: MrtdBuilder::new(),
+            mrtd: [0; 48],
+            rtmr: [[0; 48]; 4],
+            sept: BTreeMap::new(),
+            td_epoch: 1,
+            uuid,
+            stored: HashMap::new(),
+            x2apic_ids: Vec::new(),
+        }
+    }
+
+    /// The stored value of a writable metadata element, or `default`.
+    pub fn stored(&self, element: u64, default: u64) -> u64 {
+        self.stored.get(&element).copied().unwrap_or(default)
+    }
+
+    /// The shared bit of a GPA for this TD.
+    pub fn shared_bit(&self) -> u64 {
+        1 << if self.config.gpaw { 51 } else { 47 }
+    }
+}
+
+/// `vcpu_state` of a TDVPS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum VcpuState {
+    Uninitialized = 0,
+    Ready = 2,
+    /// Can never run again (the guest program went away).
+    Disabled = 5,
+}
+
+/// How the vCPU last left the TD (`last_td_exit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LastExit {
+    /// An asynchronous exit (or none yet).
+    Async,
+    /// TDG.VP.VMCALL with this control value (guest RCX).
+    Tdvmcall { control: u64 },
+}
+
+/// The exit a guest-side call produced, for the host's TDH.VP.ENTER.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ExitRecord {
+    /// RAX, RCX, RDX, RBX, RBP, RSI, RDI, R8-R15 as the host gets them.
+    pub registers: crate::emu::Registers,
+    /// XMM values for the host (selected ones; others 0), `None` to leave host XMMs alone.
+    pub xmm: Option<[u128; 16]>,
+    /// NO_RBP_MOD and RBP not selected: the VMM keeps its RBP.
+    pub keep_host_rbp: bool,
+}
+
+/// What the host's TDH.VP.ENTER hands the guest blocked in TDG.VP.VMCALL.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Resume {
+    /// The VMM's value of every GPR (hardware order); the guest takes the selected ones.
+    pub gprs: [u64; 16],
+    /// The VMM's XMM values at the TDH.VP.ENTER.
+    pub xmm: Option<[u128; 16]>,
+}
+
+/// The meeting point of a host thread in TDH.VP.ENTER and the guest thread of the vCPU.
+#[derive(Debug, Default)]
+pub(super) struct Bridge {
+    /// The LP whose TDH.VP.ENTER is running the vCPU now.
+    pub inside: Option<u32>,
+    /// The exit the guest side produced, waiting for the host.
+    pub exit: Option<ExitRecord>,
+    /// The host's values for the guest blocked in TDG.VP.VMCALL.
+    pub resume: Option<Resume>,
+    /// The guest program dropped its [`VirtualCpu`](super::VirtualCpu).
+    pub guest_detached: bool,
+    /// The vCPU can never run again (TD torn down): blocked guest calls end with #UD.
+    pub gone: bool,
+}
+
+/// A vCPU: its TDVPS.
+pub(super) struct Vcpu {
+    pub tdr: u64,
+    /// TDVPS pages, the TDVPR first.
+    pub tdvps_pages: Vec<u64>,
+    pub state: VcpuState,
+    pub index: u32,
+    pub assoc_lp: Option<u32>,
+    pub initial_rcx: u64,
+    pub last_exit: LastExit,
+    pub stored: HashMap<u64, u64>,
+    pub bridge: Bridge,
+}
+
+impl Vcpu {
+    pub fn stored(&self, element: u64, default: u64) -> u64 {
+        self.stored.get(&element).copied().unwrap_or(default)
+    }
+}
+
+/// Everything the module keeps.
+pub(super) struct State {
+    pub platform: Platform,
+    pub memory: Memory,
+    pub kot: HashMap<u16, KotState>,
+    pub tds: HashMap<u64, Td>,
+    pub vcpus: HashMap<u64, Vcpu>,
+    /// Private HKID range [start, end).
+    pub private_hkids: (u16, u16),
+    /// CMRs as (base, size).
+    pub cmrs: Vec<(u64, u64)>,
+    /// A per-instance secret for report MACs and UUIDs.
+    pub secret: [u8; 32],
+    pub uuid_counter: u64,
+}
