@@ -57,6 +57,20 @@ pub struct RemovedSeptPages {
     pub l2: L2Pages,
 }
 
+impl RemovedSeptPages {
+    /// Decodes RCX (the freed L1 page) and, for leaf version 1, R9-R11 (the L2 pages).
+    fn from_regs(regs: &Regs, version: u8) -> RemovedSeptPages {
+        RemovedSeptPages {
+            l1: HostPhysAddr::from_raw_unchecked(regs.rcx),
+            l2: if version == 1 {
+                l2_from(regs)
+            } else {
+                [None; 3]
+            },
+        }
+    }
+}
+
 fn l2_from(regs: &Regs) -> L2Pages {
     [regs.r9, regs.r10, regs.r11]
         .map(|r| (r != NULL_PA).then(|| HostPhysAddr::from_raw_unchecked(r)))
@@ -494,14 +508,7 @@ impl<B: Backend> Host<B> {
         // SAFETY: the caller upholds the contract of the public wrappers.
         let status = unsafe { self.call_resuming(Leaf::TdhMemPagePromote, version, &mut regs) };
         check_sept(status, &regs)?;
-        Ok(RemovedSeptPages {
-            l1: HostPhysAddr::from_raw_unchecked(regs.rcx),
-            l2: if version == 1 {
-                l2_from(&regs)
-            } else {
-                [None; 3]
-            },
-        })
+        Ok(RemovedSeptPages::from_regs(&regs, version))
     }
 
     /// TDH.MEM.SEPT.RD (leaf 25): read the Secure-EPT entry mapping `gpa` at `level`.
@@ -634,14 +641,7 @@ impl<B: Backend> Host<B> {
         // SAFETY: the caller upholds the contract of the public wrappers.
         let status = unsafe { self.call(Leaf::TdhMemSeptRemove, version, &mut regs) };
         check_sept(status, &regs)?;
-        Ok(RemovedSeptPages {
-            l1: HostPhysAddr::from_raw_unchecked(regs.rcx),
-            l2: if version == 1 {
-                l2_from(&regs)
-            } else {
-                [None; 3]
-            },
-        })
+        Ok(RemovedSeptPages::from_regs(&regs, version))
     }
 
     /// TDH.MEM.TRACK (leaf 38): increment the TD's TLB epoch.
