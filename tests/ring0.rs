@@ -41,7 +41,7 @@ const BOOT_TIME_LIMIT: Duration = Duration::from_secs(60);
 const TDCALL_BYTES: [u8; 4] = [0x66, 0x0f, 0x01, 0xcc];
 
 /// The checks the image must report as passed (see `tests/ring0/src/checks`).
-const REQUIRED_CHECKS: [&str; 13] = [
+const REQUIRED_CHECKS: [&str; 14] = [
     "thunk_seamcall",
     "thunk_seamcall_scrub",
     "thunk_tdcall",
@@ -53,6 +53,7 @@ const REQUIRED_CHECKS: [&str; 13] = [
     "xstate_vp_enter_guard_writes_nothing_unchanged",
     "xstate_vp_enter_unguarded_control",
     "xstate_migration_vectors_preserved",
+    "xstate_migration_wrapper_preserves",
     "xstate_migration_skip_control",
     "bench_harness",
 ];
