@@ -92,6 +92,7 @@ macro_rules! leaf_table {
             pub const ALL: &'static [Leaf] = &[$(Leaf::$variant),*];
 
             /// The leaf number (RAX bits 15:0).
+            #[inline]
             pub const fn number(self) -> u16 {
                 match self { $(Leaf::$variant => $number,)* }
             }
@@ -102,11 +103,13 @@ macro_rules! leaf_table {
             }
 
             /// Host (SEAMCALL) or guest (TDCALL).
+            #[inline]
             pub const fn side(self) -> Side {
                 match self { $(Leaf::$variant => Side::$side,)* }
             }
 
             /// The thunk this leaf goes through.
+            #[inline]
             pub const fn call_kind(self) -> CallKind {
                 match self { $(Leaf::$variant => CallKind::$kind,)* }
             }
@@ -117,6 +120,7 @@ macro_rules! leaf_table {
             }
 
             /// The highest leaf version (RAX bits 23:16) the leaf accepts.
+            #[inline]
             pub const fn max_version(self) -> u8 {
                 match self { $(Leaf::$variant => $max_version,)* }
             }
@@ -129,6 +133,7 @@ macro_rules! leaf_table {
             /// Whether the module runs AES-GCM in this leaf and zeroes XMM0-15 afterwards
             /// (the live-migration leaves, tdx-module-abi section 7): the wrappers preserve the
             /// caller's vector state around these.
+            #[inline]
             pub const fn clobbers_vector_state(self) -> bool {
                 match self { $(Leaf::$variant => $aes,)* }
             }
@@ -338,12 +343,14 @@ impl Leaf {
     }
 
     /// The RAX value for version 0 of this leaf.
+    #[inline]
     pub const fn rax(self) -> u64 {
         self.number() as u64
     }
 
     /// The RAX value for `version` of this leaf (bits 23:16), or `None` when the leaf does
     /// not accept that version.
+    #[inline]
     pub const fn rax_versioned(self, version: u8) -> Option<u64> {
         if version > self.max_version() {
             None

@@ -219,23 +219,31 @@ impl VmcallRegs {
         }
     }
 
-    /// The register file for the thunk: exposed registers with their values, every other
-    /// one zero, RCX = the mask.
-    fn thunk_regs(&self) -> Regs {
-        let mut regs = Regs {
-            rcx: self.exposed.bits() as u64,
-            ..Regs::ZERO
-        };
-        for gpr in self.exposed.registers() {
-            *gpr.slot(&mut regs) = gpr.get(&self.regs);
-        }
-        regs
+    /// The register file for the thunk, in place: exposed registers with their values,
+    /// every other one zero, RCX = the mask.
+    ///
+    /// `self.regs` already is that file but for RCX: the slot of a register that is not
+    /// exposed is only ever written with zero ([`VmcallRegs::new`] and
+    /// [`VmcallRegs::input`] write exposed slots, [`VmcallRegs::keep_exposed`] zeroes the
+    /// others), and RCX has no [`Gpr`]. The thunk works on this struct directly: a copy
+    /// in and out would cost more than the rest of the wrapper (each 16-byte load of two
+    /// fields just stored one by one misses store forwarding).
+    #[inline]
+    fn thunk_regs(&mut self) -> &mut Regs {
+        self.regs.rcx = self.exposed.bits() as u64;
+        &mut self.regs
     }
 
-    /// Takes the VMM's values of the exposed registers; ignores all others.
-    fn take_outputs(&mut self, out: &Regs) {
-        for gpr in self.exposed.registers() {
-            *gpr.slot(&mut self.regs) = gpr.get(out);
+    /// After the call: RCX back to zero and the slot of every register that is not exposed
+    /// zeroed, so only the VMM's values of exposed registers remain. Only stores: where the
+    /// mask is a constant it folds to the stores of the unexposed slots.
+    #[inline]
+    fn keep_exposed(&mut self) {
+        self.regs.rcx = 0;
+        for gpr in Gpr::ALL {
+            if !self.exposed.contains(gpr.select()) {
+                *gpr.slot(&mut self.regs) = 0;
+            }
         }
     }
 }
@@ -334,8 +342,9 @@ const FIRST_EXTERNAL_VECTOR: u64 = 32;
 
 impl<B: Backend> Guest<B> {
     /// Executes one TDG.VP.VMCALL over `call`: RCX is derived from the exposed registers,
-    /// the outputs land back in `call`. Returns R10 as the GHCI status (for a vendor call
-    /// it is the vendor's value).
+    /// the outputs land back in `call` (on `Err` too: then the exposed registers hold what
+    /// the thunk returned, which after a fault are the inputs). Returns R10 as the GHCI
+    /// status (for a vendor call it is the vendor's value).
     ///
     /// Leaf 0 (through [`CallKind::Tdvmcall`](crate::call::CallKind::Tdvmcall)). Since
     /// module 1.0.
@@ -352,19 +361,19 @@ impl<B: Backend> Guest<B> {
     #[inline]
     #[doc(alias = "TDG.VP.VMCALL")]
     pub unsafe fn tdvmcall_raw(&mut self, call: &mut VmcallRegs) -> Result<TdvmcallStatus, Error> {
-        let mut regs = call.thunk_regs();
         // SAFETY: the caller upholds the sub-function's contract; the mask names only
         // exposable registers by construction.
-        let status = unsafe { self.call(Leaf::TdgVpVmcall, 0, &mut regs) };
+        let status = unsafe { self.call(Leaf::TdgVpVmcall, 0, call.thunk_regs()) };
+        call.keep_exposed();
         if status.raw() != 0 {
             return Err(Error::Status(status));
         }
-        call.take_outputs(&regs);
         Ok(TdvmcallStatus::from_raw(call.get(Gpr::R10)))
     }
 
     /// A standard call whose sub-function the wrapper vouches for: success or
     /// [`VmcallError::Vmm`].
+    #[inline]
     fn ghci(&mut self, mut call: VmcallRegs) -> VmcallResult<VmcallRegs> {
         // SAFETY: only called by the safe wrappers below, for sub-functions that cannot
         // affect memory safety (see the module docs).
@@ -1323,6 +1332,41 @@ mod tests {
         assert_eq!(regs.get(R9), 0x0909_0000_0000_0009);
         assert_eq!(regs.get(Rbx), 0xB1B1_0000_0000_00B1);
         assert_eq!(regs.get(R12), 0, "unexposed register read back");
+    }
+
+    /// The thunk works on the `VmcallRegs` in place: a second call through the same value,
+    /// after an answer that wrote every register (RCX and unexposed ones included), must
+    /// again send RCX = the mask and zero in every unexposed register.
+    #[test]
+    fn reused_call_sends_no_leftovers() {
+        let mut regs = VmcallRegs::new(0, 0x77).input(R12, 0x12);
+        let out = |r: &mut Regs| {
+            poison(r);
+            r.r10 = 0;
+        };
+        let (res, log) = run(&[(0, &out), (0, &out)], |g| unsafe {
+            g.tdvmcall_raw(&mut regs)
+                .and_then(|_| g.tdvmcall_raw(&mut regs))
+        });
+        assert_eq!(res, Ok(TdvmcallStatus::SUCCESS));
+        assert_exposes(&log.get(1), &[R10, R11, R12]);
+        assert_eq!(
+            log.get(1).regs.r12,
+            0x1212_0000_0000_0012,
+            "the VMM's R12 went back"
+        );
+        assert_eq!(regs.get(R11), 0x1111_0000_0000_0011);
+        assert_eq!(regs.get(R13), 0, "unexposed register read back");
+
+        // A failed TDCALL leaves the exposed registers as the thunk returned them.
+        let mut regs = VmcallRegs::new(0, 0x77);
+        let failed = |r: &mut Regs| poison(r);
+        let (res, _) = run(&[(0xC000_0100_0000_0001, &failed)], |g| unsafe {
+            g.tdvmcall_raw(&mut regs)
+        });
+        assert!(res.is_err());
+        assert_eq!(regs.get(R11), 0x1111_0000_0000_0011);
+        assert_eq!(regs.get(R12), 0);
     }
 
     #[test]

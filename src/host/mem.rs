@@ -76,6 +76,7 @@ fn l2_from(regs: &Regs) -> L2Pages {
         .map(|r| (r != NULL_PA).then(|| HostPhysAddr::from_raw_unchecked(r)))
 }
 
+#[inline]
 fn page_info(gpa: GuestPhysAddr, level: PageLevel, min: PageLevel, max: PageLevel) -> Result<u64> {
     PageInfo::for_leaf(gpa, level, min, max).map(PageInfo::raw)
 }

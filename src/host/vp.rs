@@ -141,14 +141,30 @@ const TD_EXIT_STATUSES: &[StatusCode] = &[
     StatusCode::TdExitOnL2ToL1,
 ];
 
+/// Bits 47:32 (class and details L1) of each of [`TD_EXIT_STATUSES`], computed at compile
+/// time so that [`is_td_exit`] compares integers instead of looking codes up.
+const TD_EXIT_CLASS_AND_L1: [u16; TD_EXIT_STATUSES.len()] = {
+    let mut keys = [0; TD_EXIT_STATUSES.len()];
+    let mut index = 0;
+    while index < keys.len() {
+        keys[index] = class_and_l1(TD_EXIT_STATUSES[index].status());
+        index += 1;
+    }
+    keys
+};
+
+/// Bits 47:32 of a status: the class (47:40) and details L1 (39:32).
+#[inline]
+const fn class_and_l1(status: Status) -> u16 {
+    (status.class() as u16) << 8 | status.details_l1() as u16
+}
+
 /// Whether a TDH.VP.ENTER status reports a TD exit. Matched on class and details L1 (bits
 /// 47:32): the flag bits 63:60 vary (the fatal bit was added in 1.5, the
 /// host-recoverability hint comes and goes) while the code within its class does not.
+#[inline]
 fn is_td_exit(status: Status) -> bool {
-    !status.is_software()
-        && TD_EXIT_STATUSES.iter().any(|code| {
-            status.class() == code.class() && status.details_l1() == code.status().details_l1()
-        })
+    !status.is_software() && TD_EXIT_CLASS_AND_L1.contains(&class_and_l1(status))
 }
 
 impl<B: Backend> Host<B> {

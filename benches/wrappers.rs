@@ -1,0 +1,484 @@
+//! Typed-wrapper overhead: each representative leaf through its wrapper over the loopback
+//! backend (`Host::new(Loopback)`, `Guest::new(Loopback)`) against the raw loopback thunk of
+//! the same kind, called with the same registers and the same leaf.
+//!
+//! The raw side is what a caller writes by hand without the crate's types: build the
+//! register struct from plain integers, call the thunk, read the status and the output
+//! registers. The wrapper side adds exactly what the crate adds: argument checks, RAX and the
+//! thunk kind from the leaf table, status checking and decoding of the outputs. Before any
+//! timing, the binary records the registers each wrapper passes (through a `FnBackend`) and
+//! asserts that they equal the raw side's, so both sides do the same call.
+//!
+//! The loopback thunk returns RAX unchanged, i.e. the leaf number, as the status. For the
+//! leaves here that is a non-error status (bit 63 clear), and each wrapper takes the path it
+//! takes on success:
+//!
+//! - TDH.SYS.RD (34), TDH.MEM.PAGE.ADD (2), TDG.VM.RD (7): `Status::check` passes a non-error
+//!   status, so the `Ok` path runs (SYS.RD keeps the status in its `MetadataRead`);
+//! - TDG.VP.VMCALL (0): RAX = 0, and R10 (the VMM's status) comes back as the 0 sent in:
+//!   GHCI success;
+//! - TDH.VP.ENTER (0): TDX_SUCCESS with exit reason 0 decodes as an asynchronous TD exit. The
+//!   common exit on a VMM's hot path is the guest's TDG.VP.VMCALL (exit reason 77), which the
+//!   loopback cannot produce; `vp_enter_tdvmcall_exit` uses a backend that calls the same
+//!   loopback thunk and then answers RAX = 77, and its raw side does the same.
+//!
+//! After criterion, the binary prints a paired figure per leaf: batches of raw and wrapper
+//! calls interleaved (order alternating per round), the per-call difference of each round,
+//! and the median over rounds. The target (at most 1 ns over the raw thunk for a leaf with
+//! simple arguments) is about a fraction of a ~7 ns call, below the drift criterion sees on a
+//! shared machine between two benchmarks run seconds apart.
+//!
+//! `cargo bench --features loopback --bench wrappers`
+
+use criterion::{criterion_group, Criterion};
+use std::hint::black_box;
+use std::time::Instant;
+use tdxcall::abi::{FieldId, GuestPhysAddr, HostPhysAddr, MetadataRead, TdrPage, TdvprPage};
+use tdxcall::call::loopback::{self, Loopback};
+use tdxcall::call::{Backend, CallKind, FnBackend};
+use tdxcall::guest::tdvmcall::{MmioSize, Subfunction};
+use tdxcall::guest::Guest;
+use tdxcall::host::vp::{TdExit, VpEnterFlags};
+use tdxcall::host::Host;
+use tdxcall::leaf::Leaf;
+use tdxcall::{Regs, Status};
+
+// RAX of each leaf, from the leaf table at compile time: the same constants a hand-written
+// call would use.
+const SYS_RD: u64 = Leaf::TdhSysRd.rax();
+const MEM_PAGE_ADD: u64 = Leaf::TdhMemPageAdd.rax();
+const VP_ENTER: u64 = Leaf::TdhVpEnter.rax();
+const VM_RD: u64 = Leaf::TdgVmRd.rax();
+const VP_VMCALL: u64 = Leaf::TdgVpVmcall.rax();
+
+/// TD-exit status TDX_SUCCESS with exit reason 77 (TDCALL): a guest's TDG.VP.VMCALL.
+const EXIT_TDVMCALL: u64 = 77;
+/// GHCI #VE.RequestMMIO exposes R10-R15 (RCX bits 10-15).
+const MMIO_WRITE_GPR_SELECT: u64 = 0xFC00;
+const MMIO_WRITE: u64 = 1;
+
+/// The inputs, made once and reused by every iteration.
+struct Inputs {
+    field: FieldId,
+    gpa: GuestPhysAddr,
+    tdr: TdrPage,
+    target: HostPhysAddr,
+    source: HostPhysAddr,
+    tdvpr: TdvprPage,
+    mmio_gpa: GuestPhysAddr,
+    mmio_value: u64,
+}
+
+impl Inputs {
+    fn new() -> Inputs {
+        Inputs {
+            // A platform-scope, single-element, 64-bit field ID (MAX_VCPUS_PER_TD's shape).
+            field: FieldId::from_raw(0x9900_0001_0000_0008),
+            gpa: GuestPhysAddr::page(0x4000_0000).unwrap(),
+            tdr: TdrPage::from_raw(0x1_0000_0000).unwrap(),
+            target: HostPhysAddr::page(0x1_0000_1000).unwrap(),
+            source: HostPhysAddr::page(0x2_0000_0000).unwrap(),
+            tdvpr: TdvprPage::from_raw(0x1_0000_2000).unwrap(),
+            mmio_gpa: GuestPhysAddr::new(0x8_FEC0_0010).unwrap(),
+            mmio_value: 0xDEAD_BEEF,
+        }
+    }
+}
+
+/// A backend over the loopback thunks that answers a fixed RAX: what a module would return,
+/// given to the wrapper and the raw side alike.
+struct Answering(u64);
+
+impl Backend for Answering {
+    #[inline]
+    unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+        // SAFETY: the loopback backend executes no TDX instruction.
+        unsafe { Loopback.call(kind, leaf, regs) };
+        Status::from_raw(self.0)
+    }
+}
+
+// The raw sides: plain integers into the struct, the thunk, the outputs out.
+
+#[inline(always)]
+fn raw_sys_rd(field: u64) -> (Status, u64, u64) {
+    let mut regs = Regs {
+        rdx: field,
+        ..Regs::ZERO
+    };
+    // SAFETY: loopback thunks execute no TDX instruction.
+    let status = unsafe { loopback::seamcall(SYS_RD, &mut regs) };
+    (status, regs.r8, regs.rdx)
+}
+
+#[inline(always)]
+fn raw_mem_page_add(gpa: u64, tdr: u64, target: u64, source: u64) -> (Status, u64, u64) {
+    let mut regs = Regs {
+        rcx: gpa,
+        rdx: tdr,
+        r8: target,
+        r9: source,
+        ..Regs::ZERO
+    };
+    // SAFETY: loopback thunks execute no TDX instruction.
+    let status = unsafe { loopback::seamcall(MEM_PAGE_ADD, &mut regs) };
+    (status, regs.rcx, regs.rdx)
+}
+
+/// The raw VP.ENTER: `answer` replaces RAX as [`Answering`] does (None: the loopback's own).
+#[inline(always)]
+fn raw_vp_enter(tdvpr: u64, regs: &mut Regs, answer: Option<u64>) -> Status {
+    regs.rcx = tdvpr;
+    // SAFETY: loopback thunks execute no TDX instruction.
+    let status = unsafe { loopback::seamcall_scrub(VP_ENTER, regs) };
+    answer.map_or(status, Status::from_raw)
+}
+
+#[inline(always)]
+fn raw_vm_rd(field: u64) -> (Status, u64) {
+    let mut regs = Regs {
+        rdx: field,
+        ..Regs::ZERO
+    };
+    // SAFETY: loopback thunks execute no TDX instruction.
+    let status = unsafe { loopback::tdcall(VM_RD, &mut regs) };
+    (status, regs.r8)
+}
+
+#[inline(always)]
+fn raw_mmio_write(gpa: u64, size: u64, value: u64) -> (Status, u64) {
+    let mut regs = Regs {
+        rcx: MMIO_WRITE_GPR_SELECT,
+        r10: 0,
+        r11: Subfunction::RequestMmio as u64,
+        r12: size,
+        r13: MMIO_WRITE,
+        r14: gpa,
+        r15: value,
+        ..Regs::ZERO
+    };
+    // SAFETY: loopback thunks execute no TDX instruction.
+    let status = unsafe { loopback::tdvmcall(VP_VMCALL, &mut regs) };
+    (status, regs.r10)
+}
+
+// The wrapper sides.
+
+#[inline(always)]
+fn wrapper_sys_rd(host: &mut Host<Loopback>, field: FieldId) -> tdxcall::Result<MetadataRead> {
+    host.sys_rd(field)
+}
+
+#[inline(always)]
+fn wrapper_mem_page_add<B: Backend>(host: &mut Host<B>, inputs: &Inputs) -> bool {
+    // SAFETY: the backend is a loopback; no page changes owner.
+    unsafe {
+        host.mem_page_add(
+            black_box(inputs.gpa),
+            black_box(inputs.tdr),
+            black_box(inputs.target),
+            black_box(inputs.source),
+        )
+    }
+    .is_ok()
+}
+
+#[inline(always)]
+fn wrapper_vp_enter<B: Backend>(
+    host: &mut Host<B>,
+    tdvpr: TdvprPage,
+    regs: &mut Regs,
+) -> tdxcall::Result<TdExit> {
+    // SAFETY: the backend is a loopback; no vCPU is entered.
+    unsafe { host.vp_enter(tdvpr, VpEnterFlags::empty(), regs) }
+}
+
+#[inline(always)]
+fn wrapper_mmio_write<B: Backend>(guest: &mut Guest<B>, inputs: &Inputs) -> bool {
+    guest
+        .tdvmcall_mmio_write(
+            black_box(inputs.mmio_gpa),
+            black_box(MmioSize::B4),
+            black_box(inputs.mmio_value),
+        )
+        .is_ok()
+}
+
+/// The one call a wrapper makes, recorded through a `FnBackend`: (kind, RAX, registers).
+fn record_host(run: impl FnOnce(&mut Host<&mut dyn Backend>)) -> (CallKind, u64, Regs) {
+    let mut seen = None;
+    let mut backend = FnBackend(|kind, rax, regs: &mut Regs| {
+        assert!(seen.is_none(), "one call per wrapper");
+        seen = Some((kind, rax, *regs));
+        Status::from_raw(rax)
+    });
+    run(&mut Host::new(&mut backend as &mut dyn Backend));
+    seen.expect("the wrapper made its call")
+}
+
+fn record_guest(run: impl FnOnce(&mut Guest<&mut dyn Backend>)) -> (CallKind, u64, Regs) {
+    let mut seen = None;
+    let mut backend = FnBackend(|kind, rax, regs: &mut Regs| {
+        assert!(seen.is_none(), "one call per wrapper");
+        seen = Some((kind, rax, *regs));
+        Status::from_raw(rax)
+    });
+    run(&mut Guest::new(&mut backend as &mut dyn Backend));
+    seen.expect("the wrapper made its call")
+}
+
+/// Asserts, before anything is timed, that each wrapper issues the raw side's call and
+/// takes its success path on the loopback.
+fn check_same_calls(inputs: &Inputs) {
+    let field = inputs.field.raw();
+    assert_eq!(
+        record_host(|h| {
+            let _ = h.sys_rd(inputs.field);
+        }),
+        (
+            CallKind::Seamcall,
+            SYS_RD,
+            Regs {
+                rdx: field,
+                ..Regs::ZERO
+            }
+        )
+    );
+    let read = Host::new(Loopback).sys_rd(inputs.field).unwrap();
+    assert_eq!(read.status, Status::from_raw(SYS_RD));
+    assert_eq!(raw_sys_rd(field), (read.status, 0, field));
+
+    let page_add_regs = Regs {
+        rcx: inputs.gpa.raw(),
+        rdx: inputs.tdr.raw(),
+        r8: inputs.target.raw(),
+        r9: inputs.source.raw(),
+        ..Regs::ZERO
+    };
+    assert_eq!(
+        record_host(|h| {
+            let _ = wrapper_mem_page_add(h, inputs);
+        }),
+        (CallKind::Seamcall, MEM_PAGE_ADD, page_add_regs)
+    );
+    assert!(wrapper_mem_page_add(&mut Host::new(Loopback), inputs));
+
+    let mut regs = Regs::ZERO;
+    assert_eq!(
+        record_host(|h| {
+            let _ = wrapper_vp_enter(h, inputs.tdvpr, &mut regs);
+        }),
+        (
+            CallKind::SeamcallScrub,
+            VP_ENTER,
+            Regs {
+                rcx: inputs.tdvpr.raw(),
+                ..Regs::ZERO
+            }
+        )
+    );
+    let exit = wrapper_vp_enter(&mut Host::new(Loopback), inputs.tdvpr, &mut regs).unwrap();
+    assert!(matches!(exit, TdExit::Async(_)), "{exit:?}");
+    let mut host = Host::new(Answering(EXIT_TDVMCALL));
+    let exit = wrapper_vp_enter(&mut host, inputs.tdvpr, &mut regs).unwrap();
+    assert!(matches!(exit, TdExit::Tdvmcall(_)), "{exit:?}");
+
+    assert_eq!(
+        record_guest(|g| {
+            let _ = g.vm_rd(inputs.field);
+        }),
+        (
+            CallKind::Tdcall,
+            VM_RD,
+            Regs {
+                rdx: field,
+                ..Regs::ZERO
+            }
+        )
+    );
+    assert_eq!(Guest::new(Loopback).vm_rd(inputs.field), Ok(0));
+
+    assert_eq!(
+        record_guest(|g| {
+            let _ = wrapper_mmio_write(g, inputs);
+        }),
+        (
+            CallKind::Tdvmcall,
+            VP_VMCALL,
+            Regs {
+                rcx: MMIO_WRITE_GPR_SELECT,
+                r11: Subfunction::RequestMmio as u64,
+                r12: MmioSize::B4 as u64,
+                r13: MMIO_WRITE,
+                r14: inputs.mmio_gpa.raw(),
+                r15: inputs.mmio_value,
+                ..Regs::ZERO
+            }
+        )
+    );
+    assert!(wrapper_mmio_write(&mut Guest::new(Loopback), inputs));
+    assert_eq!(
+        raw_mmio_write(inputs.mmio_gpa.raw(), 4, inputs.mmio_value),
+        (Status::SUCCESS, 0)
+    );
+}
+
+/// One subject of the benchmark: a name and its raw and wrapper calls.
+struct Pair<'a> {
+    name: &'static str,
+    raw: Box<dyn FnMut() + 'a>,
+    wrapper: Box<dyn FnMut() + 'a>,
+}
+
+fn pairs(inputs: &Inputs) -> Vec<Pair<'_>> {
+    // Every backend here is a zero-sized loopback: each closure owns its own front.
+    let host = || Host::new(Loopback);
+    let guest = || Guest::new(Loopback);
+    let mut tdvmcall_host = Host::new(Answering(EXIT_TDVMCALL));
+    let mut raw_regs = Regs::ZERO;
+    let mut wrapper_regs = Regs::ZERO;
+    let mut raw_exit_regs = Regs::ZERO;
+    let mut wrapper_exit_regs = Regs::ZERO;
+    vec![
+        Pair {
+            name: "tdh_sys_rd",
+            raw: Box::new(move || {
+                black_box(raw_sys_rd(black_box(inputs.field.raw())));
+            }),
+            wrapper: Box::new(move || {
+                black_box(wrapper_sys_rd(&mut host(), black_box(inputs.field))).ok();
+            }),
+        },
+        Pair {
+            name: "tdh_mem_page_add",
+            raw: Box::new(move || {
+                black_box(raw_mem_page_add(
+                    black_box(inputs.gpa.raw()),
+                    black_box(inputs.tdr.raw()),
+                    black_box(inputs.target.raw()),
+                    black_box(inputs.source.raw()),
+                ));
+            }),
+            wrapper: Box::new(move || {
+                black_box(wrapper_mem_page_add(&mut host(), inputs));
+            }),
+        },
+        Pair {
+            name: "tdh_vp_enter_async_exit",
+            raw: Box::new(move || {
+                let tdvpr = black_box(inputs.tdvpr.raw());
+                black_box(raw_vp_enter(tdvpr, black_box(&mut raw_regs), None));
+            }),
+            wrapper: Box::new(move || {
+                let tdvpr = black_box(inputs.tdvpr);
+                black_box(wrapper_vp_enter(
+                    &mut host(),
+                    tdvpr,
+                    black_box(&mut wrapper_regs),
+                ))
+                .ok();
+            }),
+        },
+        Pair {
+            name: "tdh_vp_enter_tdvmcall_exit",
+            raw: Box::new(move || {
+                let tdvpr = black_box(inputs.tdvpr.raw());
+                let answer = Some(EXIT_TDVMCALL);
+                black_box(raw_vp_enter(tdvpr, black_box(&mut raw_exit_regs), answer));
+            }),
+            wrapper: Box::new(move || {
+                let tdvpr = black_box(inputs.tdvpr);
+                let regs = black_box(&mut wrapper_exit_regs);
+                black_box(wrapper_vp_enter(&mut tdvmcall_host, tdvpr, regs)).ok();
+            }),
+        },
+        Pair {
+            name: "tdg_vm_rd",
+            raw: Box::new(move || {
+                black_box(raw_vm_rd(black_box(inputs.field.raw())));
+            }),
+            wrapper: Box::new(move || {
+                black_box(guest().vm_rd(black_box(inputs.field))).ok();
+            }),
+        },
+        Pair {
+            name: "tdg_vp_vmcall_mmio_write",
+            raw: Box::new(move || {
+                black_box(raw_mmio_write(
+                    black_box(inputs.mmio_gpa.raw()),
+                    black_box(MmioSize::B4 as u64),
+                    black_box(inputs.mmio_value),
+                ));
+            }),
+            wrapper: Box::new(move || {
+                black_box(wrapper_mmio_write(&mut guest(), inputs));
+            }),
+        },
+    ]
+}
+
+/// `Box<dyn FnMut>` keeps both sides behind the same indirect call, so the harness adds the
+/// same cost to each and the difference is the wrapper's.
+fn wrappers(c: &mut Criterion) {
+    let inputs = Inputs::new();
+    check_same_calls(&inputs);
+    for mut pair in pairs(&inputs) {
+        let mut group = c.benchmark_group(pair.name);
+        group.bench_function("raw_thunk", |b| b.iter(&mut pair.raw));
+        group.bench_function("wrapper", |b| b.iter(&mut pair.wrapper));
+        group.finish();
+    }
+}
+
+/// Nanoseconds per call of `batch` calls to `f`.
+fn time_batch(f: &mut dyn FnMut(), batch: u32) -> f64 {
+    let start = Instant::now();
+    for _ in 0..batch {
+        f();
+    }
+    start.elapsed().as_secs_f64() * 1e9 / batch as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Raw and wrapper batches interleaved, order alternating per round; prints, per leaf, the
+/// median per-call time of each side and the median of the per-round differences.
+fn paired(rounds: u32, batch: u32) {
+    let inputs = Inputs::new();
+    for mut pair in pairs(&inputs) {
+        let (mut raw, mut wrapper, mut delta) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (r, w) = if round % 2 == 0 {
+                let r = time_batch(&mut pair.raw, batch);
+                (r, time_batch(&mut pair.wrapper, batch))
+            } else {
+                let w = time_batch(&mut pair.wrapper, batch);
+                (time_batch(&mut pair.raw, batch), w)
+            };
+            raw.push(r);
+            wrapper.push(w);
+            delta.push(w - r);
+        }
+        println!(
+            "wrappers/paired {:<28} raw {:6.2} ns, wrapper {:6.2} ns, wrapper - raw {:+.2} ns \
+             (median of {rounds} rounds of {batch} calls each)",
+            pair.name,
+            median(&mut raw),
+            median(&mut wrapper),
+            median(&mut delta),
+        );
+    }
+}
+
+criterion_group!(benches, wrappers);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let test_mode = std::env::args().any(|arg| arg == "--test");
+    let (rounds, batch) = if test_mode { (4, 10) } else { (2_000, 500) };
+    paired(rounds, batch);
+}
