@@ -289,53 +289,9 @@ impl<B: Backend> Host<B> {
     }
 }
 
-macro_rules! global_fields {
-    ($($(#[$doc:meta])* $name:ident = $raw:literal;)*) => {
-        /// Global (platform-context) metadata fields the typed reads use, from the module
-        /// 1.5.01 field tables (tdx-module-abi 8.2).
-        pub mod global_field {
-            use crate::abi::field_id::FieldId;
-            $($(#[$doc])* pub const $name: FieldId = FieldId::from_raw($raw);)*
-        }
-    };
-}
-
-global_fields! {
-    /// VENDOR_ID (4 bytes, 0x8086).
-    VENDOR_ID = 0x0800_0002_0000_0000;
-    /// BUILD_DATE (4 bytes, BCD yyyymmdd).
-    BUILD_DATE = 0x8800_0002_0000_0001;
-    /// BUILD_NUM (2 bytes).
-    BUILD_NUM = 0x8800_0001_0000_0002;
-    /// MINOR_VERSION (2 bytes).
-    MINOR_VERSION = 0x0800_0001_0000_0003;
-    /// MAJOR_VERSION (2 bytes).
-    MAJOR_VERSION = 0x0800_0001_0000_0004;
-    /// UPDATE_VERSION (2 bytes).
-    UPDATE_VERSION = 0x0800_0001_0000_0005;
-    /// TDX_FEATURES0 (8 bytes).
-    TDX_FEATURES0 = 0x0A00_0003_0000_0008;
-    /// TDR_BASE_SIZE (2 bytes).
-    TDR_BASE_SIZE = 0x9800_0001_0000_0000;
-    /// TDCS_BASE_SIZE (2 bytes).
-    TDCS_BASE_SIZE = 0x9800_0001_0000_0100;
-    /// TDVPS_BASE_SIZE (2 bytes).
-    TDVPS_BASE_SIZE = 0x9800_0001_0000_0200;
-    /// ATTRIBUTES_FIXED0 (8 bytes).
-    ATTRIBUTES_FIXED0 = 0x1900_0003_0000_0000;
-    /// ATTRIBUTES_FIXED1 (8 bytes).
-    ATTRIBUTES_FIXED1 = 0x1900_0003_0000_0001;
-    /// XFAM_FIXED0 (8 bytes).
-    XFAM_FIXED0 = 0x1900_0003_0000_0002;
-    /// XFAM_FIXED1 (8 bytes).
-    XFAM_FIXED1 = 0x1900_0003_0000_0003;
-    /// NUM_CPUID_CONFIG (2 bytes).
-    NUM_CPUID_CONFIG = 0x9900_0001_0000_0004;
-    /// CPUID_CONFIG_LEAVES (8 bytes per element: leaf, subleaf).
-    CPUID_CONFIG_LEAVES = 0x9900_0003_0000_0400;
-    /// CPUID_CONFIG_VALUES (two 8-byte elements per leaf: EBX:EAX, EDX:ECX).
-    CPUID_CONFIG_VALUES = 0x9900_0003_0000_0500;
-}
+/// Global (platform-context) metadata fields the typed reads use: the crate's one field
+/// table, [`crate::abi::fields::sys`].
+pub use crate::abi::fields::sys as global_field;
 
 /// The module's identity, from the global metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

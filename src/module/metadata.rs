@@ -12,7 +12,7 @@
 
 use super::platform::*;
 use super::state::{State, Td, Vcpu};
-use crate::abi::{Context, FieldId};
+use crate::abi::{fields, Context, FieldId};
 use crate::status::{Status, StatusCode};
 use std::vec::Vec;
 
@@ -133,42 +133,42 @@ fn cpuid_config(i: u32) -> Option<&'static ConfigurableCpuid> {
 metadata_table! {
     /// Global (platform) fields.
     static SYS_FIELDS: SysGet = {
-        NUM_PKGS = 0x0000_0002_0000_0000, 1, 1, host(U32, 0), guest(0, 0), |_s, _i| 1;
-        VENDOR_ID = 0x0800_0002_0000_0000, 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| VENDOR_ID.into();
-        BUILD_DATE = 0x8800_0002_0000_0001, 1, 1, host(U32, 0), guest(0, 0), |_s, _i| BUILD_DATE.into();
-        BUILD_NUM = 0x8800_0001_0000_0002, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| BUILD_NUM.into();
-        MINOR_VERSION = 0x0800_0001_0000_0003, 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MINOR_VERSION.into();
-        MAJOR_VERSION = 0x0800_0001_0000_0004, 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MAJOR_VERSION.into();
-        UPDATE_VERSION = 0x0800_0001_0000_0005, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| UPDATE_VERSION.into();
-        SYS_ATTRIBUTES = 0x0A00_0002_0000_0000, 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| 0;
-        NUM_TDX_FEATURES = 0x0A00_0000_0000_0001, 1, 1, host(U8, 0), guest(U8, 0), |_s, _i| 1;
-        TDX_FEATURES0 = 0x0A00_0003_0000_0008, 1, 1, host(ALL, 0), guest(ALL, 0), |_s, _i| TDX_FEATURES0;
-        NUM_CMRS = 0x9000_0001_0000_0000, 1, 1, host(U16, 0), guest(0, 0), |s, _i| s.cmrs.len() as u64;
-        CMR_BASE = 0x9000_0003_0000_0080, 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).0;
-        CMR_SIZE = 0x9000_0003_0000_0100, 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).1;
-        MAX_TDMRS = 0x9100_0001_0000_0008, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| crate::abi::sysinfo::MAX_TDMRS as u64;
-        MAX_RESERVED_PER_TDMR = 0x9100_0001_0000_0009, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS as u64;
-        PAMT_4K_ENTRY_SIZE = 0x9100_0001_0000_0010, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
-        PAMT_2M_ENTRY_SIZE = 0x9100_0001_0000_0011, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
-        PAMT_1G_ENTRY_SIZE = 0x9100_0001_0000_0012, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
-        TDR_BASE_SIZE = 0x9800_0001_0000_0000, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 4096;
-        TDCS_BASE_SIZE = 0x9800_0001_0000_0100, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| TDCS_PAGES as u64 * 4096;
-        TDVPS_BASE_SIZE = 0x9800_0001_0000_0200, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| TDVPS_PAGES as u64 * 4096;
-        ATTRIBUTES_FIXED0 = 0x1900_0003_0000_0000, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED0;
-        ATTRIBUTES_FIXED1 = 0x1900_0003_0000_0001, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED1;
-        XFAM_FIXED0 = 0x1900_0003_0000_0002, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED0;
-        XFAM_FIXED1 = 0x1900_0003_0000_0003, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED1;
-        NUM_CPUID_CONFIG = 0x9900_0001_0000_0004, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| CPUID_CONFIGURABLE.len() as u64;
-        CONFIG_FLAGS_FIXED0 = 0x9900_0003_0000_0006, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED0;
-        CONFIG_FLAGS_FIXED1 = 0x9900_0003_0000_0007, 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED1;
-        CPUID_CONFIG_LEAVES = 0x9900_0003_0000_0400, CPUID_CONFIGURABLE.len() as u32, 1, host(ALL, 0), guest(0, 0),
+        NUM_PKGS = fields::sys::NUM_PKGS.raw(), 1, 1, host(U32, 0), guest(0, 0), |_s, _i| 1;
+        VENDOR_ID = fields::sys::VENDOR_ID.raw(), 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| VENDOR_ID.into();
+        BUILD_DATE = fields::sys::BUILD_DATE.raw(), 1, 1, host(U32, 0), guest(0, 0), |_s, _i| BUILD_DATE.into();
+        BUILD_NUM = fields::sys::BUILD_NUM.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| BUILD_NUM.into();
+        MINOR_VERSION = fields::sys::MINOR_VERSION.raw(), 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MINOR_VERSION.into();
+        MAJOR_VERSION = fields::sys::MAJOR_VERSION.raw(), 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MAJOR_VERSION.into();
+        UPDATE_VERSION = fields::sys::UPDATE_VERSION.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| UPDATE_VERSION.into();
+        SYS_ATTRIBUTES = fields::sys::SYS_ATTRIBUTES.raw(), 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| 0;
+        NUM_TDX_FEATURES = fields::sys::NUM_TDX_FEATURES.raw(), 1, 1, host(U8, 0), guest(U8, 0), |_s, _i| 1;
+        TDX_FEATURES0 = fields::sys::TDX_FEATURES0.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |_s, _i| TDX_FEATURES0;
+        NUM_CMRS = fields::sys::NUM_CMRS.raw(), 1, 1, host(U16, 0), guest(0, 0), |s, _i| s.cmrs.len() as u64;
+        CMR_BASE = fields::sys::CMR_BASE.raw(), 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).0;
+        CMR_SIZE = fields::sys::CMR_SIZE.raw(), 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).1;
+        MAX_TDMRS = fields::sys::MAX_TDMRS.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| crate::abi::sysinfo::MAX_TDMRS as u64;
+        MAX_RESERVED_PER_TDMR = fields::sys::MAX_RESERVED_PER_TDMR.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS as u64;
+        PAMT_4K_ENTRY_SIZE = fields::sys::PAMT_4K_ENTRY_SIZE.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
+        PAMT_2M_ENTRY_SIZE = fields::sys::PAMT_2M_ENTRY_SIZE.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
+        PAMT_1G_ENTRY_SIZE = fields::sys::PAMT_1G_ENTRY_SIZE.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| PAMT_ENTRY_SIZE;
+        TDR_BASE_SIZE = fields::sys::TDR_BASE_SIZE.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 4096;
+        TDCS_BASE_SIZE = fields::sys::TDCS_BASE_SIZE.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| TDCS_PAGES as u64 * 4096;
+        TDVPS_BASE_SIZE = fields::sys::TDVPS_BASE_SIZE.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| TDVPS_PAGES as u64 * 4096;
+        ATTRIBUTES_FIXED0 = fields::sys::ATTRIBUTES_FIXED0.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED0;
+        ATTRIBUTES_FIXED1 = fields::sys::ATTRIBUTES_FIXED1.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED1;
+        XFAM_FIXED0 = fields::sys::XFAM_FIXED0.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED0;
+        XFAM_FIXED1 = fields::sys::XFAM_FIXED1.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED1;
+        NUM_CPUID_CONFIG = fields::sys::NUM_CPUID_CONFIG.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| CPUID_CONFIGURABLE.len() as u64;
+        CONFIG_FLAGS_FIXED0 = fields::sys::CONFIG_FLAGS_FIXED0.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED0;
+        CONFIG_FLAGS_FIXED1 = fields::sys::CONFIG_FLAGS_FIXED1.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED1;
+        CPUID_CONFIG_LEAVES = fields::sys::CPUID_CONFIG_LEAVES.raw(), CPUID_CONFIGURABLE.len() as u32, 1, host(ALL, 0), guest(0, 0),
             |_s, i| cpuid_config(i).map_or(0, |c| c.leaf.to_u64());
-        CPUID_CONFIG_VALUES = 0x9900_0003_0000_0500, CPUID_CONFIGURABLE.len() as u32, 2, host(ALL, 0), guest(0, 0),
+        CPUID_CONFIG_VALUES = fields::sys::CPUID_CONFIG_VALUES.raw(), CPUID_CONFIGURABLE.len() as u32, 2, host(ALL, 0), guest(0, 0),
             |_s, i| cpuid_config(i / 2).map_or(0, |c| {
                 let v = c.configurable;
                 if i % 2 == 0 { u64::from(v.eax) | u64::from(v.ebx) << 32 } else { u64::from(v.ecx) | u64::from(v.edx) << 32 }
             });
-        MAX_SERV_TDS = 0xA100_0001_0000_0000, 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 0;
+        MAX_SERV_TDS = fields::sys::MAX_SERV_TDS.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 0;
     }
 }
 
@@ -182,7 +182,7 @@ const fn cpuid_values_id(index: usize) -> u64 {
     } else {
         (leaf.subleaf as u64 & 0x7F) << 1
     };
-    0x9410_0003_0000_0000
+    fields::td::CPUID_VALUES.raw()
         | subleaf
         | (leaf.leaf as u64 & 0x7F) << 9
         | (leaf.leaf as u64 >> 31) << 16
@@ -203,32 +203,32 @@ fn cpuid_value(td: &Td, index: usize, half: u32) -> u64 {
 metadata_table! {
     /// TD-scope fields (TDR and TDCS).
     static TD_FIELDS: TdGet = {
-        NUM_TDCX = 0x8010_0002_0000_0002, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.tdcx.len() as u64;
-        CHLDCNT = 0x8010_0003_0000_0004, 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.chldcnt;
-        LIFECYCLE_STATE = 0x8010_0002_0000_0005, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.lifecycle as u64;
-        TD_UUID = 0x8010_0003_0000_0020, 1, 4, host(ALL, 0), guest(ALL, 0), |td, i| td.uuid[i as usize];
-        HKID = 0x8110_0001_0000_0001, 1, 1, host(U16, 0), guest(0, 0), |td, _i| td.hkid.into();
-        NUM_VCPUS = 0x9010_0002_0000_0001, 1, 1, host(U32, 0), guest(U32, 0), |td, _i| td.num_vcpus.into();
-        NUM_ASSOC_VCPUS = 0x9010_0002_0000_0002, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.num_assoc_vcpus.into();
-        OP_STATE = 0x9010_0002_0000_0004, 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.op_state as u64;
-        NUM_L2_VMS = 0x9010_0001_0000_0005, 1, 1, host(U16, 0), guest(U16, 0), |_td, _i| 0;
-        ATTRIBUTES = 0x1110_0003_0000_0000, 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.attributes;
-        XFAM = 0x1110_0003_0000_0001, 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.xfam;
-        MAX_VCPUS = 0x1110_0002_0000_0002, 1, 1, host(U32, 0), guest(U32, 0), |td, _i| td.config.max_vcpus.into();
-        GPAW = 0x1110_0000_0000_0003, 1, 1, host(U8, 0), guest(U8, 0), |td, _i| td.config.gpaw.into();
-        EPTP = 0x1110_0003_0000_0004, 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.config.eptp;
-        TSC_FREQUENCY = 0x1110_0001_0000_000C, 1, 1, host(U16, 0), guest(U16, 0), |td, _i| td.config.tsc_frequency.into();
-        HP_LOCK_TIMEOUT = 0x9110_0003_0000_0011, 1, 1, host(ALL, ALL), guest(0, 0),
+        NUM_TDCX = fields::td::NUM_TDCX.raw(), 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.tdcx.len() as u64;
+        CHLDCNT = fields::td::CHLDCNT.raw(), 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.chldcnt;
+        LIFECYCLE_STATE = fields::td::LIFECYCLE_STATE.raw(), 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.lifecycle as u64;
+        TD_UUID = fields::td::TD_UUID.raw(), 1, 4, host(ALL, 0), guest(ALL, 0), |td, i| td.uuid[i as usize];
+        HKID = fields::td::HKID.raw(), 1, 1, host(U16, 0), guest(0, 0), |td, _i| td.hkid.into();
+        NUM_VCPUS = fields::td::NUM_VCPUS.raw(), 1, 1, host(U32, 0), guest(U32, 0), |td, _i| td.num_vcpus.into();
+        NUM_ASSOC_VCPUS = fields::td::NUM_ASSOC_VCPUS.raw(), 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.num_assoc_vcpus.into();
+        OP_STATE = fields::td::OP_STATE.raw(), 1, 1, host(U32, 0), guest(0, 0), |td, _i| td.op_state as u64;
+        NUM_L2_VMS = fields::td::NUM_L2_VMS.raw(), 1, 1, host(U16, 0), guest(U16, 0), |_td, _i| 0;
+        ATTRIBUTES = fields::td::ATTRIBUTES.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.attributes;
+        XFAM = fields::td::XFAM.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.xfam;
+        MAX_VCPUS = fields::td::MAX_VCPUS.raw(), 1, 1, host(U32, 0), guest(U32, 0), |td, _i| td.config.max_vcpus.into();
+        GPAW = fields::td::GPAW.raw(), 1, 1, host(U8, 0), guest(U8, 0), |td, _i| td.config.gpaw.into();
+        EPTP = fields::td::EPTP.raw(), 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.config.eptp;
+        TSC_FREQUENCY = fields::td::TSC_FREQUENCY.raw(), 1, 1, host(U16, 0), guest(U16, 0), |td, _i| td.config.tsc_frequency.into();
+        HP_LOCK_TIMEOUT = fields::td::HP_LOCK_TIMEOUT.raw(), 1, 1, host(ALL, ALL), guest(0, 0),
             |td, _i| td.stored(element_key(0x9110_0003_0000_0011), 0);
-        CONFIG_FLAGS = 0x1110_0003_0000_0016, 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.config_flags;
-        TD_CTLS = 0x1110_0003_0000_0017, 1, 1, host(0, 0), guest(ALL, 1),
+        CONFIG_FLAGS = fields::td::CONFIG_FLAGS.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.config_flags;
+        TD_CTLS = fields::td::TD_CTLS.raw(), 1, 1, host(0, 0), guest(ALL, 1),
             |td, _i| td.stored(element_key(0x1110_0003_0000_0017), 0);
-        TD_EPOCH = 0x9210_0003_0000_0000, 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.td_epoch;
-        MRTD = 0x1310_0003_0000_0000, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.mrtd, i);
-        MRCONFIGID = 0x1310_0003_0000_0010, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_config_id, i);
-        MROWNER = 0x1310_0003_0000_0018, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner, i);
-        MROWNERCONFIG = 0x1310_0003_0000_0020, 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner_config, i);
-        RTMR = 0x1310_0003_0000_0040, 4, 6, host(0, 0), guest(ALL, 0), |td, i| measurement_qword(&td.rtmr[(i / 6) as usize], i % 6);
+        TD_EPOCH = fields::td::TD_EPOCH.raw(), 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.td_epoch;
+        MRTD = fields::td::MRTD.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.mrtd, i);
+        MRCONFIGID = fields::td::MRCONFIGID.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_config_id, i);
+        MROWNER = fields::td::MROWNER.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner, i);
+        MROWNERCONFIG = fields::td::MROWNERCONFIG.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner_config, i);
+        RTMR = fields::td::RTMR.raw(), 4, 6, host(0, 0), guest(ALL, 0), |td, i| measurement_qword(&td.rtmr[(i / 6) as usize], i % 6);
         CPUID_VALUES_0 = cpuid_values_id(0), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 0, i);
         CPUID_VALUES_1 = cpuid_values_id(1), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 1, i);
         CPUID_VALUES_2 = cpuid_values_id(2), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 2, i);
@@ -236,31 +236,26 @@ metadata_table! {
     }
 }
 
-/// The vCPU field ID of guest RAX (the GPRs follow in hardware order).
-const VP_RAX: u64 = 0x1020_0003_0000_0000;
-
 metadata_table! {
     /// vCPU-scope fields (TDVPS).
     static VP_FIELDS: VpGet = {
-        GPRS = 0x1020_0003_0000_0000, 16, 1, host(0, 0), guest(0, 0), |_td, _vp, _i| 0;
-        VCPU_STATE = 0xA020_0000_0000_0000, 1, 1, host(0, 0), guest(0, 0), |_td, vp, _i| vp.state as u64;
-        VCPU_INDEX = 0xA020_0002_0000_0002, 1, 1, host(U32, 0), guest(U32, 0), |_td, vp, _i| vp.index.into();
-        NUM_TDVPS_PAGES = 0xA020_0000_0000_0003, 1, 1, host(U8, 0), guest(0, 0), |_td, vp, _i| vp.tdvps_pages.len() as u64;
-        ASSOC_LPID = 0xA020_0002_0000_0004, 1, 1, host(U32, 0), guest(0, 0),
+        GPRS = fields::vp::GPRS.raw(), 16, 1, host(0, 0), guest(0, 0), |_td, _vp, _i| 0;
+        VCPU_STATE = fields::vp::VCPU_STATE.raw(), 1, 1, host(0, 0), guest(0, 0), |_td, vp, _i| vp.state as u64;
+        VCPU_INDEX = fields::vp::VCPU_INDEX.raw(), 1, 1, host(U32, 0), guest(U32, 0), |_td, vp, _i| vp.index.into();
+        NUM_TDVPS_PAGES = fields::vp::NUM_TDVPS_PAGES.raw(), 1, 1, host(U8, 0), guest(0, 0), |_td, vp, _i| vp.tdvps_pages.len() as u64;
+        ASSOC_LPID = fields::vp::ASSOC_LPID.raw(), 1, 1, host(U32, 0), guest(0, 0),
             |_td, vp, _i| vp.assoc_lp.map_or(u64::from(u32::MAX), u64::from);
-        CPUID_SUPERVISOR_VE = 0xA020_0000_0000_0007, 1, 1, host(U8, 0), guest(U8, U8),
+        CPUID_SUPERVISOR_VE = fields::vp::CPUID_SUPERVISOR_VE.raw(), 1, 1, host(U8, 0), guest(U8, U8),
             |_td, vp, _i| vp.stored(element_key(0xA020_0000_0000_0007), 0);
-        CPUID_USER_VE = 0xA020_0000_0000_0008, 1, 1, host(U8, 0), guest(U8, U8),
+        CPUID_USER_VE = fields::vp::CPUID_USER_VE.raw(), 1, 1, host(U8, 0), guest(U8, U8),
             |_td, vp, _i| vp.stored(element_key(0xA020_0000_0000_0008), 0);
-        PEND_NMI = 0x2020_0000_0000_000B, 1, 1, host(U8, U8), guest(0, 0),
+        PEND_NMI = fields::vp::PEND_NMI.raw(), 1, 1, host(U8, U8), guest(0, 0),
             |_td, vp, _i| vp.stored(element_key(0x2020_0000_0000_000B), 0);
-        XFAM = 0x2020_0003_0000_000C, 1, 1, host(ALL, 0), guest(0, 0), |td, _vp, _i| td.config.xfam;
-        TDVPS_PAGE_PA = 0xA020_0003_0000_0010, MAX_TDVPS_PAGES as u32, 1, host(ALL, 0), guest(0, 0),
+        XFAM = fields::vp::XFAM.raw(), 1, 1, host(ALL, 0), guest(0, 0), |td, _vp, _i| td.config.xfam;
+        TDVPS_PAGE_PA = fields::vp::TDVPS_PAGE_PA.raw(), MAX_TDVPS_PAGES as u32, 1, host(ALL, 0), guest(0, 0),
             |_td, vp, i| vp.tdvps_pages.get(i as usize).copied().unwrap_or(0);
     }
 }
-
-const _: () = assert!(VP_RAX == 0x1020_0003_0000_0000);
 
 /// Where a field ID points in a table: the row and the element within it.
 fn lookup<G>(table: &[FieldDef<G>], id: u64) -> Option<(usize, u32)> {
