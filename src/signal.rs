@@ -15,8 +15,11 @@
 //! # Chaining
 //!
 //! The handlers in place before [`install`] are kept. A signal that is not a #UD or #GP at
-//! one of the crate's instruction sites goes to the previous handler exactly as the kernel
-//! would have delivered it (`sa_sigaction` with the same arguments, or `sa_handler`). When
+//! one of the crate's instruction sites goes to the previous handler as the kernel would
+//! have delivered it: `sa_sigaction` with the same arguments, or `sa_handler`, running with
+//! its own `sa_mask` blocked and, under its SA_NODEFER, the signal itself unblocked. Its
+//! SA_RESETHAND is not replayed (the crate's handler stays installed for the crate's own
+//! sites). When
 //! the previous disposition was the default action (or ignore, which the kernel overrides
 //! for a fault), the handler restores the default disposition and returns: the faulting
 //! instruction runs again and the default action (a core dump) happens as if tdxcall had
@@ -141,6 +144,20 @@ unsafe fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut l
             }
         }
         return;
+    }
+    // Run the previous handler under the mask the kernel would have given it: its own
+    // `sa_mask` added, and the signal itself unblocked if it asked for SA_NODEFER (ours is
+    // installed without it). `sigreturn` restores the interrupted mask either way.
+    // SAFETY: pthread_sigmask, sigemptyset and sigaddset are async-signal-safe and work on
+    // valid sets.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &previous.sa_mask, core::ptr::null_mut());
+        if previous.sa_flags & libc::SA_NODEFER != 0 {
+            let mut this_signal: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut this_signal);
+            libc::sigaddset(&mut this_signal, signal);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &this_signal, core::ptr::null_mut());
+        }
     }
     if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: with SA_SIGINFO the stored address is a three-argument handler.

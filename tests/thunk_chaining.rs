@@ -107,6 +107,25 @@ extern "C" fn exit_if_sigill_arguments_are_the_kernels(
     unsafe { libc::_exit(code) }
 }
 
+/// A SIGILL handler that exits with PREVIOUS_HANDLER_RAN only when the mask it runs under is
+/// the one the kernel would have given it: SIGUSR1 (its `sa_mask`) blocked and, under its
+/// SA_NODEFER, SIGILL not blocked.
+extern "C" fn exit_if_mask_is_the_kernels(_signal: libc::c_int) {
+    // SAFETY: pthread_sigmask with a null new set only reads the current mask; _exit is
+    // async-signal-safe.
+    unsafe {
+        let mut mask: libc::sigset_t = core::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), &mut mask);
+        let right = libc::sigismember(&mask, libc::SIGUSR1) == 1
+            && libc::sigismember(&mask, libc::SIGILL) == 0;
+        libc::_exit(if right {
+            PREVIOUS_HANDLER_RAN
+        } else {
+            PREVIOUS_HANDLER_GOT_WRONG_ARGUMENTS
+        })
+    }
+}
+
 /// Sets the disposition of `signal` to `handler` (`SIG_DFL` for the default), with
 /// SA_SIGINFO when `siginfo`.
 fn set_disposition(signal: libc::c_int, handler: usize, siginfo: bool) {
@@ -183,6 +202,35 @@ fn foreign_sigill_reaches_the_previous_siginfo_handler_with_the_kernels_argument
     if is_child(name) {
         let handler = exit_if_sigill_arguments_are_the_kernels as *const () as usize;
         set_disposition(libc::SIGILL, handler, true);
+        tdxcall::signal::install();
+        ud2_outside_the_crate();
+        std::process::exit(1);
+    }
+    let output = run_child(name);
+    assert_eq!(
+        output.status.code(),
+        Some(PREVIOUS_HANDLER_RAN),
+        "{:?}",
+        output.status
+    );
+}
+
+#[test]
+fn the_previous_handler_runs_under_its_own_mask_and_nodefer() {
+    let name = test_name(the_previous_handler_runs_under_its_own_mask_and_nodefer);
+    if is_child(name) {
+        // SAFETY: a zeroed sigaction is valid; the handler takes one argument (no SA_SIGINFO).
+        unsafe {
+            let mut action: libc::sigaction = core::mem::zeroed();
+            action.sa_sigaction = exit_if_mask_is_the_kernels as *const () as usize;
+            action.sa_flags = libc::SA_NODEFER;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaddset(&mut action.sa_mask, libc::SIGUSR1);
+            assert_eq!(
+                libc::sigaction(libc::SIGILL, &action, core::ptr::null_mut()),
+                0
+            );
+        }
         tdxcall::signal::install();
         ud2_outside_the_crate();
         std::process::exit(1);
