@@ -156,3 +156,64 @@ impl From<InvalidArgument> for Error {
         Error::InvalidArgument(invalid)
     }
 }
+
+/// An error plus the outputs the module wrote on the failure path: what the host and guest
+/// wrappers of leaves that report details on failure return (for example the Secure-EPT
+/// entry of a failed TDH.MEM.* walk, or the target TD's UUID of TDG.SERVTD.RD). Converts
+/// into [`Error`] with `?`, keeping every bit of the status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DetailedError<D> {
+    /// The error: the full status, or the rejected argument.
+    pub error: Error,
+    /// What the module reported with the status (only for the statuses the leaf documents
+    /// details for; `None` for rejected arguments and other statuses).
+    pub details: Option<D>,
+}
+
+impl<D> DetailedError<D> {
+    /// The leaf failed with `status` and wrote `details` on that failure path.
+    #[inline]
+    pub fn with_details(status: Status, details: D) -> DetailedError<D> {
+        DetailedError {
+            error: Error::Status(status),
+            details: Some(details),
+        }
+    }
+
+    /// The status, when the call ran.
+    pub fn status(&self) -> Option<Status> {
+        match self.error {
+            Error::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+}
+
+impl<D> From<Error> for DetailedError<D> {
+    fn from(error: Error) -> DetailedError<D> {
+        DetailedError {
+            error,
+            details: None,
+        }
+    }
+}
+
+impl<D> From<DetailedError<D>> for Error {
+    fn from(error: DetailedError<D>) -> Error {
+        error.error
+    }
+}
+
+impl<D: core::fmt::Debug> core::fmt::Display for DetailedError<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match &self.details {
+            Some(details) => write!(f, "{} ({details:?})", self.error),
+            None => self.error.fmt(f),
+        }
+    }
+}
+
+impl<D: core::fmt::Debug> core::error::Error for DetailedError<D> {}
+
+/// The result of a wrapper that reports details on failure.
+pub type DetailedResult<T, D> = core::result::Result<T, DetailedError<D>>;

@@ -240,8 +240,8 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// [`DetailedError::InvalidArgument`] for a misaligned GPA or a level above 1 GiB;
-    /// [`DetailedError::Status`] with the RDX attributes as details.
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a misaligned GPA or a level above 1 GiB;
+    /// [`Error::Status`](crate::Error::Status) with the RDX attributes as details.
     ///
     /// # Safety
     ///
@@ -256,8 +256,7 @@ impl<B: Backend> Guest<B> {
         attributes: L2Attributes,
         mask: L2AttrWriteMask,
     ) -> core::result::Result<PageAttributes, DetailedError<L2Attributes>> {
-        let page_info = PageInfo::for_leaf(gpa, level, PageLevel::Size4K, PageLevel::Size1G)
-            .map_err(DetailedError::from_invalid)?;
+        let page_info = PageInfo::for_leaf(gpa, level, PageLevel::Size4K, PageLevel::Size1G)?;
         let mut regs = Regs {
             rcx: page_info.raw(),
             rdx: attributes.raw(),
@@ -267,10 +266,7 @@ impl<B: Backend> Guest<B> {
         // SAFETY: the caller upholds the attribute-change contract above.
         let status = unsafe { self.call(Leaf::TdgMemPageAttrWr, 0, &mut regs) };
         if status.is_error() {
-            return Err(DetailedError::Status {
-                status,
-                details: L2Attributes(regs.rdx),
-            });
+            return Err(DetailedError::with_details(status, L2Attributes(regs.rdx)));
         }
         Ok(PageAttributes {
             mapping: GpaMapping::decode(regs.rcx),
@@ -453,10 +449,7 @@ mod tests {
         let err = r.unwrap_err();
         assert_eq!(
             err,
-            DetailedError::Status {
-                status: Status::from_raw(st),
-                details: L2Attributes::from_raw(0x8002 << 16)
-            }
+            DetailedError::with_details(Status::from_raw(st), L2Attributes::from_raw(0x8002 << 16))
         );
         assert_eq!(Error::from(err), Error::Status(Status::from_raw(st)));
 
@@ -467,7 +460,7 @@ mod tests {
             g.mem_page_attr_wr(gpa, PageLevel::Size512G, attrs, mask)
         });
         assert!(
-            matches!(r, Err(DetailedError::InvalidArgument(a)) if matches!(a.reason, InvalidReason::LevelOutOfRange { level: 3, min: 0, max: 2 }))
+            matches!(r, Err(DetailedError { error: Error::InvalidArgument(a), .. }) if matches!(a.reason, InvalidReason::LevelOutOfRange { level: 3, min: 0, max: 2 }))
         );
         assert_eq!(log.len(), 0);
     }

@@ -57,7 +57,7 @@ pub mod vp;
 use crate::abi::check::invalid;
 pub(crate) use crate::abi::check::{check_range, check_reserved};
 use crate::call::Backend;
-use crate::error::{Error, InvalidArgument, InvalidReason, Result};
+use crate::error::{Error, InvalidReason, Result};
 use crate::leaf::{Leaf, Side};
 use crate::regs::Regs;
 use crate::status::Status;
@@ -125,50 +125,7 @@ impl<B: Backend> Guest<B> {
     }
 }
 
-/// The failure of a leaf whose failure path carries outputs: the status (all 64 bits) plus
-/// the registers the module wrote, decoded as `D`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DetailedError<D> {
-    /// Rejected before any instruction ran.
-    InvalidArgument(InvalidArgument),
-    /// The leaf returned an error status.
-    Status {
-        /// The status, every bit kept.
-        status: Status,
-        /// The outputs the module wrote on this failure path.
-        details: D,
-    },
-}
-
-impl<D> DetailedError<D> {
-    /// The status, when the leaf ran and failed.
-    #[inline]
-    pub fn status(&self) -> Option<Status> {
-        match self {
-            DetailedError::Status { status, .. } => Some(*status),
-            DetailedError::InvalidArgument(_) => None,
-        }
-    }
-}
-
-impl<D> From<DetailedError<D>> for Error {
-    fn from(error: DetailedError<D>) -> Error {
-        match error {
-            DetailedError::InvalidArgument(invalid) => Error::InvalidArgument(invalid),
-            DetailedError::Status { status, .. } => Error::Status(status),
-        }
-    }
-}
-
-impl<D> DetailedError<D> {
-    /// Converts an argument error (the only kind produced before a call).
-    pub(crate) fn from_invalid(error: Error) -> DetailedError<D> {
-        match error {
-            Error::InvalidArgument(invalid) => DetailedError::InvalidArgument(invalid),
-            _ => unreachable!("only argument checks run before the call"),
-        }
-    }
-}
+pub use crate::error::{DetailedError, DetailedResult};
 
 /// An L2 VM index (1 to 3) of TD partitioning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -506,7 +463,7 @@ mod tests {
         assert_eq!(log.only().regs.rdx, td_attributes.raw());
         for bad in [1u64 << 24, 1 << 34, 1 << 46, 1 << 47, 1 << 55, 1 << 62] {
             let malformed = FieldId::from_raw(td_attributes.raw() | bad);
-            let expected = Err(Error::InvalidArgument(InvalidArgument {
+            let expected = Err(Error::InvalidArgument(crate::error::InvalidArgument {
                 argument: "field ID",
                 reason: InvalidReason::MalformedFieldId {
                     value: td_attributes.raw() | bad,

@@ -41,13 +41,13 @@ type ServtdResult<T> = core::result::Result<T, DetailedError<ServtdFailure>>;
 
 impl<B: Backend> Guest<B> {
     fn servtd_failure(status: crate::Status, regs: &Regs) -> DetailedError<ServtdFailure> {
-        DetailedError::Status {
+        DetailedError::with_details(
             status,
-            details: ServtdFailure {
+            ServtdFailure {
                 uuid: TdUuid::store(regs),
                 uuid_updated: status.is(StatusCode::TargetUuidUpdated),
             },
-        }
+        )
     }
 
     /// Reads a metadata field of the target TD bound through `handle`, whose UUID the
@@ -59,7 +59,7 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// [`DetailedError::InvalidArgument`] for a malformed field ID; [`DetailedError::Status`]
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a malformed field ID; [`Error::Status`](crate::Error::Status)
     /// with [`ServtdFailure`] details.
     #[inline]
     #[doc(alias = "TDG.SERVTD.RD")]
@@ -71,10 +71,7 @@ impl<B: Backend> Guest<B> {
     ) -> ServtdResult<MetadataRead> {
         let mut regs = Regs {
             rcx: handle.0,
-            rdx: field
-                .check_read()
-                .map_err(DetailedError::from_invalid)?
-                .raw(),
+            rdx: field.check_read()?.raw(),
             ..Regs::ZERO
         };
         uuid.load(&mut regs);
@@ -114,10 +111,7 @@ impl<B: Backend> Guest<B> {
     ) -> ServtdResult<u64> {
         let mut regs = Regs {
             rcx: handle.0,
-            rdx: field
-                .check_single_element()
-                .map_err(DetailedError::from_invalid)?
-                .raw(),
+            rdx: field.check_single_element()?.raw(),
             r8: value,
             r9: mask,
             ..Regs::ZERO
@@ -185,13 +179,13 @@ mod tests {
         let err = r.unwrap_err();
         assert_eq!(
             err,
-            DetailedError::Status {
-                status: Status::from_raw(st),
-                details: ServtdFailure {
+            DetailedError::with_details(
+                Status::from_raw(st),
+                ServtdFailure {
                     uuid: TdUuid([9, 8, 7, 6]),
                     uuid_updated: true
                 }
-            }
+            )
         );
         assert_eq!(Error::from(err), Error::Status(Status::from_raw(st)));
         let (r, _) = run(&[(0xC000_0D05_0000_0000, &nothing)], |g| {
@@ -204,7 +198,13 @@ mod tests {
         let (r, log) = run(&[], |g| {
             g.servtd_rd(BindingHandle(1), id(FIELD | 1 << 55), UUID)
         });
-        assert!(matches!(r, Err(DetailedError::InvalidArgument(_))));
+        assert!(matches!(
+            r,
+            Err(DetailedError {
+                error: Error::InvalidArgument(_),
+                ..
+            })
+        ));
         assert_eq!(log.len(), 0);
     }
 
@@ -236,7 +236,11 @@ mod tests {
         let (r, _) = run(&[(0xC000_0D07_0000_0000, &nothing)], |g| unsafe {
             g.servtd_wr(BindingHandle(5), id(FIELD), 0, 0, UUID)
         });
-        let Err(DetailedError::Status { details, .. }) = r else {
+        let Err(DetailedError {
+            details: Some(details),
+            ..
+        }) = r
+        else {
             panic!()
         };
         assert_eq!(

@@ -77,54 +77,7 @@ pub mod vp;
 /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.
 const SEPT_CLASS: u8 = StatusCode::EptWalkFailed.class();
 
-/// An error plus the outputs the module wrote on the failure path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DetailedError<D> {
-    /// The error: the full status, or the rejected argument.
-    pub error: Error,
-    /// What the module reported with the status (only for the statuses the leaf documents
-    /// details for; `None` for rejected arguments and other statuses).
-    pub details: Option<D>,
-}
-
-impl<D> DetailedError<D> {
-    /// The status, when the call ran.
-    pub fn status(&self) -> Option<Status> {
-        match self.error {
-            Error::Status(status) => Some(status),
-            _ => None,
-        }
-    }
-}
-
-impl<D> From<Error> for DetailedError<D> {
-    fn from(error: Error) -> DetailedError<D> {
-        DetailedError {
-            error,
-            details: None,
-        }
-    }
-}
-
-impl<D> From<DetailedError<D>> for Error {
-    fn from(error: DetailedError<D>) -> Error {
-        error.error
-    }
-}
-
-impl<D: core::fmt::Debug> core::fmt::Display for DetailedError<D> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match &self.details {
-            Some(details) => write!(f, "{} ({details:?})", self.error),
-            None => self.error.fmt(f),
-        }
-    }
-}
-
-impl<D: core::fmt::Debug> core::error::Error for DetailedError<D> {}
-
-/// The result of a wrapper that reports details on failure.
-pub type DetailedResult<T, D> = core::result::Result<T, DetailedError<D>>;
+pub use crate::error::{DetailedError, DetailedResult};
 
 /// The Secure-EPT entry the module reports when a TDH.MEM.* leaf fails its SEPT walk or
 /// finds the entry in the wrong state (RCX and RDX on the failure path).
