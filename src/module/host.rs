@@ -1052,8 +1052,10 @@ impl State {
         }
     }
 
-    fn mem_page_add(&mut self, regs: &mut Registers) -> LeafResult {
-        let (tdr, gpa, _) = self.mem_operands(regs, Leaf::TdhMemPageAdd, 0, Some(0), 0)?;
+    /// The Secure-EPT walk to the 4 KiB leaf of `gpa` must succeed and find it free (the
+    /// check PAGE.ADD and PAGE.AUG share); otherwise the module's status with the entry in
+    /// RCX/RDX.
+    fn require_free_4k_leaf(&self, regs: &mut Registers, tdr: u64, gpa: u64) -> Result<(), Status> {
         let entry = self.walk_or_fail(
             regs,
             tdr,
@@ -1069,6 +1071,21 @@ impl State {
                 0,
             ));
         }
+        Ok(())
+    }
+
+    /// Gives `page` to the TD as a private 4 KiB page mapped at `gpa` in `state` (PAGE.ADD:
+    /// mapped; PAGE.AUG: pending until the guest accepts it).
+    fn map_4k_page(&mut self, tdr: u64, gpa: u64, page: u64, state: SeptState) {
+        self.take_page(page, PageType::Reg, tdr);
+        let td = self.tds.get_mut(&tdr).expect("TD");
+        td.sept.insert((0, gpa), Septe { state, hpa: page });
+        td.chldcnt += 1;
+    }
+
+    fn mem_page_add(&mut self, regs: &mut Registers) -> LeafResult {
+        let (tdr, gpa, _) = self.mem_operands(regs, Leaf::TdhMemPageAdd, 0, Some(0), 0)?;
+        self.require_free_4k_leaf(regs, tdr, gpa)?;
         let (target, source) = (regs.r8, regs.r9);
         if !Memory::check_shared(source, PAGE_SIZE) {
             return Err(invalid(Operand::R9));
@@ -1076,51 +1093,23 @@ impl State {
         self.memory
             .check_private_page(target, Operand::R8, PageType::Nda)?;
         self.memory.copy_page(source, target);
-        self.take_page(target, PageType::Reg, tdr);
-        let td = self.tds.get_mut(&tdr).expect("TD");
-        td.sept.insert(
-            (0, gpa),
-            Septe {
-                state: SeptState::Mapped,
-                hpa: target,
-            },
-        );
-        td.measurement.page_add(gpa);
-        td.chldcnt += 1;
+        self.map_4k_page(tdr, gpa, target, SeptState::Mapped);
+        self.tds
+            .get_mut(&tdr)
+            .expect("TD")
+            .measurement
+            .page_add(gpa);
         SUCCESS
     }
 
     fn mem_page_aug(&mut self, regs: &mut Registers) -> LeafResult {
         // 2 MiB pages are not modelled: only level 0 is accepted.
         let (tdr, gpa, _) = self.mem_operands(regs, Leaf::TdhMemPageAug, 0, Some(0), 0)?;
-        let entry = self.walk_or_fail(
-            regs,
-            tdr,
-            gpa,
-            0,
-            StatusCode::EptWalkFailed.with_operand(Operand::RCX),
-        )?;
-        if entry.is_some() {
-            return Err(fail_with_details(
-                regs,
-                StatusCode::EptEntryStateIncorrect.with_operand(Operand::RCX),
-                entry,
-                0,
-            ));
-        }
+        self.require_free_4k_leaf(regs, tdr, gpa)?;
         let page = regs.r8;
         self.memory
             .check_private_page(page, Operand::R8, PageType::Nda)?;
-        self.take_page(page, PageType::Reg, tdr);
-        let td = self.tds.get_mut(&tdr).expect("TD");
-        td.sept.insert(
-            (0, gpa),
-            Septe {
-                state: SeptState::Pending,
-                hpa: page,
-            },
-        );
-        td.chldcnt += 1;
+        self.map_4k_page(tdr, gpa, page, SeptState::Pending);
         SUCCESS
     }
 
