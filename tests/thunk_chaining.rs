@@ -67,6 +67,17 @@ fn run_child(test: &str) -> Output {
     output
 }
 
+/// Runs `test` as a child and asserts the previous handler ended it, as it should.
+fn assert_previous_handler_ran(test: &str) {
+    let output = run_child(test);
+    assert_eq!(
+        output.status.code(),
+        Some(PREVIOUS_HANDLER_RAN),
+        "{:?}",
+        output.status
+    );
+}
+
 /// No core file from the children that are meant to die.
 fn no_core_dump() {
     let limit = libc::rlimit {
@@ -186,13 +197,7 @@ fn foreign_sigsegv_reaches_the_previous_plain_handler() {
         write_to_inaccessible_page();
         std::process::exit(1);
     }
-    let output = run_child(name);
-    assert_eq!(
-        output.status.code(),
-        Some(PREVIOUS_HANDLER_RAN),
-        "{:?}",
-        output.status
-    );
+    assert_previous_handler_ran(name);
 }
 
 #[test]
@@ -206,13 +211,7 @@ fn foreign_sigill_reaches_the_previous_siginfo_handler_with_the_kernels_argument
         ud2_outside_the_crate();
         std::process::exit(1);
     }
-    let output = run_child(name);
-    assert_eq!(
-        output.status.code(),
-        Some(PREVIOUS_HANDLER_RAN),
-        "{:?}",
-        output.status
-    );
+    assert_previous_handler_ran(name);
 }
 
 #[test]
@@ -235,13 +234,7 @@ fn the_previous_handler_runs_under_its_own_mask_and_nodefer() {
         ud2_outside_the_crate();
         std::process::exit(1);
     }
-    let output = run_child(name);
-    assert_eq!(
-        output.status.code(),
-        Some(PREVIOUS_HANDLER_RAN),
-        "{:?}",
-        output.status
-    );
+    assert_previous_handler_ran(name);
 }
 
 #[test]
