@@ -185,7 +185,8 @@ fn call_wrapper<B: crate::call::Backend>(
             ),
             Leaf::TdhSysLpInit => (host.sys_lp_init().is_ok(), "sys_lp_init", Safe),
             Leaf::TdhSysTdmrInit => (
-                host.sys_tdmr_init(HostPhysAddr::new(0).unwrap(), 0).is_ok(),
+                host.sys_tdmr_init(HostPhysAddr::new(0).unwrap(), 1 << 30)
+                    .is_ok(),
                 "sys_tdmr_init",
                 Safe,
             ),
