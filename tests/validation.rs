@@ -172,7 +172,7 @@ fn attr_wr_rejects_vm0_and_reserved_attribute_bits() {
                 "L2 attributes",
                 InvalidReason::ReservedBitsSet {
                     value: raw,
-                    bits: raw & L2Attributes::WRITE_RESERVED
+                    bits: raw & 0x7F00_7F00_7F00_FFFF
                 }
             )
         );
