@@ -371,3 +371,48 @@ fn unchecked_gpas_wider_than_52_bits_are_rejected() {
     issued_once(host(|h| h.mem_rd(top, tdr())));
     issued_once(host(|h| h.mr_extend(top, tdr())));
 }
+
+#[test]
+fn servtd_bind_rejects_a_td_bound_to_itself() {
+    use tdxcall::abi::mig::ServtdAttr;
+    use tdxcall::host::servtd::ServtdSlot;
+    let slot = ServtdSlot {
+        slot: 0,
+        servtd_type: 0,
+    };
+    let attr = ServtdAttr::new(0).unwrap();
+    let expected = invalid(
+        "service TD TDR",
+        InvalidReason::NotDistinct {
+            value: 0x7000,
+            other: "target TD TDR",
+        },
+    );
+    assert_eq!(
+        rejected(host(|h| h.servtd_bind(tdr(), tdr(), slot, attr))),
+        expected
+    );
+    assert_eq!(
+        Error::from(expected).to_string(),
+        "invalid service TD TDR: 0x7000 is also the target TD TDR; the two must differ"
+    );
+    let other = TdrPage::from_raw(0x9000).unwrap();
+    issued_once(host(|h| h.servtd_bind(tdr(), other, slot, attr)));
+}
+
+#[test]
+fn attr_rd_rejects_an_unchecked_gpa_wider_than_52_bits() {
+    let wide = GuestPhysAddr::from_raw_unchecked(1 << 52 | 0x1000);
+    assert_eq!(
+        rejected(guest(|g| g.mem_page_attr_rd(wide))),
+        invalid(
+            "GPA",
+            InvalidReason::TooWide {
+                value: 1 << 52 | 0x1000,
+                max_bits: 52
+            }
+        )
+    );
+    let top = GuestPhysAddr::page((1 << 52) - 0x1000).unwrap();
+    issued_once(guest(|g| g.mem_page_attr_rd(top)));
+}

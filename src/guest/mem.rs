@@ -2,6 +2,8 @@
 //! TDG.MEM.PAGE.ATTR.RD and TDG.MEM.PAGE.ATTR.WR.
 
 use super::{check_reserved, DetailedError, Guest};
+use crate::abi::addr::MAX_PHYS_ADDR_BITS;
+use crate::abi::check::check_address;
 use crate::abi::{GuestPhysAddr, PageInfo, PageLevel};
 use crate::call::Backend;
 use crate::error::Result;
@@ -232,12 +234,14 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a GPA above bits 51:0
+    /// (possible only through [`GuestPhysAddr::from_raw_unchecked`]);
     /// [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDG.MEM.PAGE.ATTR.RD")]
     pub fn mem_page_attr_rd(&mut self, gpa: GuestPhysAddr) -> Result<PageAttributes> {
         let mut regs = Regs {
-            rcx: gpa.raw(),
+            rcx: check_address("GPA", gpa.raw(), MAX_PHYS_ADDR_BITS, 1)?,
             ..Regs::ZERO
         };
         // SAFETY: a read of the Secure EPT that only writes registers.
