@@ -7,9 +7,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use tdxcall::abi::{
-    Context, FieldId, GuestPhysAddr, HostPhysAddr, PageLevel, TdrPage, TdvprPage,
-};
+use tdxcall::abi::{Context, FieldId, GuestPhysAddr, HostPhysAddr, PageLevel, TdrPage, TdvprPage};
 use tdxcall::call::{CallKind, FnBackend};
 use tdxcall::error::{InvalidArgument, InvalidReason};
 use tdxcall::guest::mem::{L2AttrWriteMask, L2Attributes};
@@ -165,7 +163,8 @@ fn attr_wr_rejects_vm0_and_reserved_attribute_bits() {
     for raw in [0x8001, 1 << 15, 0x0100 << 16 | 0x8000 << 16] {
         let attributes = L2Attributes::from_raw(raw);
         // SAFETY: the counting backend executes nothing.
-        let call = guest(|g| unsafe { g.mem_page_attr_wr(gpa, PageLevel::Size4K, attributes, mask) });
+        let call =
+            guest(|g| unsafe { g.mem_page_attr_wr(gpa, PageLevel::Size4K, attributes, mask) });
         assert_eq!(
             rejected(call),
             invalid(
@@ -223,7 +222,9 @@ fn metadata_writes_reject_a_mask_wider_than_the_element() {
         })),
         too_wide
     );
-    issued_once(guest(|g| unsafe { g.servtd_wr(handle, GPAW, 0, 0xFF, uuid) }));
+    issued_once(guest(|g| unsafe {
+        g.servtd_wr(handle, GPAW, 0, 0xFF, uuid)
+    }));
 }
 
 #[test]
@@ -361,12 +362,20 @@ fn unchecked_gpas_wider_than_52_bits_are_rejected() {
     );
     // SAFETY: as above.
     assert_eq!(
-        rejected(guest(|g| unsafe { g.mem_page_accept(wide, PageLevel::Size4K) })),
+        rejected(guest(|g| unsafe {
+            g.mem_page_accept(wide, PageLevel::Size4K)
+        })),
         too_wide("page_info GPA")
     );
     assert_eq!(rejected(host(|h| h.mem_rd(wide, tdr()))), too_wide("GPA"));
-    assert_eq!(rejected(host(|h| h.mem_wr(wide, tdr(), 0))), too_wide("GPA"));
-    assert_eq!(rejected(host(|h| h.mr_extend(wide, tdr()))), too_wide("GPA"));
+    assert_eq!(
+        rejected(host(|h| h.mem_wr(wide, tdr(), 0))),
+        too_wide("GPA")
+    );
+    assert_eq!(
+        rejected(host(|h| h.mr_extend(wide, tdr()))),
+        too_wide("GPA")
+    );
     let top = GuestPhysAddr::page((1 << 52) - 0x1000).unwrap();
     issued_once(host(|h| h.mem_rd(top, tdr())));
     issued_once(host(|h| h.mr_extend(top, tdr())));

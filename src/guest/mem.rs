@@ -85,7 +85,8 @@ impl L2Attributes {
 
     /// The bits TDG.MEM.PAGE.ATTR.WR requires zero in RDX: all of VM0 (bits 15:0, the L1
     /// VMM) and the reserved bits 14:8 of every L2 VM.
-    pub const WRITE_RESERVED: u64 = 0xFFFF | (Self::RESERVED as u64) << 16
+    pub const WRITE_RESERVED: u64 = 0xFFFF
+        | (Self::RESERVED as u64) << 16
         | (Self::RESERVED as u64) << 32
         | (Self::RESERVED as u64) << 48;
 

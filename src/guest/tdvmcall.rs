@@ -22,8 +22,8 @@
 //! vendor calls and raw calls are `unsafe`.
 
 use super::{check_range, Guest};
-use crate::abi::check::{check_address, check_span};
 use crate::abi::check::invalid;
+use crate::abi::check::{check_address, check_span};
 use crate::abi::gpr_select::{Gpr, GprSelect};
 use crate::abi::{GuestPhysAddr, PAGE_SIZE};
 use crate::call::Backend;

@@ -693,8 +693,8 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::testing::*;
     use crate::error::InvalidReason;
+    use crate::host::testing::*;
     use crate::Error;
 
     const TDR: u64 = 0x7_0000_1000;

@@ -270,7 +270,7 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// As [`Host::mng_rd`], e.g. TDX_METADATA_FIELD_NOT_WRITABLE; [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    /// As [`Host::mng_rd`], e.g. TDX_METADATA_FIELD_NOT_WRITABLE; [`Error::InvalidArgument`]
     /// also for a write mask wider than the field ID's element size
     /// ([`FieldId::check_write_mask`]).
     #[inline]

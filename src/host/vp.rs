@@ -401,7 +401,7 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// As [`Host::vp_rd`]; [`Error::InvalidArgument`](crate::Error::InvalidArgument) also
+    /// As [`Host::vp_rd`]; [`Error::InvalidArgument`] also
     /// for a write mask wider than the field ID's element size
     /// ([`FieldId::check_write_mask`]).
     #[inline]
