@@ -221,7 +221,8 @@ fn call_wrapper<B: crate::call::Backend>(
                 Safe,
             ),
             Leaf::TdhServtdBind => (
-                host.servtd_bind(tdr, tdr, slot, attr).is_ok(),
+                host.servtd_bind(tdr, TdrPage::from_raw(0x5000).unwrap(), slot, attr)
+                    .is_ok(),
                 "servtd_bind",
                 Safe,
             ),
