@@ -94,6 +94,14 @@ pub enum InvalidReason {
         /// The field ID given.
         value: u64,
     },
+    /// The value equals another argument that the ABI requires it to differ from (for
+    /// example the service TD's TDR and the target TD's TDR of TDH.SERVTD.BIND).
+    NotDistinct {
+        /// The value given for both.
+        value: u64,
+        /// The other argument.
+        other: &'static str,
+    },
 }
 
 impl core::fmt::Display for InvalidReason {
@@ -116,6 +124,9 @@ impl core::fmt::Display for InvalidReason {
             }
             InvalidReason::MalformedFieldId { value } => {
                 write!(f, "{value:#018x} is not a valid metadata field ID")
+            }
+            InvalidReason::NotDistinct { value, other } => {
+                write!(f, "{value:#x} is also the {other}; the two must differ")
             }
         }
     }

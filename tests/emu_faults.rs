@@ -468,7 +468,8 @@ fn host_cases(c: &mut Cases) {
         seen(h.sys_config(HostPhysAddr::new(0x200).unwrap(), 1, Hkid::new(1)))
     });
     c.host("servtd_bind", TdhServtdBind, 0, |h| {
-        seen(h.servtd_bind(tdr(), tdr(), servtd_slot(), servtd_attr()))
+        let servtd = TdrPage::from_raw(0x5000).unwrap();
+        seen(h.servtd_bind(tdr(), servtd, servtd_slot(), servtd_attr()))
     });
     c.host("servtd_prebind", TdhServtdPrebind, 0, |h| {
         seen(h.servtd_prebind(tdr(), hpa(), servtd_slot(), servtd_attr()))

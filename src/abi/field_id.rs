@@ -301,19 +301,57 @@ impl FieldId {
         Ok(self)
     }
 
-    /// Checks an ID for a single-element read: a null ID passes (the read returns the
-    /// context's first field ID), anything else must pass [`FieldId::check_single_element`].
-    /// Writes use [`FieldId::check_single_element`] alone.
+    /// Checks an ID for a single-element read: a null ID of a defined context passes (the
+    /// read returns the context's first field ID), anything else must pass
+    /// [`FieldId::check_single_element`]. Writes use [`FieldId::check_single_element`]
+    /// alone.
+    ///
+    /// [`FieldId::NA`] (all ones, context code 7) is rejected: it is what a read returns
+    /// when there is no next field, and feeding it back is the end of an iteration gone
+    /// wrong. The module itself would take it as a null ID (its null test ignores the
+    /// context bits) and restart at the first field; the crate refuses it, as it refuses
+    /// every null ID whose context code is reserved. Ask for the first field with
+    /// [`FieldId::null`].
     ///
     /// # Errors
     ///
-    /// [`InvalidReason::MalformedFieldId`], as [`FieldId::check_single_element`].
+    /// [`InvalidReason::MalformedFieldId`], as [`FieldId::check_single_element`], and for a
+    /// null ID with a reserved context code.
     pub const fn check_read(self) -> Result<FieldId> {
         if self.is_null() {
+            if self.context().is_none() {
+                return Err(crate::Error::InvalidArgument(field_id_error(self.0)));
+            }
             Ok(self)
         } else {
             self.check_single_element()
         }
+    }
+
+    /// Checks the write mask of a single-element write (TDH.MNG.WR, TDH.VP.WR, TDG.VM.WR,
+    /// TDG.VP.WR, TDG.SERVTD.WR) against this ID's element size: a mask with bits above
+    /// the element (for example bit 8 for a 1-byte field) names bits the field does not
+    /// have. Returns the mask.
+    ///
+    /// The module takes the element size from its own field table, not from the ID; the
+    /// crate checks against the size the ID states, which for the IDs of
+    /// [`crate::abi::fields`] is the field's.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidReason::TooWide`] with `max_bits` = 8 × the element size in bytes.
+    pub const fn check_write_mask(self, mask: u64) -> Result<u64> {
+        let bits = 8 * self.element_size().bytes() as u32;
+        if bits < 64 && mask >> bits != 0 {
+            return Err(crate::Error::InvalidArgument(InvalidArgument {
+                argument: "write mask",
+                reason: InvalidReason::TooWide {
+                    value: mask,
+                    max_bits: bits,
+                },
+            }));
+        }
+        Ok(mask)
     }
 
     /// Decodes a next-field-ID output (RDX after a read, R8 after RDALL): [`FieldId::NA`]
@@ -537,6 +575,27 @@ mod tests {
     }
 
     #[test]
+    fn write_mask_fits_the_element_size() {
+        let gpaw = FieldId::from_raw(0x1110_0000_0000_0003); // 1-byte elements
+        assert_eq!(gpaw.check_write_mask(0xFF), Ok(0xFF));
+        assert_eq!(
+            gpaw.check_write_mask(0x1FF),
+            Err(crate::Error::InvalidArgument(InvalidArgument {
+                argument: "write mask",
+                reason: InvalidReason::TooWide {
+                    value: 0x1FF,
+                    max_bits: 8
+                }
+            }))
+        );
+        let max_vcpus = FieldId::from_raw(0x1110_0002_0000_0002); // 4-byte elements
+        assert!(max_vcpus.check_write_mask(u32::MAX.into()).is_ok());
+        assert!(max_vcpus.check_write_mask(1 << 32).is_err());
+        let attributes = FieldId::from_raw(0x1110_0003_0000_0000);
+        assert_eq!(attributes.check_write_mask(u64::MAX), Ok(u64::MAX));
+    }
+
+    #[test]
     fn null_and_na() {
         for context in [Context::Platform, Context::Td, Context::Vcpu] {
             let null = FieldId::null(context);
@@ -565,7 +624,13 @@ mod tests {
         for context in [Context::Platform, Context::Td, Context::Vcpu] {
             assert!(FieldId::null(context).check_read().is_ok());
         }
-        assert!(FieldId::NA.check_read().is_ok());
+        assert_eq!(
+            FieldId::NA.check_read(),
+            Err(crate::Error::InvalidArgument(field_id_error(u64::MAX)))
+        );
+        let reserved_context = FieldId::from_raw(FieldId::null(Context::Td).raw() | 4 << 52);
+        assert!(reserved_context.is_null());
+        assert!(reserved_context.check_read().is_err());
         let malformed = FieldId::from_raw(td_attributes.raw() | 1 << 34);
         assert_eq!(
             malformed.check_read(),

@@ -1,7 +1,7 @@
 //! Page levels and the "GPA and level" (`page_info`) operand.
 
-use super::addr::{GuestPhysAddr, PAGE_SIZE};
-use super::check::invalid;
+use super::addr::{GuestPhysAddr, MAX_PHYS_ADDR_BITS, PAGE_SIZE};
+use super::check::{check_address, invalid};
 use crate::error::{InvalidReason, Result};
 
 /// A Secure-EPT level, as the ABI encodes it in `page_info` bits 2:0.
@@ -86,20 +86,11 @@ impl PageLevel {
 pub struct PageInfo(u64);
 
 impl PageInfo {
-    /// Builds the operand; the GPA must be aligned to the level's page size.
+    /// Builds the operand; the GPA must be aligned to the level's page size and fit in bits
+    /// 51:0 (checked again here: a [`GuestPhysAddr::from_raw_unchecked`] value may not).
     pub fn new(gpa: GuestPhysAddr, level: PageLevel) -> Result<PageInfo> {
-        let align = level.size();
-        if !gpa.is_aligned(align) {
-            return Err(invalid(
-                "page_info GPA",
-                InvalidReason::Misaligned {
-                    value: gpa.raw(),
-                    required: align,
-                },
-            )
-            .into());
-        }
-        Ok(PageInfo(gpa.raw() | level as u64))
+        let gpa = check_address("page_info GPA", gpa.raw(), MAX_PHYS_ADDR_BITS, level.size())?;
+        Ok(PageInfo(gpa | level as u64))
     }
 
     /// Builds the operand after checking the level against the range `min..=max` that the

@@ -2,6 +2,8 @@
 //! TDG.MEM.PAGE.ATTR.RD and TDG.MEM.PAGE.ATTR.WR.
 
 use super::{check_reserved, DetailedError, Guest};
+use crate::abi::addr::MAX_PHYS_ADDR_BITS;
+use crate::abi::check::check_address;
 use crate::abi::{GuestPhysAddr, PageInfo, PageLevel};
 use crate::call::Backend;
 use crate::error::Result;
@@ -73,16 +75,34 @@ impl L2Attributes {
     pub fn for_write(per_vm: [u16; 3]) -> Result<L2Attributes> {
         let mut raw = 0;
         for (i, attrs) in per_vm.into_iter().enumerate() {
-            check_reserved("L2 attributes", attrs as u64, Self::RESERVED as u64)?;
             if attrs != 0 && attrs & Self::VALID == 0 {
                 check_reserved("L2 attributes (VALID clear)", attrs as u64, !0)?;
             }
             raw |= (attrs as u64) << (16 * (i + 1));
         }
-        Ok(L2Attributes(raw))
+        L2Attributes(raw).check_write()
     }
 
-    /// From a value the module returned.
+    /// The bits TDG.MEM.PAGE.ATTR.WR requires zero in RDX: all of VM0 (bits 15:0, the L1
+    /// VMM) and the reserved bits 14:8 of every L2 VM.
+    pub const WRITE_RESERVED: u64 = 0xFFFF
+        | (Self::RESERVED as u64) << 16
+        | (Self::RESERVED as u64) << 32
+        | (Self::RESERVED as u64) << 48;
+
+    /// Checks the attributes as TDG.MEM.PAGE.ATTR.WR's input: no bit of
+    /// [`L2Attributes::WRITE_RESERVED`] set (a value made with [`L2Attributes::from_raw`]
+    /// may have VM0's bits).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidReason::ReservedBitsSet`](crate::error::InvalidReason::ReservedBitsSet).
+    pub fn check_write(self) -> Result<L2Attributes> {
+        check_reserved("L2 attributes", self.0, Self::WRITE_RESERVED).map(L2Attributes)
+    }
+
+    /// From a value the module returned (unchecked: [`Guest::mem_page_attr_wr`] checks
+    /// what it sends).
     #[inline]
     pub const fn from_raw(raw: u64) -> L2Attributes {
         L2Attributes(raw)
@@ -215,12 +235,14 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a GPA above bits 51:0
+    /// (possible only through [`GuestPhysAddr::from_raw_unchecked`]);
     /// [`Error::Status`](crate::Error::Status).
     #[inline]
     #[doc(alias = "TDG.MEM.PAGE.ATTR.RD")]
     pub fn mem_page_attr_rd(&mut self, gpa: GuestPhysAddr) -> Result<PageAttributes> {
         let mut regs = Regs {
-            rcx: gpa.raw(),
+            rcx: check_address("GPA", gpa.raw(), MAX_PHYS_ADDR_BITS, 1)?,
             ..Regs::ZERO
         };
         // SAFETY: a read of the Secure EPT that only writes registers.
@@ -240,8 +262,10 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a misaligned GPA or a level above 1 GiB;
-    /// [`Error::Status`](crate::Error::Status) with the RDX attributes as details.
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a misaligned GPA, a
+    /// level above 1 GiB, or attributes with VM0's bits or reserved bits set
+    /// ([`L2Attributes::check_write`]); [`Error::Status`](crate::Error::Status) with the
+    /// RDX attributes as details.
     ///
     /// # Safety
     ///
@@ -257,6 +281,7 @@ impl<B: Backend> Guest<B> {
         mask: L2AttrWriteMask,
     ) -> core::result::Result<PageAttributes, DetailedError<L2Attributes>> {
         let page_info = PageInfo::for_leaf(gpa, level, PageLevel::Size4K, PageLevel::Size1G)?;
+        let attributes = attributes.check_write()?;
         let mut regs = Regs {
             rcx: page_info.raw(),
             rdx: attributes.raw(),

@@ -477,7 +477,8 @@ mod tests {
             assert_eq!(log.len(), 0);
         }
         // The null ID: rejected where only a single element makes sense (writes, TDG.VM.RD
-        // version 0), accepted by reads that return the first field.
+        // version 0), accepted by reads that return the first field when its context is
+        // defined.
         let null = FieldId::null(Context::Platform);
         let (write, log) = run(&[], |g| unsafe { g.vm_wr(null, 0, 0) });
         assert!(write.is_err());
@@ -485,9 +486,17 @@ mod tests {
         let (read, log) = run(ok, |g| g.vm_rd_next(null));
         assert!(read.is_ok());
         assert_eq!(log.only().regs.rdx, null.raw());
-        let (read, log) = run(ok, |g| g.vm_rd_next(FieldId::NA));
-        assert!(read.is_ok());
-        assert_eq!(log.only().regs.rdx, u64::MAX);
+        // MD_FIELD_ID_NA (all ones, reserved context 7) is the "no next field" output, not
+        // an input: refused before the call.
+        let (read, log) = run(&[], |g| g.vm_rd_next(FieldId::NA));
+        assert_eq!(
+            read.map(drop),
+            Err(Error::InvalidArgument(crate::error::InvalidArgument {
+                argument: "field ID",
+                reason: InvalidReason::MalformedFieldId { value: u64::MAX },
+            }))
+        );
+        assert_eq!(log.len(), 0);
     }
 
     #[test]

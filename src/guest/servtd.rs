@@ -92,7 +92,9 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// As [`Guest::servtd_rd`].
+    /// As [`Guest::servtd_rd`], and [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    /// for a write mask wider than the field ID's element size
+    /// ([`FieldId::check_write_mask`](crate::abi::FieldId::check_write_mask)).
     ///
     /// # Safety
     ///
@@ -113,7 +115,7 @@ impl<B: Backend> Guest<B> {
             rcx: handle.0,
             rdx: field.check_single_element()?.raw(),
             r8: value,
-            r9: mask,
+            r9: field.check_write_mask(mask)?,
             ..Regs::ZERO
         };
         uuid.load(&mut regs);

@@ -22,8 +22,8 @@
 //! vendor calls and raw calls are `unsafe`.
 
 use super::{check_range, Guest};
-use crate::abi::check::check_address;
 use crate::abi::check::invalid;
+use crate::abi::check::{check_address, check_span};
 use crate::abi::gpr_select::{Gpr, GprSelect};
 use crate::abi::{GuestPhysAddr, PAGE_SIZE};
 use crate::call::Backend;
@@ -296,6 +296,12 @@ fn check_fits(argument: &'static str, value: u64, bytes: u8) -> Result<u64, Erro
     Ok(value)
 }
 
+/// The GPA of an MMIO access of `size` bytes: naturally aligned (so the access never
+/// crosses a page) and within bits 51:0.
+fn mmio_gpa(gpa: GuestPhysAddr, size: MmioSize) -> Result<u64, Error> {
+    check_address("MMIO GPA", gpa.raw(), 52, size as u64)
+}
+
 /// Direction of an I/O or MMIO access (R13).
 const READ: u64 = 0;
 const WRITE: u64 = 1;
@@ -333,8 +339,10 @@ pub struct VendorResult {
     pub r11: u64,
 }
 
-/// How many MapGPA RETRY answers in a row without progress [`Guest::tdvmcall_map_gpa`]
-/// follows before it gives up.
+/// How many MapGPA calls in a row may end in a RETRY without progress before
+/// [`Guest::tdvmcall_map_gpa`] gives up: the third such answer ends the loop, so at most 3
+/// calls are issued from the same address. This is Linux's `tdx_map_gpa` bound (3, counted
+/// per RETRY that does not advance, reset when one does), read in the same way.
 pub const MAP_GPA_RETRIES_WITHOUT_PROGRESS: u32 = 3;
 
 /// Lowest vector the VMM may be asked to inject (0-31 are exceptions).
@@ -510,15 +518,17 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// [`VmcallError`].
+    /// `gpa` not aligned to `size` (nothing runs: an unaligned access may cross into the
+    /// next page); [`VmcallError`].
     #[inline]
     #[doc(alias("TDG.VP.VMCALL", "#VE.RequestMMIO"))]
     pub fn tdvmcall_mmio_read(&mut self, gpa: GuestPhysAddr, size: MmioSize) -> VmcallResult<u64> {
+        let gpa = mmio_gpa(gpa, size)?;
         let out = self.ghci(
             VmcallRegs::standard(Subfunction::RequestMmio)
                 .input(Gpr::R12, size as u64)
                 .input(Gpr::R13, READ)
-                .input(Gpr::R14, gpa.raw()),
+                .input(Gpr::R14, gpa),
         )?;
         Ok(out.get(Gpr::R11) & size_mask(size as u8))
     }
@@ -531,7 +541,8 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// `value` wider than `size` (nothing runs); [`VmcallError`].
+    /// `gpa` not aligned to `size` or `value` wider than `size` (nothing runs);
+    /// [`VmcallError`].
     #[inline]
     #[doc(alias("TDG.VP.VMCALL", "#VE.RequestMMIO"))]
     pub fn tdvmcall_mmio_write(
@@ -540,12 +551,13 @@ impl<B: Backend> Guest<B> {
         size: MmioSize,
         value: u64,
     ) -> VmcallResult<()> {
+        let gpa = mmio_gpa(gpa, size)?;
         let value = check_fits("MMIO value", value, size as u8)?;
         self.ghci(
             VmcallRegs::standard(Subfunction::RequestMmio)
                 .input(Gpr::R12, size as u64)
                 .input(Gpr::R13, WRITE)
-                .input(Gpr::R14, gpa.raw())
+                .input(Gpr::R14, gpa)
                 .input(Gpr::R15, value),
         )?;
         Ok(())
@@ -625,8 +637,9 @@ impl<B: Backend> Guest<B> {
     ///
     /// Sub-function 0x10001. Exposes R10-R13. Inputs: R12 start GPA, R13 size. Output: on
     /// RETRY, R11 = the GPA to resume from, which must lie in `[start, start + size)`.
-    /// Gives up after [`MAP_GPA_RETRIES_WITHOUT_PROGRESS`] RETRY answers in a row that do
-    /// not advance.
+    /// Gives up at the [`MAP_GPA_RETRIES_WITHOUT_PROGRESS`]th RETRY answer in a row that does
+    /// not advance (3 calls without progress, as Linux); a RETRY that advances starts the
+    /// count again.
     ///
     /// # Errors
     ///
@@ -644,9 +657,7 @@ impl<B: Backend> Guest<B> {
     #[doc(alias("TDG.VP.VMCALL", "MapGPA"))]
     pub unsafe fn tdvmcall_map_gpa(&mut self, start: GuestPhysAddr, size: u64) -> VmcallResult<()> {
         check_address("MapGPA start", start.raw(), 52, PAGE_SIZE)?;
-        check_address("MapGPA size", size, 53, PAGE_SIZE)?;
-        let end = start.raw() + size;
-        check_range("MapGPA size", size, PAGE_SIZE, (1 << 52) - start.raw())?;
+        let end = check_span("MapGPA size", start.raw(), size, PAGE_SIZE, 52)?;
         let mut current = start.raw();
         let mut stalls = 0;
         loop {
@@ -667,7 +678,7 @@ impl<B: Backend> Guest<B> {
             }
             if resume <= current {
                 stalls += 1;
-                if stalls > MAP_GPA_RETRIES_WITHOUT_PROGRESS {
+                if stalls >= MAP_GPA_RETRIES_WITHOUT_PROGRESS {
                     return Err(VmcallError::MapGpaNoProgress { resume });
                 }
             } else {
@@ -686,7 +697,8 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// Misaligned or zero sizes (nothing runs); [`VmcallError`].
+    /// A misaligned buffer, a size that is zero or not a multiple of 4 KiB, or a buffer
+    /// that would end above 2^52 (nothing runs); [`VmcallError`].
     ///
     /// # Safety
     ///
@@ -701,8 +713,7 @@ impl<B: Backend> Guest<B> {
         size: u64,
     ) -> VmcallResult<()> {
         check_address("GetQuote buffer", buffer.raw(), 52, PAGE_SIZE)?;
-        check_address("GetQuote size", size, 64, PAGE_SIZE)?;
-        check_range("GetQuote size", size, PAGE_SIZE, u64::MAX)?;
+        check_span("GetQuote size", buffer.raw(), size, PAGE_SIZE, 52)?;
         self.ghci(
             VmcallRegs::standard(Subfunction::GetQuote)
                 .input(Gpr::R12, buffer.raw())
@@ -1131,9 +1142,11 @@ mod tests {
         );
         assert_eq!(log.get(1).regs.r11, Subfunction::MapGpa.number());
 
-        // Three RETRYs without progress are followed; the fourth gives up.
+        // At most 3 calls in a row without progress (Linux's bound): the third RETRY that
+        // does not advance gives up. The script would answer a fourth call, so a loop
+        // that issued one would show in the count.
         let stuck = retry_at(start.raw());
-        let replies: [Reply<'_>; 4] = [(0, &stuck); 4];
+        let replies: [Reply<'_>; 4] = [(0, &stuck), (0, &stuck), (0, &stuck), (0, &nothing)];
         let (res, log) = run(&replies, |g| unsafe { g.tdvmcall_map_gpa(start, size) });
         assert_eq!(
             res,
@@ -1141,13 +1154,28 @@ mod tests {
                 resume: start.raw()
             })
         );
-        assert_eq!(log.len(), 4);
+        assert_eq!(log.len(), MAP_GPA_RETRIES_WITHOUT_PROGRESS as usize);
+        assert_eq!(log.len(), 3);
+        let (res, log) = run(&[(0, &stuck), (0, &stuck), (0, &nothing)], |g| unsafe {
+            g.tdvmcall_map_gpa(start, size)
+        });
+        assert_eq!(res, Ok(()));
+        assert_eq!(log.len(), 3);
+        // Progress starts the count again: two stalls, an advance, two stalls, success.
         let (res, log) = run(
-            &[(0, &stuck), (0, &stuck), (0, &stuck), (0, &nothing)],
+            &[
+                (0, &stuck),
+                (0, &stuck),
+                (0, &half),
+                (0, &half),
+                (0, &half),
+                (0, &nothing),
+            ],
             |g| unsafe { g.tdvmcall_map_gpa(start, size) },
         );
         assert_eq!(res, Ok(()));
-        assert_eq!(log.len(), 4);
+        assert_eq!(log.len(), 6);
+        assert_eq!(log.get(3).regs.r12, start.raw() + 0x20_0000);
 
         let outside = retry_at(start.raw() + size);
         let (res, _) = run(&[(0, &outside)], |g| unsafe {

@@ -357,7 +357,8 @@ impl<B: Backend> Guest<B> {
     ///
     /// # Errors
     ///
-    /// Malformed field ID; [`Error::Status`](crate::Error::Status).
+    /// Malformed field ID, or a write mask wider than the field ID's element size
+    /// ([`FieldId::check_write_mask`](crate::abi::FieldId::check_write_mask)); [`Error::Status`](crate::Error::Status).
     ///
     /// # Safety
     ///
@@ -370,7 +371,7 @@ impl<B: Backend> Guest<B> {
         let mut regs = Regs {
             rdx: field.check_single_element()?.raw(),
             r8: value,
-            r9: mask,
+            r9: field.check_write_mask(mask)?,
             ..Regs::ZERO
         };
         // SAFETY: the caller vouches for the field write.

@@ -4,10 +4,11 @@
 //! ([`SeptDetails`], from RCX/RDX); those wrappers return a [`DetailedResult`].
 
 use super::{check_page, check_sept, page_or_null, DetailedResult, Host, SeptDetails};
-use crate::abi::check::invalid;
+use crate::abi::addr::MAX_PHYS_ADDR_BITS;
+use crate::abi::check::check_address;
 use crate::abi::{GuestPhysAddr, HostPhysAddr, PageInfo, PageLevel, TdrPage, NULL_PA};
 use crate::call::Backend;
-use crate::error::{InvalidReason, Result};
+use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::status::{Status, StatusCode};
@@ -92,17 +93,7 @@ fn check_l2(pages: &L2Pages) -> Result<[u64; 3]> {
 }
 
 fn check_8byte(gpa: GuestPhysAddr) -> Result<u64> {
-    if !gpa.is_aligned(8) {
-        return Err(invalid(
-            "GPA",
-            InvalidReason::Misaligned {
-                value: gpa.raw(),
-                required: 8,
-            },
-        )
-        .into());
-    }
-    Ok(gpa.raw())
+    check_address("GPA", gpa.raw(), MAX_PHYS_ADDR_BITS, 8)
 }
 
 /// How TDH.MEM.RANGE.BLOCK completed.
@@ -702,6 +693,7 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::InvalidReason;
     use crate::host::testing::*;
     use crate::Error;
 

@@ -270,7 +270,9 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// As [`Host::mng_rd`], e.g. TDX_METADATA_FIELD_NOT_WRITABLE.
+    /// As [`Host::mng_rd`], e.g. TDX_METADATA_FIELD_NOT_WRITABLE; [`Error::InvalidArgument`]
+    /// also for a write mask wider than the field ID's element size
+    /// ([`FieldId::check_write_mask`]).
     #[inline]
     #[doc(alias = "TDH.MNG.WR")]
     pub fn mng_wr(&mut self, tdr: TdrPage, field: FieldId, value: u64, mask: u64) -> Result<u64> {
@@ -278,7 +280,7 @@ impl<B: Backend> Host<B> {
             rcx: tdr.raw(),
             rdx: field.check_single_element()?.raw(),
             r8: value,
-            r9: mask,
+            r9: field.check_write_mask(mask)?,
             ..Regs::ZERO
         };
         // SAFETY: writes TD metadata only.

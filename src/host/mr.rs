@@ -1,10 +1,11 @@
 //! TD measurement: TDH.MR.* leaves.
 
 use super::{check_sept, DetailedResult, Host, SeptDetails};
-use crate::abi::check::invalid;
+use crate::abi::addr::MAX_PHYS_ADDR_BITS;
+use crate::abi::check::check_address;
 use crate::abi::{GuestPhysAddr, TdrPage};
 use crate::call::Backend;
-use crate::error::{InvalidReason, Result};
+use crate::error::Result;
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 
@@ -28,18 +29,8 @@ impl<B: Backend> Host<B> {
         gpa: GuestPhysAddr,
         tdr: TdrPage,
     ) -> DetailedResult<(), SeptDetails> {
-        if !gpa.is_aligned(MR_EXTEND_CHUNK) {
-            return Err(crate::Error::from(invalid(
-                "GPA",
-                InvalidReason::Misaligned {
-                    value: gpa.raw(),
-                    required: MR_EXTEND_CHUNK,
-                },
-            ))
-            .into());
-        }
         let mut regs = Regs {
-            rcx: gpa.raw(),
+            rcx: check_address("GPA", gpa.raw(), MAX_PHYS_ADDR_BITS, MR_EXTEND_CHUNK)?,
             rdx: tdr.raw(),
             ..Regs::ZERO
         };
@@ -66,6 +57,7 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::InvalidReason;
     use crate::host::testing::*;
     use crate::{Error, Status};
 

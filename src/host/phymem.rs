@@ -1,7 +1,9 @@
 //! Physical-memory management: TDH.PHYMEM.* leaves.
 
 use super::{check_page, Host};
-use crate::abi::{HostPhysAddr, TdrPage};
+use crate::abi::addr::MAX_PHYS_ADDR_BITS as MAX_BITS;
+use crate::abi::check::{check_address, check_range};
+use crate::abi::{HostPhysAddr, TdrPage, PAGE_SIZE};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
@@ -196,11 +198,17 @@ impl<B: Backend> Host<B> {
     }
 
     /// TDH.PHYMEM.PAGE.WBINVD of a TD's root page with the global private HKID (a
-    /// convenience for teardown).
+    /// convenience for teardown): RCX = `tdr | global_hkid << hkid_shift`, where
+    /// `hkid_shift` is the platform's first key-ID bit (MAXPA, the physical-address width
+    /// without key-ID bits).
     ///
     /// # Errors
     ///
-    /// As [`Host::phymem_page_wbinvd`].
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), before anything runs,
+    /// when `hkid_shift` lies outside 12..=51, when `global_hkid << hkid_shift` does not fit
+    /// in the 52 address bits (the HKID would be cut off and the flush run on another key),
+    /// or when the TDR address reaches into the key-ID bits; otherwise as
+    /// [`Host::phymem_page_wbinvd`].
     #[inline]
     #[doc(alias = "TDH.PHYMEM.PAGE.WBINVD")]
     pub fn phymem_page_wbinvd_tdr(
@@ -209,8 +217,15 @@ impl<B: Backend> Host<B> {
         hkid_shift: u32,
         global_hkid: u16,
     ) -> Result<()> {
-        let raw = tdr.raw() | (global_hkid as u64).checked_shl(hkid_shift).unwrap_or(0);
-        self.phymem_page_wbinvd(HostPhysAddr::new(raw)?)
+        let shift = check_range("HKID shift", hkid_shift.into(), 12, MAX_BITS as u64 - 1)? as u32;
+        let hkid = check_range(
+            "global HKID",
+            global_hkid.into(),
+            0,
+            (1 << (MAX_BITS - shift)) - 1,
+        )?;
+        let tdr = check_address("TDR below the HKID bits", tdr.raw(), shift, PAGE_SIZE)?;
+        self.phymem_page_wbinvd(HostPhysAddr::from_raw_unchecked(tdr | hkid << shift))
     }
 }
 

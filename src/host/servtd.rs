@@ -1,10 +1,11 @@
 //! Service-TD binding: TDH.SERVTD.* leaves.
 
 use super::Host;
+use crate::abi::check::invalid;
 use crate::abi::mig::ServtdAttr;
 use crate::abi::{HostPhysAddr, TdrPage};
 use crate::call::Backend;
-use crate::error::Result;
+use crate::error::{InvalidReason, Result};
 use crate::leaf::Leaf;
 use crate::regs::Regs;
 use crate::status::Status;
@@ -38,6 +39,8 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when `servtd` is `target`
+    /// (the ABI requires two different TDs; nothing runs);
     /// [`Error::Status`](crate::Error::Status), e.g. TDX_SERVTD_ALREADY_BOUND_FOR_TYPE.
     #[inline]
     #[doc(alias = "TDH.SERVTD.BIND")]
@@ -48,6 +51,16 @@ impl<B: Backend> Host<B> {
         slot: ServtdSlot,
         attr: ServtdAttr,
     ) -> Result<ServtdBinding> {
+        if servtd == target {
+            return Err(invalid(
+                "service TD TDR",
+                InvalidReason::NotDistinct {
+                    value: servtd.raw(),
+                    other: "target TD TDR",
+                },
+            )
+            .into());
+        }
         let mut regs = Regs {
             rcx: target.raw(),
             rdx: servtd.raw(),

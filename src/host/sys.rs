@@ -2,7 +2,8 @@
 
 use super::mng::KeyConfig;
 use super::{DetailedError, DetailedResult, Host};
-use crate::abi::check::check_range;
+use crate::abi::addr::MAX_PHYS_ADDR_BITS;
+use crate::abi::check::{check_range, check_span};
 use crate::abi::sysinfo::{TdSysInfo, CMR_INFO_ALIGN, MAX_CMRS, MAX_TDMRS, TDMR_INFO_ALIGN};
 use crate::abi::td_params::{CpuidConfig, CpuidLeaf, CpuidValues};
 use crate::abi::MetadataRead;
@@ -185,14 +186,14 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`] for a misaligned base or size; [`Error::Status`].
+    /// [`Error::InvalidArgument`] for a misaligned base, a size that is zero or not a
+    /// multiple of 1 GiB, or a TDMR that would end above 2^52; [`Error::Status`].
     #[inline]
     #[doc(alias = "TDH.SYS.TDMR.INIT")]
     pub fn sys_tdmr_init(&mut self, tdmr_base: HostPhysAddr, tdmr_size: u64) -> Result<TdmrInit> {
         const GIB: u64 = 1 << 30;
         let base = HostPhysAddr::aligned(tdmr_base.raw(), GIB)?.raw();
-        crate::abi::check::check_address("TDMR size", tdmr_size, 64, GIB)?;
-        let end = base.saturating_add(tdmr_size);
+        let end = check_span("TDMR size", base, tdmr_size, GIB, MAX_PHYS_ADDR_BITS)?;
         let max_calls = tdmr_size / crate::abi::PAGE_SIZE + 1;
         for _ in 0..max_calls {
             let mut regs = Regs {

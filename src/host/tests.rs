@@ -185,7 +185,8 @@ fn call_wrapper<B: crate::call::Backend>(
             ),
             Leaf::TdhSysLpInit => (host.sys_lp_init().is_ok(), "sys_lp_init", Safe),
             Leaf::TdhSysTdmrInit => (
-                host.sys_tdmr_init(HostPhysAddr::new(0).unwrap(), 0).is_ok(),
+                host.sys_tdmr_init(HostPhysAddr::new(0).unwrap(), 1 << 30)
+                    .is_ok(),
                 "sys_tdmr_init",
                 Safe,
             ),
@@ -220,7 +221,8 @@ fn call_wrapper<B: crate::call::Backend>(
                 Safe,
             ),
             Leaf::TdhServtdBind => (
-                host.servtd_bind(tdr, tdr, slot, attr).is_ok(),
+                host.servtd_bind(tdr, TdrPage::from_raw(0x5000).unwrap(), slot, attr)
+                    .is_ok(),
                 "servtd_bind",
                 Safe,
             ),

@@ -1,6 +1,7 @@
 //! vCPU management and entry: TDH.VP.* leaves.
 
 use super::Host;
+use crate::abi::check::check_reserved;
 use crate::abi::FieldId;
 use crate::abi::MetadataRead;
 use crate::abi::{TdcxPage, TdrPage, TdvprPage};
@@ -11,7 +12,9 @@ use crate::regs::Regs;
 use crate::status::{ExitReason, Status, StatusCode};
 
 bitflags::bitflags! {
-    /// The flag bits of TDH.VP.ENTER's RCX (besides the TDVPR address).
+    /// The flag bits of TDH.VP.ENTER's RCX (besides the TDVPR address). Every other bit of
+    /// RCX must be zero: [`Host::vp_enter`] rejects a value made with `from_bits_retain`
+    /// that holds any.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct VpEnterFlags: u64 {
         /// Bit 52: HOST_RECOVERABILITY_HINT, allowed only if the last TD exit was an async
@@ -184,6 +187,9 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidArgument`] when `flags` holds bits other than 52 and 53 (made with
+    /// `from_bits_retain`; another bit would change the TDVPR address or a reserved bit),
+    /// before anything runs.
     /// [`Error::Status`] when the vCPU was not entered (TDX_OPERAND_BUSY, TDX_VCPU_*,
     /// TDX_INVALID_RESUMPTION, a software code, ...).
     ///
@@ -201,7 +207,12 @@ impl<B: Backend> Host<B> {
         flags: VpEnterFlags,
         regs: &mut Regs,
     ) -> Result<TdExit> {
-        regs.rcx = tdvpr.raw() | flags.bits();
+        let flags = check_reserved(
+            "TDH.VP.ENTER flags",
+            flags.bits(),
+            !VpEnterFlags::all().bits(),
+        )?;
+        regs.rcx = tdvpr.raw() | flags;
         // SAFETY: the caller upholds the vCPU-entry contract above.
         let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
         if !is_td_exit(status) {
@@ -390,7 +401,9 @@ impl<B: Backend> Host<B> {
     ///
     /// # Errors
     ///
-    /// As [`Host::vp_rd`].
+    /// As [`Host::vp_rd`]; [`Error::InvalidArgument`] also
+    /// for a write mask wider than the field ID's element size
+    /// ([`FieldId::check_write_mask`]).
     #[inline]
     #[doc(alias = "TDH.VP.WR")]
     pub fn vp_wr(
@@ -404,7 +417,7 @@ impl<B: Backend> Host<B> {
             rcx: tdvpr.raw(),
             rdx: field.check_single_element()?.raw(),
             r8: value,
-            r9: mask,
+            r9: field.check_write_mask(mask)?,
             ..Regs::ZERO
         };
         // SAFETY: writes vCPU metadata only.
