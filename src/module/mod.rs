@@ -175,6 +175,7 @@ impl SoftwareModule {
                 config.memory_base,
                 config.memory_size,
                 config.memory_base + reserved,
+                (config.private_hkids.start, config.private_hkids.end),
             ),
             kot: HashMap::new(),
             tds: HashMap::new(),
@@ -259,11 +260,12 @@ impl SoftwareModule {
     pub fn write(&self, hpa: HostPhysAddr, bytes: &[u8]) -> Result<(), MemoryError> {
         let mut state = self.lock();
         state.memory.check_host_access(hpa.raw(), bytes.len())?;
-        state.memory.write(hpa.raw(), bytes);
+        state.memory.host_write(hpa.raw(), bytes);
         Ok(())
     }
 
-    /// Reads host memory.
+    /// Reads host memory with the host's key: lines a TD or the module wrote with a private
+    /// key (a page reclaimed from a TD, say) read as zeros.
     ///
     /// # Errors
     ///
@@ -271,7 +273,7 @@ impl SoftwareModule {
     pub fn read(&self, hpa: HostPhysAddr, out: &mut [u8]) -> Result<(), MemoryError> {
         let state = self.lock();
         state.memory.check_host_access(hpa.raw(), out.len())?;
-        state.memory.read(hpa.raw(), out);
+        state.memory.host_read(hpa.raw(), out);
         Ok(())
     }
 
@@ -318,6 +320,14 @@ impl SoftwareModule {
             values.extend([area.offset, area.size]);
         }
         self.write_u64s(hpa, &values)
+    }
+
+    /// The lowest bit of the KeyID (HKID) field of a physical address on this machine: the
+    /// KeyID bits are the fewest top bits below the 52-bit MAX_PA that hold every KeyID up
+    /// to the last private HKID (bits 51:46 for the default 32..64). An HPA operand with a
+    /// private HKID there is refused where the module checks for a shared HPA.
+    pub fn keyid_shift(&self) -> u32 {
+        memory::keyid_shift(self.shared.config.private_hkids.end)
     }
 
     /// The TDMR covering the whole CMR, its PAMT (4K, 2M, 1G levels, in that order) at the
@@ -455,6 +465,13 @@ pub enum GuestMemoryError {
         /// The first GPA that is not mapped.
         gpa: u64,
     },
+    /// The read met a line the host overwrote with its key (a host-key write by a SEAMCALL
+    /// into this TD's page): its integrity check failed, the TD took a machine check and is
+    /// now FATAL (see the module docs, section "Memory").
+    IntegrityFailure {
+        /// The first GPA whose line failed the check.
+        gpa: u64,
+    },
 }
 
 impl core::fmt::Display for GuestMemoryError {
@@ -464,6 +481,10 @@ impl core::fmt::Display for GuestMemoryError {
             GuestMemoryError::NotMapped { gpa } => {
                 write!(f, "GPA {gpa:#x} is not mapped private memory of the TD")
             }
+            GuestMemoryError::IntegrityFailure { gpa } => write!(
+                f,
+                "GPA {gpa:#x} failed its integrity check (the host wrote there); the TD is dead"
+            ),
         }
     }
 }
@@ -488,45 +509,65 @@ impl core::fmt::Debug for GuestMemory {
 }
 
 impl GuestMemory {
+    /// Runs `each(state, hkid, gpa, hpa, range)` for each piece of `len` bytes at `gpa` that
+    /// lies in one page, after translating it; stops at the first error.
     fn access(
         &self,
         gpa: GuestPhysAddr,
         len: usize,
-        mut each: impl FnMut(&mut State, u64, core::ops::Range<usize>),
+        mut each: impl FnMut(&mut State, u16, u64, u64, core::ops::Range<usize>) -> Result<(), GuestMemoryError>,
     ) -> Result<(), GuestMemoryError> {
         let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut done = 0;
         while done < len {
             let address = gpa.raw() + done as u64;
             let td = state.tds.get(&self.tdr).ok_or(GuestMemoryError::NoSuchTd)?;
+            let hkid = td.hkid;
             let hpa = bridge::translate(td, address)
                 .ok_or(GuestMemoryError::NotMapped { gpa: address })?;
             let n = (PAGE_SIZE - (address % PAGE_SIZE)).min((len - done) as u64) as usize;
-            each(&mut state, hpa, done..done + n);
+            let result = each(&mut state, hkid, address, hpa, done..done + n);
+            if result.is_err() {
+                drop(state);
+                // A machine check may have released vCPU threads and host threads.
+                self.shared.changed.notify_all();
+                return result;
+            }
             done += n;
         }
         Ok(())
     }
 
-    /// Reads `out.len()` bytes at `gpa`.
+    /// Reads `out.len()` bytes at `gpa`, with the TD's key.
     ///
     /// # Errors
     ///
-    /// [`GuestMemoryError`] when a page of the range is not mapped.
+    /// [`GuestMemoryError`] when a page of the range is not mapped, or a line of it fails
+    /// its integrity check (then the TD is dead: FATAL, its vCPUs stopped).
     pub fn read(&self, gpa: GuestPhysAddr, out: &mut [u8]) -> Result<(), GuestMemoryError> {
-        self.access(gpa, out.len(), |state, hpa, range| {
-            state.memory.read(hpa, &mut out[range])
+        let tdr = self.tdr;
+        self.access(gpa, out.len(), |state, hkid, address, hpa, range| {
+            state
+                .memory
+                .td_read(hkid, hpa, &mut out[range])
+                .map_err(|poisoned| {
+                    state.machine_check(tdr);
+                    GuestMemoryError::IntegrityFailure {
+                        gpa: address + (poisoned.hpa - hpa),
+                    }
+                })
         })
     }
 
-    /// Writes `bytes` at `gpa`.
+    /// Writes `bytes` at `gpa`, with the TD's key.
     ///
     /// # Errors
     ///
-    /// As [`GuestMemory::read`].
+    /// As [`GuestMemory::read`], for a page that is not mapped.
     pub fn write(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), GuestMemoryError> {
-        self.access(gpa, bytes.len(), |state, hpa, range| {
-            state.memory.write(hpa, &bytes[range])
+        self.access(gpa, bytes.len(), |state, hkid, _, hpa, range| {
+            state.memory.td_write(hkid, hpa, &bytes[range]);
+            Ok(())
         })
     }
 
