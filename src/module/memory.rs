@@ -184,12 +184,7 @@ pub(super) fn keyid_shift(private_hkid_end: u16) -> u32 {
 impl Memory {
     /// Memory at `base`, `size` bytes; host pages are handed out from `first_host_page` on.
     /// `private_hkids` is the range of private HKIDs, `start..end`.
-    pub fn new(
-        base: u64,
-        size: u64,
-        first_host_page: u64,
-        private_hkids: (u16, u16),
-    ) -> Memory {
+    pub fn new(base: u64, size: u64, first_host_page: u64, private_hkids: (u16, u16)) -> Memory {
         Memory {
             base,
             size,
@@ -525,9 +520,18 @@ mod tests {
         let memory = memory_with_tdmr();
         let page = (1 << 30) + 0x10_0000;
         assert!(memory.check_shared(page, PAGE_SIZE));
-        assert!(memory.check_shared(page | 31 << 46, PAGE_SIZE), "a shared KeyID");
-        assert!(!memory.check_shared(page | 32 << 46, PAGE_SIZE), "a private KeyID");
-        assert!(!memory.check_shared(page | 1 << 52, PAGE_SIZE), "above MAX_PA");
+        assert!(
+            memory.check_shared(page | 31 << 46, PAGE_SIZE),
+            "a shared KeyID"
+        );
+        assert!(
+            !memory.check_shared(page | 32 << 46, PAGE_SIZE),
+            "a private KeyID"
+        );
+        assert!(
+            !memory.check_shared(page | 1 << 52, PAGE_SIZE),
+            "above MAX_PA"
+        );
         assert!(!memory.check_shared(page + 8, PAGE_SIZE), "misaligned");
     }
 
@@ -569,11 +573,18 @@ mod tests {
         memory.host_read(page, &mut line);
         let mut expected = [0; 64];
         expected[8] = 1;
-        assert_eq!(line, expected, "the rest of the line is what the host key reads: zeros");
+        assert_eq!(
+            line, expected,
+            "the rest of the line is what the host key reads: zeros"
+        );
         assert_eq!(
             memory.td_read(40, page, &mut line),
             Err(Poisoned { hpa: page })
         );
-        assert_eq!(memory.td_read(40, page + 64, &mut line), Ok(()), "other lines stay");
+        assert_eq!(
+            memory.td_read(40, page + 64, &mut line),
+            Ok(()),
+            "other lines stay"
+        );
     }
 }

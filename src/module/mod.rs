@@ -515,7 +515,13 @@ impl GuestMemory {
         &self,
         gpa: GuestPhysAddr,
         len: usize,
-        mut each: impl FnMut(&mut State, u16, u64, u64, core::ops::Range<usize>) -> Result<(), GuestMemoryError>,
+        mut each: impl FnMut(
+            &mut State,
+            u16,
+            u64,
+            u64,
+            core::ops::Range<usize>,
+        ) -> Result<(), GuestMemoryError>,
     ) -> Result<(), GuestMemoryError> {
         let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut done = 0;
