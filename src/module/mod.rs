@@ -87,14 +87,14 @@
 //! Where these come from: the operand checks, their order and the mapping of each operand
 //! with its own KeyID, from the module source (`shared_hpa_check` in `helpers.c`;
 //! `tdh_mem_page_add.c`; `tdh_mng_init.c` at 1.5.05; `tdh_sys_config.c` and
-//! `tdh_sys_rdall.c` at 2.0.08, unchanged in these checks). The line behaviour, from the TDX memory-integrity rules (each line of
-//! a TD's memory carries TD ownership, and with cryptographic integrity a MAC: a read with a
-//! non-TD KeyID returns zeros, a write with one takes the line from the TD, and the TD's
-//! next read of it is poisoned); Linux documents the poisoning of partial writes as an
-//! erratum. **UNVERIFIED** (no primary source seen here): the zero pattern under every
-//! integrity mode, and the exact TD exit and status the module gives after a TD consumes
-//! poison (the model uses TDX_NON_RECOVERABLE_TD without an exit reason, and TDX_TD_FATAL for
-//! a SEAMCALL that consumes it).
+//! `tdh_sys_rdall.c` read at 2.0.08). The line behaviour, from the TDX memory-integrity
+//! rules (each line of a TD's memory carries TD ownership, and with cryptographic integrity
+//! a MAC: a read with a non-TD KeyID returns zeros, a write with one takes the line from the
+//! TD, and the TD's next read of it is poisoned); Linux documents the poisoning of partial
+//! writes as an erratum. **UNVERIFIED** (no primary source seen here): the zero pattern
+//! under every integrity mode, and the exact TD exit and status the module gives after a TD
+//! consumes poison (the model uses TDX_NON_RECOVERABLE_TD without an exit reason, and
+//! TDX_TD_FATAL for a SEAMCALL that consumes it).
 //!
 //! ## What each operand gets
 //!
