@@ -209,7 +209,8 @@ impl SoftwareModule {
     /// # Panics
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
-    /// sized, or an empty HKID range.
+    /// sized, an empty HKID range, or a CMR that reaches the KeyID bits of a physical
+    /// address (see [`SoftwareModule::keyid_shift`]).
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -223,6 +224,13 @@ impl SoftwareModule {
             "the CMR must be 1 GiB aligned and sized"
         );
         assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
+        assert!(
+            config
+                .memory_base
+                .checked_add(config.memory_size)
+                .is_some_and(|end| (end - 1) >> memory::keyid_shift(config.private_hkids.end) == 0),
+            "the CMR must lie below the KeyID bits"
+        );
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
         let mut secret = [0u8; 32];
         let seed = mrtd::sha384(&[
