@@ -197,6 +197,12 @@ pub(super) fn tdcall(shared: &Shared, tdvpr: u64, call: &mut Call<'_>) -> Outcom
             let status = state
                 .tdcall(tdvpr, leaf, version, &mut out)
                 .unwrap_or_else(|status| status);
+            if state.vcpus.get(&tdvpr).is_none_or(|vcpu| vcpu.bridge.gone) {
+                // The call consumed poison: the TD is dead and this TDCALL never returns.
+                drop(state);
+                shared.changed.notify_all();
+                return Outcome::Fault(Fault::Ud);
+            }
             complete(out, status)
         }
     }
@@ -318,7 +324,8 @@ fn accept<'a>(
                 }
                 Some(SeptState::Pending) => {
                     let septe = entry.expect("present");
-                    state.memory.fill_page(septe.hpa, 0);
+                    let key = super::memory::Key::Private(td.hkid);
+                    state.memory.fill_page(septe.hpa, key);
                     state.tds.get_mut(&tdr).expect("TD").sept.insert(
                         (level, gpa),
                         Septe {
@@ -470,9 +477,10 @@ impl State {
                 if regs.rdx > 3 {
                     return Err(invalid(Operand::RDX));
                 }
-                let hpa = translate(&self.tds[&tdr], regs.rcx).ok_or(invalid(Operand::RCX))?;
+                let td = &self.tds[&tdr];
+                let hpa = translate(td, regs.rcx).ok_or(invalid(Operand::RCX))?;
                 let mut data = [0u8; 48];
-                self.memory.read(hpa, &mut data);
+                self.td_read_or_die(tdr, hpa, &mut data)?;
                 let td = self.tds.get_mut(&tdr).expect("TD");
                 let rtmr = &mut td.rtmr[regs.rdx as usize];
                 *rtmr = sha384(&[&rtmr[..], &data]);
@@ -499,8 +507,8 @@ impl State {
         let report_hpa = translate(td, regs.rcx).ok_or(invalid(Operand::RCX))?;
         let data_hpa = translate(td, regs.rdx).ok_or(invalid(Operand::RDX))?;
         let mut report = TdReport::zeroed();
-        self.memory
-            .read(data_hpa, &mut report.report_mac.report_data);
+        self.td_read_or_die(tdr, data_hpa, &mut report.report_mac.report_data)?;
+        let td = &self.tds[&tdr];
         report.report_mac.report_type.tee_type = REPORT_TYPE_TDX;
         report.tee_tcb_info.valid = 0x1FF;
         report.tee_tcb_info.tee_tcb_svn[..2]
@@ -522,7 +530,46 @@ impl State {
         // The MAC: the model's stand-in for the CPU's report key.
         let mac = sha384(&[&self.secret, &bytes[..224]]);
         bytes[224..256].copy_from_slice(&mac[..32]);
-        self.memory.write(report_hpa, &bytes);
+        self.memory.td_write(td.hkid, report_hpa, &bytes);
         Ok(Status::SUCCESS)
+    }
+
+    /// A read of the TD's private memory with its key on the TD's behalf; a line that fails
+    /// its integrity check kills the TD ([`State::machine_check`]).
+    fn td_read_or_die(&mut self, tdr: u64, hpa: u64, out: &mut [u8]) -> Result<(), Status> {
+        let hkid = self.tds[&tdr].hkid;
+        if self.memory.td_read(hkid, hpa, out).is_err() {
+            self.machine_check(tdr);
+            return Err(StatusCode::NonRecoverableTd.status());
+        }
+        Ok(())
+    }
+
+    /// The TD at `tdr` consumed poison (a line of its private memory the host overwrote with
+    /// its key): a machine check the TD cannot recover from. The TD becomes FATAL (every
+    /// later TD-scope SEAMCALL but teardown answers TDX_TD_FATAL); a vCPU running now leaves
+    /// the TD, its host's TDH.VP.ENTER returning TDX_NON_RECOVERABLE_TD; and no vCPU of the
+    /// TD runs again (its guest thread's TDCALLs raise #UD). UNVERIFIED: the exact exit the
+    /// module gives for a TD machine check; the model reports it without an exit reason.
+    pub(super) fn machine_check(&mut self, tdr: u64) {
+        if let Some(td) = self.tds.get_mut(&tdr) {
+            td.fatal = true;
+        }
+        let status = StatusCode::NonRecoverableTd.status();
+        for vcpu in self.vcpus.values_mut().filter(|vcpu| vcpu.tdr == tdr) {
+            if vcpu.bridge.inside.is_some() {
+                vcpu.bridge.exit = Some(ExitRecord {
+                    registers: Registers {
+                        rax: status.raw(),
+                        ..Registers::default()
+                    },
+                    xmm: Some([0; 16]),
+                    keep_host_rbp: false,
+                });
+                vcpu.bridge.inside = None;
+                vcpu.last_exit = LastExit::Async;
+            }
+            vcpu.bridge.gone = true;
+        }
     }
 }

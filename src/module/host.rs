@@ -4,7 +4,7 @@
 //! status (and operand ID) the module returns. Registers the module zeroes before its checks
 //! are zeroed first here too.
 
-use super::memory::{Memory, PageType, PamtEntry, Tdmr};
+use super::memory::{Key, PageType, PamtEntry, Tdmr};
 use super::metadata::{self, Accessor};
 use super::mrtd::MrtdBuilder;
 use super::platform::*;
@@ -321,7 +321,7 @@ impl State {
         {
             return Err(StatusCode::SysConfigNotPending.status());
         }
-        if !Memory::check_shared(regs.rcx, ALIGN) {
+        if !self.memory.check_shared(regs.rcx, ALIGN) {
             return Err(invalid(Operand::RCX));
         }
         let count = regs.rdx;
@@ -334,8 +334,9 @@ impl State {
         }
         let mut tdmrs = Vec::new();
         for index in 0..count {
-            let pointer = self.memory.read_u64(regs.rcx + 8 * index);
-            if !Memory::check_shared(pointer, ALIGN) {
+            // The array and each TDMR_INFO are read with the host's key.
+            let pointer = self.memory.host_read_u64(regs.rcx + 8 * index);
+            if !self.memory.check_shared(pointer, ALIGN) {
                 return Err(invalid(Operand::RCX));
             }
             let tdmr = self.read_tdmr_info(pointer);
@@ -350,7 +351,7 @@ impl State {
     }
 
     fn read_tdmr_info(&self, at: u64) -> Tdmr {
-        let q = |offset: u64| self.memory.read_u64(at + offset);
+        let q = |offset: u64| self.memory.host_read_u64(at + offset);
         let mut reserved = Vec::new();
         for area in 0..crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS as u64 {
             let (offset, size) = (q(64 + 16 * area), q(72 + 16 * area));
@@ -482,7 +483,7 @@ impl State {
         if !self.platform.lp_init[lp as usize] {
             return Err(StatusCode::SysLpInitNotDone.status());
         }
-        if !Memory::check_shared(regs.rdx, PAGE_SIZE) {
+        if !self.memory.check_shared(regs.rdx, PAGE_SIZE) {
             return Err(invalid(Operand::RDX));
         }
         let (list, next) = metadata::dump_list(
@@ -492,7 +493,8 @@ impl State {
             PAGE_SIZE as usize,
             |get, i| get(self, i),
         )?;
-        self.memory.write(regs.rdx, &list);
+        // Written with the host's key: into a TD's page, the TD loses those lines.
+        self.memory.host_write(regs.rdx, &list);
         regs.r8 = next;
         if next == FieldId::NA.raw() {
             SUCCESS
@@ -564,7 +566,9 @@ impl State {
             return Err(StatusCode::HkidNotFree.status());
         }
         self.kot.insert(hkid, KotState::Assigned);
-        self.memory.fill_page(tdr, 0);
+        // The TDR is initialized with the module's global private key.
+        self.memory
+            .fill_page(tdr, Key::Private(self.platform.global_hkid));
         self.take_page(tdr, PageType::Tdr, 0);
         let uuid = self.next_uuid();
         self.tds.insert(tdr, Td::new(hkid, uuid));
@@ -613,7 +617,7 @@ impl State {
         if index + 1 > TDCS_PAGES && !allowed_in(Leaf::TdhMngAddcx, td.op_state) {
             return Err(StatusCode::OpStateIncorrect.status());
         }
-        self.memory.fill_page(page, 0);
+        self.memory.fill_page(page, Key::Private(td.hkid));
         self.take_page(page, PageType::Tdcx, tdr);
         let td = self.tds.get_mut(&tdr).expect("TD");
         td.tdcx.push(page);
@@ -626,11 +630,14 @@ impl State {
         regs.rcx = 0;
         let tdr = self.explicit_tdr(tdr_operand, Operand::RCX)?;
         self.td_state(tdr, Leaf::TdhMngInit)?;
-        if !Memory::check_shared(params_hpa, crate::abi::td_params::TdParams::ALIGN) {
+        if !self
+            .memory
+            .check_shared(params_hpa, crate::abi::td_params::TdParams::ALIGN)
+        {
             return Err(invalid(Operand::RDX));
         }
         let mut params = [0u8; 1024];
-        self.memory.read(params_hpa, &mut params);
+        self.memory.host_read(params_hpa, &mut params);
         let config = parse_td_params(&params).map_err(|(status, cpuid_leaf)| {
             regs.rcx = cpuid_leaf;
             status
@@ -734,7 +741,8 @@ impl State {
         let tdvpr = regs.rcx;
         self.memory
             .check_private_page(tdvpr, Operand::RCX, PageType::Nda)?;
-        self.memory.fill_page(tdvpr, 0);
+        let key = Key::Private(self.tds[&tdr].hkid);
+        self.memory.fill_page(tdvpr, key);
         self.take_page(tdvpr, PageType::Tdvpr, tdr);
         self.tds.get_mut(&tdr).expect("TD").chldcnt += 1;
         self.vcpus.insert(
@@ -767,7 +775,8 @@ impl State {
         let page = regs.rcx;
         self.memory
             .check_private_page(page, Operand::RCX, PageType::Nda)?;
-        self.memory.fill_page(page, 0);
+        let key = Key::Private(self.tds[&tdr].hkid);
+        self.memory.fill_page(page, key);
         self.take_page(page, PageType::Tdcx, tdr);
         self.vcpus
             .get_mut(&tdvpr)
@@ -999,7 +1008,8 @@ impl State {
         }
         self.memory
             .check_private_page(new_page, Operand::R8, PageType::Nda)?;
-        self.memory.fill_page(new_page, 0);
+        let key = Key::Private(self.tds[&tdr].hkid);
+        self.memory.fill_page(new_page, key);
         self.take_page(new_page, PageType::Ept, tdr);
         let td = self.tds.get_mut(&tdr).expect("TD");
         td.sept.insert(
@@ -1087,12 +1097,17 @@ impl State {
         let (tdr, gpa, _) = self.mem_operands(regs, Leaf::TdhMemPageAdd, 0, Some(0), 0)?;
         self.require_free_4k_leaf(regs, tdr, gpa)?;
         let (target, source) = (regs.r8, regs.r9);
-        if !Memory::check_shared(source, PAGE_SIZE) {
+        if !self.memory.check_shared(source, PAGE_SIZE) {
             return Err(invalid(Operand::R9));
         }
         self.memory
             .check_private_page(target, Operand::R8, PageType::Nda)?;
-        self.memory.copy_page(source, target);
+        // The source is read with the host's key (its own KeyID bits), the target written
+        // with the TD's: another TD's page, or the module's, comes through as zeros.
+        let mut data = std::vec![0u8; PAGE_SIZE as usize];
+        self.memory.host_read(source, &mut data);
+        let hkid = self.tds[&tdr].hkid;
+        self.memory.td_write(hkid, target, &data);
         self.map_4k_page(tdr, gpa, target, SeptState::Mapped);
         self.tds
             .get_mut(&tdr)
@@ -1272,7 +1287,16 @@ impl State {
             ));
         };
         let mut chunk = [0u8; super::mrtd::MR_EXTEND_CHUNK];
-        self.memory.read(septe.hpa + (gpa - page_gpa), &mut chunk);
+        let hkid = self.tds[&tdr].hkid;
+        if self
+            .memory
+            .td_read(hkid, septe.hpa + (gpa - page_gpa), &mut chunk)
+            .is_err()
+        {
+            // The chunk failed its integrity check (the host wrote there with its key).
+            self.machine_check(tdr);
+            return Err(StatusCode::TdFatal.status());
+        }
         self.tds
             .get_mut(&tdr)
             .expect("TD")

@@ -6,12 +6,56 @@
 //! TDR's HPA) and the blocking epoch (BEPOCH). Pages outside a TDMR, or in the part of a TDMR
 //! that TDH.SYS.TDMR.INIT has not reached yet, have no PAMT entry: the module answers
 //! `TDX_OPERAND_ADDR_RANGE_ERROR` for them.
+//!
+//! Every 64-byte line also remembers the key it was last written with ([`Key`]): a host
+//! (shared) KeyID, or a private HKID. All access goes through four helpers, which apply the
+//! rules of TDX memory integrity described in the module docs (section "Memory"):
+//! [`Memory::host_read`] and [`Memory::host_write`] for every access with the host's key (the
+//! host's own reads and writes, and every "shared HPA" operand the module reads or writes),
+//! [`Memory::td_read`] and [`Memory::td_write`] for accesses with a TD's private key.
 
 use super::PAGE_SIZE;
 use crate::status::{Operand, Status, StatusCode};
 use std::boxed::Box;
 use std::collections::HashMap;
 use std::vec::Vec;
+
+/// Bytes in a cache line, the unit a key and an integrity check cover.
+const LINE: u64 = 64;
+/// Lines in a 4 KiB page.
+const LINES: usize = (PAGE_SIZE / LINE) as usize;
+
+/// The key a line of memory was last written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Key {
+    /// A host (shared) KeyID: any KeyID below the first private HKID.
+    Host,
+    /// A private HKID: a TD's key, or the module's global private key.
+    Private(u16),
+}
+
+/// A TD-key read found a line that its key did not write: on hardware, the line's
+/// integrity check fails and the read consumes poison (a machine check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Poisoned {
+    /// The first address read whose line failed the check.
+    pub hpa: u64,
+}
+
+/// One 4 KiB page of memory: its bytes and the key of each line.
+struct Frame {
+    data: Box<[u8; PAGE_SIZE as usize]>,
+    keys: [Key; LINES],
+}
+
+impl Frame {
+    fn zeroed(key: Key) -> Frame {
+        Frame {
+            data: Box::new([0; PAGE_SIZE as usize]),
+            keys: [key; LINES],
+        }
+    }
+}
 
 /// The PAMT page type (`page_type_t`), with the module's encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,7 +124,13 @@ impl Tdmr {
 pub(super) struct Memory {
     base: u64,
     size: u64,
-    pages: HashMap<u64, Box<[u8; PAGE_SIZE as usize]>>,
+    /// Pages ever written; a page not here holds zeros written with the host's key.
+    pages: HashMap<u64, Frame>,
+    /// The first private HKID: KeyIDs below it are host (shared) KeyIDs.
+    private_hkid_min: u16,
+    /// The lowest bit of the KeyID field of a physical address (the KeyID bits are the top
+    /// bits below MAX_PA).
+    keyid_shift: u32,
     pamt: HashMap<u64, PamtEntry>,
     pub tdmrs: Vec<Tdmr>,
     /// Pages handed out by `alloc_page` and not freed.
@@ -123,13 +173,24 @@ impl std::error::Error for MemoryError {}
 /// The module's maximum physical-address width (bits 51:0).
 pub(super) const MAX_PA_BITS: u32 = 52;
 
+/// Where the KeyID bits of a physical address start when the private HKIDs end (exclusive)
+/// at `private_hkid_end`: KeyIDs take the fewest top bits below MAX_PA that can hold every
+/// KeyID up to `private_hkid_end - 1` (as MKTME partitions the top physical-address bits).
+pub(super) fn keyid_shift(private_hkid_end: u16) -> u32 {
+    let bits = u16::BITS - private_hkid_end.saturating_sub(1).leading_zeros();
+    MAX_PA_BITS - bits
+}
+
 impl Memory {
     /// Memory at `base`, `size` bytes; host pages are handed out from `first_host_page` on.
-    pub fn new(base: u64, size: u64, first_host_page: u64) -> Memory {
+    /// `private_hkids` is the range of private HKIDs, `start..end`.
+    pub fn new(base: u64, size: u64, first_host_page: u64, private_hkids: (u16, u16)) -> Memory {
         Memory {
             base,
             size,
             pages: HashMap::new(),
+            private_hkid_min: private_hkids.0,
+            keyid_shift: keyid_shift(private_hkids.1),
             pamt: HashMap::new(),
             tdmrs: Vec::new(),
             allocated: Default::default(),
@@ -229,61 +290,141 @@ impl Memory {
         Ok(entry)
     }
 
-    /// The module's check of a shared HPA operand (`shared_hpa_check_with_pwr_2_alignment`).
-    pub fn check_shared(hpa: u64, align: u64) -> bool {
-        hpa % align == 0 && hpa >> MAX_PA_BITS == 0
+    /// The module's check of a shared HPA operand (`shared_hpa_check_with_pwr_2_alignment`):
+    /// aligned to `align`, no bits at or above MAX_PA, and a KeyID that is not private
+    /// (HKID bits below the first private HKID). The module source also refuses an operand
+    /// that overlaps SEAMRR; the model has no SEAMRR.
+    pub fn check_shared(&self, hpa: u64, align: u64) -> bool {
+        hpa % align == 0 && hpa >> MAX_PA_BITS == 0 && self.keyid(hpa) < self.private_hkid_min
     }
 
-    pub fn read(&self, hpa: u64, out: &mut [u8]) {
+    /// The KeyID bits of a physical address below MAX_PA.
+    fn keyid(&self, hpa: u64) -> u16 {
+        ((hpa & ((1 << MAX_PA_BITS) - 1)) >> self.keyid_shift) as u16
+    }
+
+    /// A physical address without its KeyID bits: the memory location.
+    fn location(&self, hpa: u64) -> u64 {
+        hpa & ((1 << self.keyid_shift) - 1)
+    }
+
+    /// Runs `each(page, offset in page, range of the caller's buffer)` for each piece of
+    /// `len` bytes at `hpa` that lies in one page.
+    fn pieces(hpa: u64, len: usize, mut each: impl FnMut(u64, usize, core::ops::Range<usize>)) {
         let mut done = 0;
-        while done < out.len() {
-            let address = hpa + done as u64;
+        while done < len {
+            let address = hpa.wrapping_add(done as u64);
             let page = address & !(PAGE_SIZE - 1);
             let offset = (address - page) as usize;
-            let n = (PAGE_SIZE as usize - offset).min(out.len() - done);
-            match self.pages.get(&page) {
-                Some(data) => out[done..done + n].copy_from_slice(&data[offset..offset + n]),
-                None => out[done..done + n].fill(0),
-            }
+            let n = (PAGE_SIZE as usize - offset).min(len - done);
+            each(page, offset, done..done + n);
             done += n;
         }
     }
 
-    pub fn write(&mut self, hpa: u64, data: &[u8]) {
-        let mut done = 0;
-        while done < data.len() {
-            let address = hpa + done as u64;
-            let page = address & !(PAGE_SIZE - 1);
-            let offset = (address - page) as usize;
-            let n = (PAGE_SIZE as usize - offset).min(data.len() - done);
-            let target = self
+    /// Writes `data` at `location` (no KeyID bits) with `key`. A line written in part that
+    /// held another key's data keeps, outside the written bytes, what `key` reads there:
+    /// zeros (a host-key read of a private line gives zeros, and a TD's partial write over a
+    /// line it cannot read is not modelled as a machine check).
+    fn write_with(&mut self, key: Key, location: u64, data: &[u8]) {
+        Self::pieces(location, data.len(), |page, offset, range| {
+            let frame = self
                 .pages
                 .entry(page)
-                .or_insert_with(|| Box::new([0; PAGE_SIZE as usize]));
-            target[offset..offset + n].copy_from_slice(&data[done..done + n]);
-            done += n;
-        }
+                .or_insert_with(|| Frame::zeroed(Key::Host));
+            let end = offset + range.len();
+            for line in offset / LINE as usize..end.div_ceil(LINE as usize) {
+                if frame.keys[line] != key {
+                    let at = line * LINE as usize;
+                    frame.data[at..at + LINE as usize].fill(0);
+                    frame.keys[line] = key;
+                }
+            }
+            frame.data[offset..end].copy_from_slice(&data[range]);
+        });
     }
 
-    pub fn read_u64(&self, hpa: u64) -> u64 {
+    /// Reads with the host's key: what a host-KeyID access to `hpa` (KeyID bits included)
+    /// gives on hardware. Lines written with a private key read as zeros, never as their
+    /// plaintext; everything else reads as written.
+    pub fn host_read(&self, hpa: u64, out: &mut [u8]) {
+        Self::pieces(self.location(hpa), out.len(), |page, offset, range| {
+            let out = &mut out[range];
+            match self.pages.get(&page) {
+                None => out.fill(0),
+                Some(frame) => {
+                    for (i, byte) in out.iter_mut().enumerate() {
+                        let at = offset + i;
+                        *byte = match frame.keys[at / LINE as usize] {
+                            Key::Host => frame.data[at],
+                            Key::Private(_) => 0,
+                        };
+                    }
+                }
+            }
+        });
+    }
+
+    /// Writes with the host's key: what a host-KeyID write to `hpa` (KeyID bits included)
+    /// does on hardware. The lines written hold the host's data from now on; a line that held
+    /// a TD's data loses it, and the TD's next read of that line fails its integrity check
+    /// ([`Memory::td_read`]): the TD's data never changes silently.
+    pub fn host_write(&mut self, hpa: u64, data: &[u8]) {
+        let location = self.location(hpa);
+        self.write_with(Key::Host, location, data);
+    }
+
+    /// A little-endian u64 read with the host's key.
+    pub fn host_read_u64(&self, hpa: u64) -> u64 {
         let mut bytes = [0; 8];
-        self.read(hpa, &mut bytes);
+        self.host_read(hpa, &mut bytes);
         u64::from_le_bytes(bytes)
     }
 
-    pub fn fill_page(&mut self, page: u64, byte: u8) {
-        if byte == 0 {
-            self.pages.remove(&page);
-        } else {
-            self.pages
-                .insert(page, Box::new([byte; PAGE_SIZE as usize]));
-        }
+    /// Reads with private HKID `hkid` at `hpa` (no KeyID bits: the module and the Secure EPT
+    /// supply the key). A line not written with `hkid` fails its integrity check: the read
+    /// consumes poison ([`Poisoned`]) and `out` is left incomplete.
+    pub fn td_read(&self, hkid: u16, hpa: u64, out: &mut [u8]) -> Result<(), Poisoned> {
+        let mut result = Ok(());
+        Self::pieces(hpa, out.len(), |page, offset, range| {
+            if result.is_err() {
+                return;
+            }
+            let frame = self.pages.get(&page);
+            for i in 0..range.len() {
+                let at = offset + i;
+                match frame {
+                    Some(frame) if frame.keys[at / LINE as usize] == Key::Private(hkid) => {
+                        out[range.start + i] = frame.data[at];
+                    }
+                    _ => {
+                        result = Err(Poisoned {
+                            hpa: page + at as u64,
+                        });
+                        return;
+                    }
+                }
+            }
+        });
+        result
     }
 
-    pub fn copy_page(&mut self, from: u64, to: u64) {
-        let mut data = Box::new([0; PAGE_SIZE as usize]);
-        self.read(from, &mut data[..]);
-        self.pages.insert(to, data);
+    /// Writes with private HKID `hkid` at `hpa` (no KeyID bits).
+    pub fn td_write(&mut self, hkid: u16, hpa: u64, data: &[u8]) {
+        self.write_with(Key::Private(hkid), hpa, data);
+    }
+
+    /// Fills a page with zeros written with `key` (a page the module initializes for a TD,
+    /// or the TDR with the global private key).
+    pub fn fill_page(&mut self, page: u64, key: Key) {
+        match key {
+            Key::Host => {
+                self.pages.remove(&page);
+            }
+            Key::Private(_) => {
+                self.pages.insert(page, Frame::zeroed(key));
+            }
+        }
     }
 
     /// Checks a host access: inside memory and every page host-owned.
@@ -311,7 +452,7 @@ mod tests {
     use super::*;
 
     fn memory_with_tdmr() -> Memory {
-        let mut memory = Memory::new(1 << 30, 1 << 30, (1 << 30) + 0x10_0000);
+        let mut memory = Memory::new(1 << 30, 1 << 30, (1 << 30) + 0x10_0000, (32, 64));
         memory.tdmrs.push(Tdmr {
             base: 1 << 30,
             size: 1 << 30,
@@ -359,15 +500,91 @@ mod tests {
         let a = memory.alloc_page().unwrap();
         let b = memory.alloc_page().unwrap();
         assert_eq!(b, a + PAGE_SIZE);
-        memory.write(a + PAGE_SIZE - 4, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        memory.host_write(a + PAGE_SIZE - 4, &[1, 2, 3, 4, 5, 6, 7, 8]);
         let mut out = [0; 8];
-        memory.read(a + PAGE_SIZE - 4, &mut out);
+        memory.host_read(a + PAGE_SIZE - 4, &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(memory.free_page(a));
         assert!(!memory.free_page(a));
         assert_eq!(memory.alloc_page(), Some(a));
         let mut page = [0xFF; 8];
-        memory.read(a, &mut page);
+        memory.host_read(a, &mut page);
         assert_eq!(page, [0; 8], "a recycled page comes back zeroed");
+    }
+
+    #[test]
+    fn keyid_bits_are_the_top_bits_below_max_pa() {
+        assert_eq!(keyid_shift(64), 46);
+        assert_eq!(keyid_shift(65), 45);
+        assert_eq!(keyid_shift(2), 51);
+        let memory = memory_with_tdmr();
+        let page = (1 << 30) + 0x10_0000;
+        assert!(memory.check_shared(page, PAGE_SIZE));
+        assert!(
+            memory.check_shared(page | 31 << 46, PAGE_SIZE),
+            "a shared KeyID"
+        );
+        assert!(
+            !memory.check_shared(page | 32 << 46, PAGE_SIZE),
+            "a private KeyID"
+        );
+        assert!(
+            !memory.check_shared(page | 1 << 52, PAGE_SIZE),
+            "above MAX_PA"
+        );
+        assert!(!memory.check_shared(page + 8, PAGE_SIZE), "misaligned");
+    }
+
+    #[test]
+    fn host_key_reads_never_see_private_lines() {
+        let mut memory = memory_with_tdmr();
+        let page = memory.alloc_page().unwrap();
+        memory.td_write(40, page, &[0xAA; 128]);
+        memory.host_write(page + 128, &[0x55; 8]);
+        let mut out = [0xFF; 192];
+        memory.host_read(page, &mut out);
+        assert_eq!(out[..128], [0; 128], "the TD's lines read as zeros");
+        assert_eq!(out[128..136], [0x55; 8]);
+        // With a shared KeyID in the address, the same location.
+        memory.host_read(page | 5 << 46, &mut out);
+        assert_eq!(out[128..136], [0x55; 8]);
+        // The TD reads its own lines; another TD, or the host's lines, fail the check.
+        let mut mine = [0; 64];
+        assert_eq!(memory.td_read(40, page + 64, &mut mine), Ok(()));
+        assert_eq!(mine, [0xAA; 64]);
+        assert_eq!(
+            memory.td_read(41, page, &mut mine),
+            Err(Poisoned { hpa: page })
+        );
+        assert_eq!(
+            memory.td_read(40, page + 120, &mut mine),
+            Err(Poisoned { hpa: page + 128 })
+        );
+    }
+
+    #[test]
+    fn a_host_write_takes_the_line_and_the_td_read_fails() {
+        let mut memory = memory_with_tdmr();
+        let page = memory.alloc_page().unwrap();
+        memory.fill_page(page, Key::Private(40));
+        memory.td_write(40, page, &[0xAA; 64]);
+        memory.host_write(page + 8, &[1]);
+        let mut line = [0xFF; 64];
+        memory.host_read(page, &mut line);
+        let mut expected = [0; 64];
+        expected[8] = 1;
+        assert_eq!(
+            line, expected,
+            "the rest of the line is what the host key reads: zeros"
+        );
+        assert_eq!(
+            memory.td_read(40, page, &mut line),
+            Err(Poisoned { hpa: page })
+        );
+        assert_eq!(
+            memory.td_read(40, page + 64, &mut line),
+            Ok(()),
+            "other lines stay"
+        );
     }
 }

@@ -52,11 +52,77 @@
 //! [`Config::memory_size`]), sparse, zero-filled. Host code takes pages with
 //! [`SoftwareModule::alloc_page`], writes source pages and structures with
 //! [`SoftwareModule::write`] (and [`SoftwareModule::write_td_params`],
-//! [`SoftwareModule::write_tdmr_info`]), and passes their HPAs to the wrappers. Pages the
-//! module or a TD owns cannot be read or written by the host. [`SoftwareModule::tdmr`]
-//! describes a TDMR over the whole CMR with its PAMT in a reserved area at the start. A
-//! guest program reads and writes its TD's private memory by GPA through
-//! [`GuestMemory`].
+//! [`SoftwareModule::write_tdmr_info`]), and passes their HPAs to the wrappers.
+//! [`SoftwareModule::tdmr`] describes a TDMR over the whole CMR with its PAMT in a reserved
+//! area at the start. A guest program reads and writes its TD's private memory by GPA
+//! through [`GuestMemory`].
+//!
+//! ## Keys, and the host-key rule
+//!
+//! Every 64-byte line remembers the key it was last written with: the host's (any KeyID
+//! below the first private HKID), a TD's private HKID, or the module's global private HKID
+//! (the TDR). The KeyID of a physical address is in its top bits below MAX_PA (52): the
+//! fewest bits that hold the last private HKID, from [`SoftwareModule::keyid_shift`] up
+//! (bits 51:46 with the default HKIDs 32..64).
+//!
+//! **The host-key rule.** Every host-memory ("shared HPA") operand the module reads or
+//! writes is accessed as hardware accesses it: with the KeyID in the operand's own HKID bits,
+//! a host key. That gives:
+//!
+//! - *Where the module checks the operand* (`shared_hpa_check_with_pwr_2_alignment` in the
+//!   module source: alignment, below MAX_PA, no SEAMRR overlap, a KeyID below the first
+//!   private HKID), a failed check is TDX_OPERAND_INVALID with the operand's ID, before
+//!   anything is read or written. The module does not ask the PAMT who owns the page.
+//! - *A host-key read* of a line written with a private key gives zeros: never the TD's (or
+//!   the module's) plaintext. Other lines read as written.
+//! - *A host-key write* replaces the lines it touches; the rest of a line it writes in part
+//!   reads as zeros. A line that held a TD's data is no longer the TD's: the TD's next read
+//!   of it with its key fails its integrity check (consumes poison, a machine check). The
+//!   TD's data is never changed silently.
+//! - *A machine check in a TD* kills it: the TD is marked FATAL (TD-scope SEAMCALLs other
+//!   than teardown answer TDX_TD_FATAL); a vCPU running it leaves with TDH.VP.ENTER returning
+//!   TDX_NON_RECOVERABLE_TD; its guest threads' TDCALLs raise #UD from then on; a
+//!   [`GuestMemory`] read reports [`GuestMemoryError::IntegrityFailure`].
+//!
+//! Where these come from: the operand checks, their order and the mapping of each operand
+//! with its own KeyID, from the module source (`shared_hpa_check` in `helpers.c`;
+//! `tdh_mem_page_add.c`; `tdh_mng_init.c` at 1.5.05; `tdh_sys_config.c` and
+//! `tdh_sys_rdall.c` read at 2.0.08). The line behaviour, from the TDX memory-integrity
+//! rules (each line of a TD's memory carries TD ownership, and with cryptographic integrity
+//! a MAC: a read with a non-TD KeyID returns zeros, a write with one takes the line from the
+//! TD, and the TD's next read of it is poisoned); Linux documents the poisoning of partial
+//! writes as an erratum. **UNVERIFIED** (no primary source seen here): the zero pattern
+//! under every integrity mode, and the exact TD exit and status the module gives after a TD
+//! consumes poison (the model uses TDX_NON_RECOVERABLE_TD without an exit reason, and
+//! TDX_TD_FATAL for a SEAMCALL that consumes it).
+//!
+//! ## What each operand gets
+//!
+//! | Leaf | Operand | Access | Check, status | From a TD's (or the module's) page |
+//! |---|---|---|---|---|
+//! | TDH.MEM.PAGE.ADD | R9 source page | host-key read | shared HPA, 4 KiB aligned: OPERAND_INVALID(R9) | the new page holds zeros, never the owner's plaintext |
+//! | TDH.MNG.INIT | RDX TD_PARAMS | host-key read | shared HPA, 1024 aligned: OPERAND_INVALID(RDX) | zeros: the TD_PARAMS checks fail (XFAM 0: OPERAND_INVALID(XFAM)) |
+//! | TDH.SYS.CONFIG | RCX TDMR_INFO pointer array, and each pointer | host-key read | shared HPA, 512 aligned: OPERAND_INVALID(RCX) | (no TD exists before SYS.CONFIG) |
+//! | TDH.SYS.RDALL | RDX list page | host-key write | shared HPA, 4 KiB aligned: OPERAND_INVALID(RDX) | the TD loses the lines written; its next read of them is an integrity failure |
+//! | TDH.SYS.INFO (RCX, R8 outputs), TDH.SERVTD.PREBIND (RDX hash), migration (MBMD, buffer, MAC and page lists) | shared HPA | not modelled: the leaf answers OPERAND_INVALID(RAX) | — | when modelled, they take the same check and the same two helpers |
+//!
+//! Accesses with a TD's key (the TD's own memory, through its Secure EPT): TDH.MEM.PAGE.ADD
+//! writes the target page; TDH.MR.EXTEND reads the chunk (a poisoned chunk kills the TD:
+//! TDX_TD_FATAL); TDG.MR.RTMR.EXTEND and TDG.MR.REPORT read their data and TDG.MR.REPORT
+//! writes the report (a poisoned line kills the TD as above); TDG.MEM.PAGE.ACCEPT zeroes the
+//! page; [`GuestMemory`] reads and writes. The module initializes TDCS, TDVPS and Secure-EPT
+//! pages with the TD's key and the TDR with its global key, so the host reads them as zeros
+//! too.
+//!
+//! The host's own access ([`SoftwareModule::read`], [`SoftwareModule::write`]) refuses a page
+//! the PAMT gives to the module or a TD ([`MemoryError::NotHostOwned`], a convenience:
+//! hardware would let the access happen under the rule above), and otherwise follows the
+//! host-key rule: a page removed or reclaimed from a TD reads as zeros until the host writes
+//! it.
+//!
+//! Not modelled: the SEAMRR overlap check (the model has no SEAMRR); distinct MKTME keys
+//! among the shared KeyIDs (they all act as the one host key); a TD's partial write over a
+//! poisoned line (the model lets the TD take the line, the rest zero).
 
 mod bridge;
 mod host;
@@ -143,7 +209,8 @@ impl SoftwareModule {
     /// # Panics
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
-    /// sized, or an empty HKID range.
+    /// sized, an empty HKID range, or a CMR that reaches the KeyID bits of a physical
+    /// address (see [`SoftwareModule::keyid_shift`]).
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -157,6 +224,13 @@ impl SoftwareModule {
             "the CMR must be 1 GiB aligned and sized"
         );
         assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
+        assert!(
+            config
+                .memory_base
+                .checked_add(config.memory_size)
+                .is_some_and(|end| (end - 1) >> memory::keyid_shift(config.private_hkids.end) == 0),
+            "the CMR must lie below the KeyID bits"
+        );
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
         let mut secret = [0u8; 32];
         let seed = mrtd::sha384(&[
@@ -175,6 +249,7 @@ impl SoftwareModule {
                 config.memory_base,
                 config.memory_size,
                 config.memory_base + reserved,
+                (config.private_hkids.start, config.private_hkids.end),
             ),
             kot: HashMap::new(),
             tds: HashMap::new(),
@@ -259,11 +334,12 @@ impl SoftwareModule {
     pub fn write(&self, hpa: HostPhysAddr, bytes: &[u8]) -> Result<(), MemoryError> {
         let mut state = self.lock();
         state.memory.check_host_access(hpa.raw(), bytes.len())?;
-        state.memory.write(hpa.raw(), bytes);
+        state.memory.host_write(hpa.raw(), bytes);
         Ok(())
     }
 
-    /// Reads host memory.
+    /// Reads host memory with the host's key: lines a TD or the module wrote with a private
+    /// key (a page reclaimed from a TD, say) read as zeros.
     ///
     /// # Errors
     ///
@@ -271,7 +347,7 @@ impl SoftwareModule {
     pub fn read(&self, hpa: HostPhysAddr, out: &mut [u8]) -> Result<(), MemoryError> {
         let state = self.lock();
         state.memory.check_host_access(hpa.raw(), out.len())?;
-        state.memory.read(hpa.raw(), out);
+        state.memory.host_read(hpa.raw(), out);
         Ok(())
     }
 
@@ -318,6 +394,14 @@ impl SoftwareModule {
             values.extend([area.offset, area.size]);
         }
         self.write_u64s(hpa, &values)
+    }
+
+    /// The lowest bit of the KeyID (HKID) field of a physical address on this machine: the
+    /// KeyID bits are the fewest top bits below the 52-bit MAX_PA that hold every KeyID up
+    /// to the last private HKID (bits 51:46 for the default 32..64). An HPA operand with a
+    /// private HKID there is refused where the module checks for a shared HPA.
+    pub fn keyid_shift(&self) -> u32 {
+        memory::keyid_shift(self.shared.config.private_hkids.end)
     }
 
     /// The TDMR covering the whole CMR, its PAMT (4K, 2M, 1G levels, in that order) at the
@@ -455,6 +539,13 @@ pub enum GuestMemoryError {
         /// The first GPA that is not mapped.
         gpa: u64,
     },
+    /// The read met a line the host overwrote with its key (a host-key write by a SEAMCALL
+    /// into this TD's page): its integrity check failed, the TD took a machine check and is
+    /// now FATAL (see the module docs, section "Memory").
+    IntegrityFailure {
+        /// The first GPA whose line failed the check.
+        gpa: u64,
+    },
 }
 
 impl core::fmt::Display for GuestMemoryError {
@@ -464,6 +555,10 @@ impl core::fmt::Display for GuestMemoryError {
             GuestMemoryError::NotMapped { gpa } => {
                 write!(f, "GPA {gpa:#x} is not mapped private memory of the TD")
             }
+            GuestMemoryError::IntegrityFailure { gpa } => write!(
+                f,
+                "GPA {gpa:#x} failed its integrity check (the host wrote there); the TD is dead"
+            ),
         }
     }
 }
@@ -488,45 +583,71 @@ impl core::fmt::Debug for GuestMemory {
 }
 
 impl GuestMemory {
+    /// Runs `each(state, hkid, gpa, hpa, range)` for each piece of `len` bytes at `gpa` that
+    /// lies in one page, after translating it; stops at the first error.
     fn access(
         &self,
         gpa: GuestPhysAddr,
         len: usize,
-        mut each: impl FnMut(&mut State, u64, core::ops::Range<usize>),
+        mut each: impl FnMut(
+            &mut State,
+            u16,
+            u64,
+            u64,
+            core::ops::Range<usize>,
+        ) -> Result<(), GuestMemoryError>,
     ) -> Result<(), GuestMemoryError> {
         let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut done = 0;
         while done < len {
             let address = gpa.raw() + done as u64;
             let td = state.tds.get(&self.tdr).ok_or(GuestMemoryError::NoSuchTd)?;
+            let hkid = td.hkid;
             let hpa = bridge::translate(td, address)
                 .ok_or(GuestMemoryError::NotMapped { gpa: address })?;
             let n = (PAGE_SIZE - (address % PAGE_SIZE)).min((len - done) as u64) as usize;
-            each(&mut state, hpa, done..done + n);
+            let result = each(&mut state, hkid, address, hpa, done..done + n);
+            if result.is_err() {
+                drop(state);
+                // A machine check may have released vCPU threads and host threads.
+                self.shared.changed.notify_all();
+                return result;
+            }
             done += n;
         }
         Ok(())
     }
 
-    /// Reads `out.len()` bytes at `gpa`.
+    /// Reads `out.len()` bytes at `gpa`, with the TD's key.
     ///
     /// # Errors
     ///
-    /// [`GuestMemoryError`] when a page of the range is not mapped.
+    /// [`GuestMemoryError`] when a page of the range is not mapped, or a line of it fails
+    /// its integrity check (then the TD is dead: FATAL, its vCPUs stopped).
     pub fn read(&self, gpa: GuestPhysAddr, out: &mut [u8]) -> Result<(), GuestMemoryError> {
-        self.access(gpa, out.len(), |state, hpa, range| {
-            state.memory.read(hpa, &mut out[range])
+        let tdr = self.tdr;
+        self.access(gpa, out.len(), |state, hkid, address, hpa, range| {
+            state
+                .memory
+                .td_read(hkid, hpa, &mut out[range])
+                .map_err(|poisoned| {
+                    state.machine_check(tdr);
+                    GuestMemoryError::IntegrityFailure {
+                        gpa: address + (poisoned.hpa - hpa),
+                    }
+                })
         })
     }
 
-    /// Writes `bytes` at `gpa`.
+    /// Writes `bytes` at `gpa`, with the TD's key.
     ///
     /// # Errors
     ///
-    /// As [`GuestMemory::read`].
+    /// As [`GuestMemory::read`], for a page that is not mapped.
     pub fn write(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), GuestMemoryError> {
-        self.access(gpa, bytes.len(), |state, hpa, range| {
-            state.memory.write(hpa, &bytes[range])
+        self.access(gpa, bytes.len(), |state, hkid, _, hpa, range| {
+            state.memory.td_write(hkid, hpa, &bytes[range]);
+            Ok(())
         })
     }
 
