@@ -110,7 +110,12 @@ fn a_real_fault_in_a_process_that_ignores_sigill_still_kills_it() {
         std::process::exit(1);
     }
     let output = child::run(name);
-    assert_eq!(output.status.signal(), Some(libc::SIGILL), "{:?}", output.status);
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGILL),
+        "{:?}",
+        output.status
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains(SURVIVED));
 }
 
@@ -120,8 +125,14 @@ fn is_installed_says_false_once_the_program_replaces_the_handler() {
     if is_child(name) {
         tdxcall::signal::install();
         assert!(tdxcall::signal::is_installed());
-        set_disposition(libc::SIGSEGV, exit_program_handler_ran as *const () as usize);
-        assert!(!tdxcall::signal::is_installed(), "SIGSEGV is no longer ours");
+        set_disposition(
+            libc::SIGSEGV,
+            exit_program_handler_ran as *const () as usize,
+        );
+        assert!(
+            !tdxcall::signal::is_installed(),
+            "SIGSEGV is no longer ours"
+        );
         tdxcall::signal::install();
         assert!(tdxcall::signal::is_installed());
         println!("{SURVIVED}");
@@ -189,7 +200,11 @@ fn install_chaining_handler(signal: libc::c_int) {
         libc::sigemptyset(&mut action.sa_mask);
         let mut old: libc::sigaction = core::mem::zeroed();
         assert_eq!(libc::sigaction(signal, &action, &mut old), 0);
-        assert_ne!(old.sa_flags & libc::SA_SIGINFO, 0, "the replaced one is the crate's");
+        assert_ne!(
+            old.sa_flags & libc::SA_SIGINFO,
+            0,
+            "the replaced one is the crate's"
+        );
         CHAINED_TO.store(old.sa_sigaction, Ordering::SeqCst);
     }
 }
@@ -212,7 +227,12 @@ fn a_program_handler_that_chains_back_to_the_crate_does_not_loop() {
         std::process::exit(1);
     }
     let output = child::run(name);
-    assert_eq!(output.status.signal(), Some(libc::SIGILL), "{:?}", output.status);
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGILL),
+        "{:?}",
+        output.status
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains(SURVIVED));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -239,7 +259,12 @@ fn a_chaining_program_handler_sees_a_sent_signal_once_then_the_default_action() 
         std::process::exit(1);
     }
     let output = child::run(name);
-    assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "{:?}", output.status);
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGSEGV),
+        "{:?}",
+        output.status
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.matches(CHAINING_HANDLER_LINE).count(), 1);
 }
@@ -473,7 +498,10 @@ fn an_alternate_stack_the_program_sets_after_install_survives_the_guard() {
         assert_eq!(seamcall(), Status::SUCCESS, "the model answers");
         drop(installed);
         let after = current_alt_stack();
-        assert_eq!(after.ss_sp, programs.ss_sp, "the program's stack is still set");
+        assert_eq!(
+            after.ss_sp, programs.ss_sp,
+            "the program's stack is still set"
+        );
         assert_eq!(after.ss_size, programs.ss_size);
         assert_eq!(after.ss_flags & libc::SS_DISABLE, 0);
         // And a guard dropped with its own stack still current puts the previous one back.
