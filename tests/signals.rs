@@ -516,3 +516,52 @@ fn an_alternate_stack_the_program_sets_after_install_survives_the_guard() {
     assert_eq!(output.status.code(), Some(0), "{:?}", output.status);
     assert!(String::from_utf8_lossy(&output.stdout).contains(SURVIVED));
 }
+
+#[cfg(feature = "emulator")]
+#[test]
+fn a_previous_alternate_stack_unmapped_meanwhile_is_not_put_back() {
+    use tdxcall::emu::{self, Answer, FaultInjector};
+
+    let name = test_name(a_previous_alternate_stack_unmapped_meanwhile_is_not_put_back);
+    if is_child(name) {
+        no_core_dump();
+        let size = 64 * 1024;
+        // SAFETY: a fresh anonymous mapping made the alternate stack, then unmapped while the
+        // crate's stack is the current one (so the kernel never delivers onto it).
+        let programs = unsafe {
+            let memory = libc::mmap(
+                core::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(memory, libc::MAP_FAILED);
+            let stack = libc::stack_t {
+                ss_sp: memory,
+                ss_flags: 0,
+                ss_size: size,
+            };
+            assert_eq!(libc::sigaltstack(&stack, core::ptr::null_mut()), 0);
+            stack
+        };
+        let installed = emu::install(FaultInjector::new(Answer::Status(Status::SUCCESS)));
+        assert_ne!(current_alt_stack().ss_sp, programs.ss_sp);
+        // SAFETY: the program's stack is not the current alternate stack any more.
+        assert_eq!(unsafe { libc::munmap(programs.ss_sp, size) }, 0);
+        drop(installed);
+        let after = current_alt_stack();
+        assert!(
+            after.ss_flags & libc::SS_DISABLE != 0,
+            "an unmapped alternate stack was put back: {after:?}"
+        );
+        // A signal handled now runs on the thread's stack, not on unmapped memory.
+        seamcall_comes_back();
+        println!("{SURVIVED}");
+        std::process::exit(0);
+    }
+    let output = child::run(name);
+    assert_eq!(output.status.code(), Some(0), "{:?}", output.status);
+    assert!(String::from_utf8_lossy(&output.stdout).contains(SURVIVED));
+}
