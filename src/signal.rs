@@ -180,6 +180,9 @@ fn gettid() -> libc::pid_t {
 /// If `sigaction` fails, which it does only for invalid arguments, or if the crate's handler
 /// has been replaced and put back more than [`MAX_GENERATIONS`] times for one signal.
 pub fn install() {
+    if is_installed() {
+        return;
+    }
     let _installing = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     for signal in SIGNALS {
         install_one(signal);

@@ -565,3 +565,36 @@ fn a_previous_alternate_stack_unmapped_meanwhile_is_not_put_back() {
     assert_eq!(output.status.code(), Some(0), "{:?}", output.status);
     assert!(String::from_utf8_lossy(&output.stdout).contains(SURVIVED));
 }
+
+#[test]
+fn install_says_plainly_when_it_cannot_record_another_replaced_handler() {
+    let name = test_name(install_says_plainly_when_it_cannot_record_another_replaced_handler);
+    if is_child(name) {
+        let program = exit_program_handler_ran as *const () as usize;
+        for _ in 0..tdxcall::signal::MAX_GENERATIONS {
+            set_disposition(libc::SIGILL, program);
+            tdxcall::signal::install();
+            assert!(tdxcall::signal::is_installed());
+        }
+        set_disposition(libc::SIGILL, program);
+        let result = std::panic::catch_unwind(tdxcall::signal::install);
+        let message = result.expect_err("one generation too many");
+        let message = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(message.contains("re-installed more than"), "{message}");
+        // Nothing was changed: the program's handler is still the disposition.
+        assert!(!tdxcall::signal::is_installed());
+        println!("{SURVIVED}");
+        ud2_outside_the_crate();
+        std::process::exit(1);
+    }
+    let output = child::run(name);
+    assert_eq!(
+        output.status.code(),
+        Some(PROGRAM_HANDLER_RAN),
+        "{:?}",
+        output.status
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains(SURVIVED));
+}
