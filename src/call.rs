@@ -161,9 +161,9 @@ mod native {
 
     /// The backend that executes the real instructions.
     ///
-    /// In user space (feature `std`), [`Native::new`] installs the crate's SIGILL/SIGSEGV
-    /// handler (once per process), so that a fault on a machine without TDX comes back as a
-    /// software status instead of killing the process. In ring 0 the kernel's #UD and #GP
+    /// In user space (feature `std`), [`Native::new`] makes the crate's SIGILL/SIGSEGV
+    /// handler the current disposition, so that a fault on a machine without TDX comes back
+    /// as a software status instead of killing the process. In ring 0 the kernel's #UD and #GP
     /// handlers must call [`crate::fixup::fixup_exception`].
     #[derive(Clone, Copy, Debug)]
     pub struct Native {
@@ -172,7 +172,15 @@ mod native {
 
     impl Native {
         /// The native backend. With `std` on Linux this installs the fault handler first
-        /// (idempotent and thread-safe; see `signal::install`).
+        /// (thread-safe; see `signal::install`): if the program installed a SIGILL or
+        /// SIGSEGV handler of its own over the crate's, the crate's goes back in front and
+        /// chains to it, so a TDX instruction's fault never reaches a handler that would
+        /// return to it and fault again forever.
+        ///
+        /// # Panics
+        ///
+        /// With `std` on Linux, if the crate's handler has been replaced and put back more
+        /// than `signal::MAX_GENERATIONS` times.
         #[inline]
         pub fn new() -> Native {
             #[cfg(all(feature = "std", target_os = "linux"))]

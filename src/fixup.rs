@@ -88,14 +88,24 @@ mod table {
         static tdxcall_loopback_extable_end: [Entry; 0];
     }
 
-    fn entries(start: *const Entry, end: *const Entry) -> &'static [Entry] {
+    /// The entries between two linker-resolved addresses.
+    ///
+    /// The bounds are two distinct extern statics: Rust defines `offset_from` only between
+    /// pointers into one allocation, which it cannot know these are (each is a zero-sized
+    /// static of its own), so their addresses are compared as integers, and the slice is
+    /// built from the start address by an integer-to-pointer cast: the table is memory the
+    /// assembler laid out, not part of either zero-sized static.
+    fn entries(start: usize, end: usize) -> &'static [Entry] {
+        let len = entry_count(start, end);
         // SAFETY: `start` and `end` delimit one array of `Entry` in read-only data, emitted
         // by one assembly of asm/tdxcall.S (4-byte aligned, each entry 12 bytes, nothing
-        // else in between); it is never written.
-        unsafe {
-            let len = end.offset_from(start) as usize;
-            core::slice::from_raw_parts(start, len)
-        }
+        // else in between); it is never written. `entry_count` never reaches past `end`.
+        unsafe { core::slice::from_raw_parts(start as *const Entry, len) }
+    }
+
+    /// Whole entries from `start` to `end`; none if `end` is not above `start`.
+    pub(super) const fn entry_count(start: usize, end: usize) -> usize {
+        end.saturating_sub(start) / core::mem::size_of::<Entry>()
     }
 
     fn decode(entry: &Entry) -> Site {
@@ -115,13 +125,13 @@ mod table {
     pub fn sites() -> impl Iterator<Item = Site> {
         // Only the addresses of the linker-resolved table bounds are taken here.
         let production = entries(
-            core::ptr::addr_of!(tdxcall_extable_start).cast(),
-            core::ptr::addr_of!(tdxcall_extable_end).cast(),
+            core::ptr::addr_of!(tdxcall_extable_start) as usize,
+            core::ptr::addr_of!(tdxcall_extable_end) as usize,
         );
         #[cfg(feature = "loopback")]
         let loopback = entries(
-            core::ptr::addr_of!(tdxcall_loopback_extable_start).cast(),
-            core::ptr::addr_of!(tdxcall_loopback_extable_end).cast(),
+            core::ptr::addr_of!(tdxcall_loopback_extable_start) as usize,
+            core::ptr::addr_of!(tdxcall_loopback_extable_end) as usize,
         );
         #[cfg(not(feature = "loopback"))]
         let loopback: &[Entry] = &[];
@@ -167,5 +177,35 @@ pub fn fixup_exception(vector: u64, rip: &mut u64, rax: &mut u64) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::table::entry_count;
+
+    #[test]
+    fn entry_count_is_whole_entries_between_the_addresses() {
+        assert_eq!(entry_count(0x1000, 0x1000), 0);
+        assert_eq!(entry_count(0x1000, 0x1000 + 12), 1);
+        assert_eq!(entry_count(0x1000, 0x1000 + 3 * 12), 3);
+        assert_eq!(entry_count(0x1000, 0x1000 + 3 * 12 + 5), 3);
+    }
+
+    #[test]
+    fn entry_count_is_zero_when_end_is_below_start() {
+        // `offset_from` would give a negative count, a huge length once cast to usize.
+        assert_eq!(entry_count(0x2000, 0x1000), 0);
+        assert_eq!(entry_count(usize::MAX, 0), 0);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn every_site_is_found_in_the_table() {
+        let sites: std::vec::Vec<_> = super::sites().collect();
+        assert!(sites.len() >= 4, "{sites:x?}");
+        for site in &sites {
+            assert_eq!(super::site_at(site.instruction), Some(*site));
+        }
     }
 }

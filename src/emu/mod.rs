@@ -60,7 +60,9 @@
 //! - Stack: on Rust threads the handler runs on the alternate signal stack, which std makes a
 //!   few KiB large. While a model is installed the thread's alternate stack is instead a
 //!   1 MiB mapping of the crate's (with a guard page; the previous one is put back when the
-//!   guard is dropped), so the model has room, and a signal delivered while it runs is
+//!   guard is dropped, unless the program set its own meanwhile or the previous one is gone,
+//!   as std's is when a guard kept in a thread-local is dropped at thread exit), so the
+//!   model has room, and a signal delivered while it runs is
 //!   pushed below it on the same stack. If the program replaces that alternate stack, the
 //!   handler moves to the interrupted thread's own stack for the model instead and switches
 //!   the alternate stack off meanwhile (details in `stack.rs`).
@@ -393,8 +395,11 @@ std::thread_local! {
 ///
 /// Also installs the crate's fault handler (`signal::install`), so the raw thunks reach
 /// the model without further set-up, and gives the thread a [`MODEL_STACK_SIZE`] alternate
-/// signal stack for the model to run on (the previous one comes back when the guard is
-/// dropped).
+/// signal stack for the model to run on. When the guard is dropped the previous one comes
+/// back if the crate's is still the thread's alternate stack and the previous one is still
+/// mapped; an alternate stack the program set in between stays. A guard may be kept in a
+/// `thread_local!`: at thread exit std has already switched the alternate stack off and
+/// unmapped its own, and it stays off.
 ///
 /// # Panics
 ///

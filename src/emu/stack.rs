@@ -7,7 +7,8 @@
 //!
 //! 1. [`AltStack`]: while a model is installed, the thread's alternate signal stack is a
 //!    [`MODEL_STACK_SIZE`] mapping of the crate's own, with a guard page below it; the
-//!    previous one comes back when the guard is dropped. The handler, and the model it calls,
+//!    previous one comes back when the guard is dropped, if the crate's is still the
+//!    current one and the previous one is still mapped (see `AltStack`'s `Drop`). The handler, and the model it calls,
 //!    run there directly. A signal delivered while the model runs (the model's own nested
 //!    fault included) finds the thread already on its alternate stack and is pushed below
 //!    the model's frames, as the kernel does for nested signals.
@@ -39,6 +40,8 @@ std::thread_local! {
 pub(super) struct AltStack {
     mapping: *mut libc::c_void,
     mapping_len: usize,
+    /// `ss_sp` of the crate's stack, inside `mapping` above the guard page.
+    stack: *mut libc::c_void,
     previous: libc::stack_t,
 }
 
@@ -47,11 +50,7 @@ impl AltStack {
     /// alternate signal stack. `None` if that fails (out of memory, or called on the
     /// alternate stack itself); the handler then falls back to mechanism 2.
     pub(super) fn install() -> Option<AltStack> {
-        // SAFETY: sysconf has no preconditions.
-        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-            size if size > 0 => size as usize,
-            _ => 4096,
-        };
+        let page = page_size();
         let mapping_len = MODEL_STACK_SIZE + page;
         // SAFETY: a fresh anonymous private mapping; nothing else refers to it.
         let mapping = unsafe {
@@ -85,6 +84,7 @@ impl AltStack {
             Some(AltStack {
                 mapping,
                 mapping_len,
+                stack: stack.ss_sp,
                 previous,
             })
         }
@@ -92,18 +92,78 @@ impl AltStack {
 }
 
 impl Drop for AltStack {
+    /// Puts the previous alternate stack back, but only if the thread's current one is still
+    /// the crate's and the previous one is still mapped:
+    ///
+    /// - If the program set an alternate stack of its own after the install, that one stays.
+    /// - At thread exit (a guard kept in a `thread_local!`), std has already switched the
+    ///   alternate stack off and unmapped the one it gave the thread (its per-thread
+    ///   stack-overflow handler is dropped when the thread's main function returns, before
+    ///   thread-local destructors run). The current one is then not the crate's, so nothing
+    ///   is put back: a signal later in the thread's exit runs on the thread's stack instead
+    ///   of faulting on unmapped memory.
+    /// - A previous stack that is no longer mapped (checked with `msync`, which fails with
+    ///   ENOMEM on unmapped pages) is not put back; the alternate stack is switched off. A
+    ///   previous stack whose memory was unmapped and then mapped again for something else
+    ///   cannot be told apart from a live one.
+    ///
+    /// The crate's mapping is unmapped once it is no longer the thread's alternate stack;
+    /// if it still is and cannot be switched off (the guard is dropped by a signal handler
+    /// running on it), it is leaked rather than freed under the kernel's feet.
     fn drop(&mut self) {
         OWN_ALT_STACK.with(|own| own.set(0));
-        let mut previous = self.previous;
-        previous.ss_flags &= !libc::SS_ONSTACK;
-        // SAFETY: puts back the settings `sigaltstack` reported; only if that worked is the
-        // mapping no longer in use and unmapped (otherwise it is leaked, never freed while
-        // the kernel may still deliver onto it).
-        unsafe {
-            if libc::sigaltstack(&previous, core::ptr::null_mut()) == 0 {
-                libc::munmap(self.mapping, self.mapping_len);
+        // SAFETY: sigaltstack with a null new stack only reads the current one.
+        let current = unsafe {
+            let mut current: libc::stack_t = core::mem::zeroed();
+            if libc::sigaltstack(core::ptr::null(), &mut current) != 0 {
+                return; // Cannot tell: leak the mapping.
+            }
+            current
+        };
+        let still_ours = current.ss_flags & libc::SS_DISABLE == 0
+            && current.ss_sp == self.stack
+            && current.ss_size == MODEL_STACK_SIZE;
+        if still_ours {
+            if current.ss_flags & libc::SS_ONSTACK != 0 {
+                return; // Running on it: leak the mapping.
+            }
+            let mut restore = self.previous;
+            restore.ss_flags &= !libc::SS_ONSTACK;
+            if restore.ss_flags & libc::SS_DISABLE == 0 && !is_mapped(&restore) {
+                restore.ss_flags = libc::SS_DISABLE;
+            }
+            // SAFETY: a valid stack_t: the previous settings, checked above, or "off".
+            if unsafe { libc::sigaltstack(&restore, core::ptr::null_mut()) } != 0 {
+                return; // Still ours: leak the mapping.
             }
         }
+        // SAFETY: the mapping is no longer the thread's alternate stack, so the kernel does
+        // not deliver onto it, and nothing else refers to it.
+        unsafe { libc::munmap(self.mapping, self.mapping_len) };
+    }
+}
+
+/// Whether every page of `stack` is mapped.
+fn is_mapped(stack: &libc::stack_t) -> bool {
+    let page = page_size();
+    let start = stack.ss_sp as usize & !(page - 1);
+    let Some(end) = (stack.ss_sp as usize).checked_add(stack.ss_size) else {
+        return false;
+    };
+    if end <= start {
+        return false;
+    }
+    // SAFETY: msync with MS_ASYNC only checks the range (it writes nothing back for
+    // anonymous memory, and schedules at most a writeback for a file mapping); `start` is
+    // page-aligned. It fails with ENOMEM when part of the range is not mapped.
+    unsafe { libc::msync(start as *mut libc::c_void, end - start, libc::MS_ASYNC) == 0 }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as usize,
+        _ => 4096,
     }
 }
 

@@ -439,3 +439,69 @@ pub fn assert_scratch_zero(name: &str, snapshot: &Snapshot) {
         );
     }
 }
+
+/// Running one test of a binary in a child process of its own, for tests that change
+/// process-wide state (signal dispositions) or are meant to end the process.
+pub mod child {
+    use std::process::{Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// The environment variable that names the test a child process runs.
+    pub const CHILD_ENV: &str = "TDXCALL_TEST_CHILD";
+
+    /// How long a child may take: a handler that swallows a fault it should pass on makes
+    /// the instruction fault again forever, and that must fail the test, not hang it.
+    pub const DEADLINE: Duration = Duration::from_secs(60);
+
+    /// The name of test function `f`, as `--exact` wants it.
+    pub fn test_name<F>(_: F) -> &'static str {
+        let path = std::any::type_name::<F>();
+        path.rsplit("::").next().expect("a path")
+    }
+
+    /// Whether this process is the child for `test`.
+    pub fn is_child(test: &str) -> bool {
+        std::env::var(CHILD_ENV).is_ok_and(|name| name == test)
+    }
+
+    /// Runs `test` alone in a child process (this binary, `--exact`) and returns how it
+    /// ended; kills it and panics after [`DEADLINE`].
+    pub fn run(test: &str) -> Output {
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut child = Command::new(exe)
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, test)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the child");
+        let started = Instant::now();
+        while child.try_wait().expect("wait for the child").is_none() {
+            if started.elapsed() > DEADLINE {
+                child.kill().expect("kill the child");
+                panic!("child {test} still running after {DEADLINE:?}: a signal loops");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let output = child
+            .wait_with_output()
+            .expect("collect the child's output");
+        eprintln!(
+            "child {test}: {:?}\n--- stdout\n{}--- stderr\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// No core file from a child that is meant to die.
+    pub fn no_core_dump() {
+        let limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads a valid rlimit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &limit) }, 0);
+    }
+}
