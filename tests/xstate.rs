@@ -16,6 +16,13 @@
 //! prologue) is compiled Rust that, under the System V ABI, could use XMM registers. The
 //! handler records what the registers held at the instruction, and every case checks that
 //! the patterns were still live there; the premise of the test is checked, not assumed.
+//!
+//! Nothing here assumes a machine: every XSAVE area is sized from CPUID
+//! ([`VectorState::area_bytes`]) and every frame offset is read from CPUID leaf 0xD, so the
+//! suite holds on XCR0 0x7, on AVX-512 machines (0xE7) and with AMX (0x602E7), where it also
+//! runs the ZMM0-31/k0-7 paths. The shim and the handler run across `extern "C"` frames,
+//! which a panic cannot unwind through (it would abort the whole binary): they record what
+//! went wrong and the case fails with that message.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::arch::asm;
