@@ -18,12 +18,17 @@
 //! `interleaved_minimum`): the ratios that matter, robust to a shared machine's drift.
 //!
 //! "Dirty": YMM0 and YMM15 are written right before each iteration (AVX and SSE in use).
-//! "Clean": VZEROALL and LDMXCSR 0x1F80 right before each iteration, so XMM/YMM0-15 are zero
-//! and MXCSR is at its default (no sticky exception flags either): SSE and AVX at INIT
-//! (XINUSE bits 1 and 2 clear), and the preserved path skips the save. VZEROUPPER alone would leave SSE in use (compiled code uses XMM
-//! registers), so "clean" here means INIT for every preserved component, as a task that has
-//! not used vector registers since its last context switch would be. `avx_clean` (after
-//! VZEROUPPER: AVX at INIT, SSE in use) is the in-between case: a save of SSE alone.
+//! "Clean": right before each iteration, an XRSTOR of every preserved component (RFBM = the
+//! vector mask) from a standard-format area whose XSTATE_BV is 0 and whose MXCSR is 0x1F80,
+//! which puts SSE, AVX and, where XCR0 has them, the opmask, ZMM_Hi256 and Hi16_ZMM
+//! components at INIT (their XINUSE bits clear), so the preserved path skips the save: the
+//! state of a task that has not used vector registers since its last context switch. The
+//! set-up checks this with XGETBV(1) where the CPU has it. VZEROALL and LDMXCSR, which an
+//! earlier version used, reach INIT only without AVX-512: they leave ZMM16-31 and k0-7
+//! alone, and glibc's AVX-512 string functions put values there at start-up, so on an
+//! AVX-512 machine that "clean" state still had Hi16_ZMM (and the opmask) in use and the
+//! clean path never ran. `avx_clean` (after VZEROUPPER: AVX at INIT, SSE in use) is the
+//! in-between case: a save of SSE alone (and of AVX-512 components in use, if any).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::arch::asm;
@@ -33,7 +38,7 @@ use tdxcall::abi::mig::{Mbmd, MigCommand};
 use tdxcall::abi::{HostPhysAddr, TdrPage};
 use tdxcall::call::loopback::Loopback;
 use tdxcall::host::Host;
-use tdxcall::xstate::{Preserve, VectorState, XsaveArea, XsaveBuffer, STACK_AREA_BYTES};
+use tdxcall::xstate::{Preserve, SaveInstruction, VectorState, XsaveBuffer};
 
 /// The state before each iteration.
 #[derive(Clone, Copy)]
@@ -42,7 +47,8 @@ enum Before {
     Dirty,
     /// VZEROUPPER: AVX at INIT, SSE in use.
     AvxClean,
-    /// VZEROALL and MXCSR = 0x1F80 (no sticky exception flags): SSE and AVX at INIT.
+    /// XRSTOR of the vector mask from an area with XSTATE_BV = 0: every preserved component
+    /// at INIT.
     Clean,
 }
 
@@ -53,10 +59,11 @@ impl Before {
         (Before::Clean, "clean"),
     ];
 
+    /// Sets the state; `init` is an [`InitArea`] for the preserved mask.
     #[inline(always)]
-    fn apply(self) {
+    fn apply(self, init: &InitArea) {
         // SAFETY: the CPU has AVX (checked in `xstate`); each block only writes the vector
-        // registers it declares.
+        // registers it declares, and `init_vector_state` gets a valid INIT image.
         unsafe {
             match self {
                 Before::Dirty => asm!(
@@ -67,21 +74,134 @@ impl Before {
                     options(nomem, nostack, preserves_flags),
                 ),
                 Before::AvxClean => asm!("vzeroupper", options(nomem, nostack, preserves_flags)),
-                Before::Clean => asm!(
-                    "vzeroall",
-                    // Criterion's own floating-point work leaves exception flags in MXCSR,
-                    // and a non-default MXCSR is state to preserve.
-                    "push 0x1F80",
-                    "ldmxcsr [rsp]",
-                    "add rsp, 8",
-                    out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
-                    out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
-                    out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
-                    out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
-                    options(preserves_flags),
-                ),
+                Before::Clean => init_vector_state(init.area.ptr(), init.mask),
             }
         }
+    }
+}
+
+/// Memory for an XSAVE area, 64-byte aligned, sized from the CPU.
+struct Area {
+    lines: Vec<Line>,
+}
+
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([u8; 64]);
+
+impl Area {
+    /// `bytes` zeroed bytes (rounded up to whole lines).
+    fn new(bytes: usize) -> Area {
+        Area {
+            lines: vec![Line([0; 64]); bytes.div_ceil(64)],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lines.len() * 64
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.lines.as_ptr().cast::<u8>().cast_mut()
+    }
+
+    fn buffer(&mut self) -> &mut XsaveBuffer {
+        let len = self.len();
+        // SAFETY: the lines are `len` initialised bytes, borrowed mutably through `self`.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<u8>(), len) };
+        XsaveBuffer::from_bytes(bytes).expect("64-byte aligned by `Line`")
+    }
+}
+
+/// A standard-format XSAVE image with every component at INIT: XSTATE_BV = 0, XCOMP_BV = 0,
+/// MXCSR = 0x1F80 (which the standard-format XRSTOR loads whenever RFBM has SSE or AVX).
+struct InitArea {
+    area: Area,
+    mask: u32,
+}
+
+impl InitArea {
+    fn new(state: VectorState) -> InitArea {
+        let standard = state
+            .with_instruction(SaveInstruction::Xsave)
+            .map_or(0, |xsave| xsave.area_bytes());
+        let area = Area::new(standard.max(576));
+        // SAFETY: the area is at least 576 bytes; MXCSR is bytes 24..28 of it.
+        unsafe { area.ptr().add(24).cast::<u32>().write(0x1F80) };
+        InitArea {
+            area,
+            mask: state.components().bits() as u32,
+        }
+    }
+}
+
+/// XRSTOR of `mask` from `area`, an INIT image: the components of `mask` go to INIT.
+///
+/// Not inlined, for the reason the crate's own restore is not: XRSTOR writes every vector
+/// register of the mask (ZMM16-31 and k0-7 with AVX-512), which only a function call lets
+/// change under the System V ABI.
+///
+/// # Safety
+///
+/// `area` is an [`InitArea`]'s, and `mask` holds only components XCR0 enables.
+#[inline(never)]
+unsafe fn init_vector_state(area: *const u8, mask: u32) {
+    // SAFETY: the caller's contract: a valid standard-format image (header all zero, MXCSR
+    // 0x1F80), 64-byte aligned; the registers XRSTOR loads are declared clobbered, or (ZMM16-31,
+    // k0-7) caller-saved at this function's call.
+    unsafe {
+        asm!(
+            "xrstor64 [{area}]",
+            area = in(reg) area,
+            in("eax") mask,
+            in("edx") 0u32,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+}
+
+/// XCR0 & XINUSE (XGETBV with ECX=1) right after `set` in the same function, or `None`
+/// where the CPU has no XGETBV1 (CPUID.(0DH,1):EAX bit 2).
+#[inline(never)]
+fn xinuse_after(set: impl FnOnce()) -> Option<u64> {
+    // SAFETY: CPUID is always available (a safe function on newer Rust).
+    #[allow(unused_unsafe)]
+    let has_xgetbv1 = unsafe { std::arch::x86_64::__cpuid_count(0xD, 1) }.eax & (1 << 2) != 0;
+    if !has_xgetbv1 {
+        return None;
+    }
+    set();
+    let (low, high): (u32, u32);
+    // SAFETY: XGETBV1 exists (checked above) and the OS set CR4.OSXSAVE (XSAVEC was detected).
+    unsafe {
+        asm!("xgetbv", in("ecx") 1, out("eax") low, out("edx") high,
+             options(nomem, nostack, preserves_flags))
+    };
+    Some(u64::from(high) << 32 | u64::from(low))
+}
+
+/// What the earlier "clean" state left in use: VZEROALL and LDMXCSR 0x1F80, for the
+/// record (printed, not used by the bench).
+fn vzeroall_ldmxcsr() {
+    // SAFETY: AVX is present (checked in `xstate`); the block writes only XMM/YMM0-15 and
+    // MXCSR (to its default).
+    unsafe {
+        asm!(
+            "vzeroall",
+            "push 0x1F80",
+            "ldmxcsr [rsp]",
+            "add rsp, 8",
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            out("xmm8") _, out("xmm9") _, out("xmm10") _, out("xmm11") _,
+            out("xmm12") _, out("xmm13") _, out("xmm14") _, out("xmm15") _,
+            options(preserves_flags),
+        )
     }
 }
 
@@ -141,8 +261,11 @@ impl Subject {
 struct Fixture {
     state: VectorState,
     mask: u32,
-    raw_area: Box<XsaveArea<STACK_AREA_BYTES>>,
-    area: Box<XsaveArea<STACK_AREA_BYTES>>,
+    /// For the raw pair: the compacted size of the mask (zeroed, so its header is).
+    raw_area: Area,
+    /// For the preserved calls: `state.area_bytes()`.
+    area: Area,
+    init: InitArea,
     host: Host<Loopback>,
     tdr: TdrPage,
     mbmd: Mbmd,
@@ -151,16 +274,16 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let state = VectorState::current();
-        let mut raw_area = Box::new(XsaveArea::<STACK_AREA_BYTES>::new());
-        // The raw pair gets a zeroed header once; XSAVEC never writes bytes 63:16 of it.
-        let raw = raw_area.buffer() as *mut XsaveBuffer as *mut u8;
-        // SAFETY: the area is STACK_AREA_BYTES long; bytes 512..576 are its header.
-        unsafe { raw.add(512).write_bytes(0, 64) };
+        // The raw pair's area is zeroed once; XSAVEC never writes bytes 63:16 of its header.
+        let compacted = state
+            .with_instruction(SaveInstruction::Xsavec)
+            .expect("XSAVEC (checked in `xstate`)");
         Fixture {
             state,
             mask: state.components().bits() as u32,
-            raw_area,
-            area: Box::new(XsaveArea::new()),
+            raw_area: Area::new(compacted.area_bytes()),
+            area: Area::new(state.area_bytes()),
+            init: InitArea::new(state),
             host: Host::new(Loopback),
             tdr: TdrPage::from_raw(0x7_0000_1000).unwrap(),
             mbmd: Mbmd::new(HostPhysAddr::page(0x7_0000_2000).unwrap(), 256).unwrap(),
@@ -169,10 +292,10 @@ impl Fixture {
 
     #[inline(always)]
     fn run(&mut self, subject: Subject, before: Before) {
-        before.apply();
+        before.apply(&self.init);
         let preserve = match subject {
             Subject::Raw => {
-                let raw = self.raw_area.buffer() as *mut XsaveBuffer as *mut u8;
+                let raw = self.raw_area.ptr();
                 // SAFETY: XSAVEC was detected; the area is aligned, large and prepared.
                 unsafe { raw_xsavec_xrstor(black_box(raw), self.mask) };
                 return;
@@ -248,6 +371,31 @@ fn xstate(c: &mut Criterion) {
     }
     let mut fixture = Fixture::new();
     eprintln!("xstate bench: {:?}", fixture.state);
+    // The clean state must be INIT for every preserved component, or the clean path is not
+    // what is measured.
+    let init = &fixture.init;
+    let mask = u64::from(fixture.mask);
+    match xinuse_after(|| Before::Clean.apply(init)) {
+        Some(in_use) => {
+            assert_eq!(
+                in_use & mask,
+                0,
+                "XINUSE {in_use:#x} after the clean set-up: components of the mask {mask:#x} \
+                 still in use"
+            );
+            let old = xinuse_after(vzeroall_ldmxcsr).unwrap_or(0);
+            eprintln!(
+                "xstate bench: clean = XRSTOR to INIT; XINUSE & mask after it {:#x}; after \
+                 VZEROALL+LDMXCSR (the earlier clean state) it would be {:#x}",
+                in_use & mask,
+                old & mask
+            );
+        }
+        None => eprintln!(
+            "xstate bench: no XGETBV1 on this CPU: the clean state (XRSTOR to INIT) is not \
+             checked, and the preserved path always saves"
+        ),
+    }
     if !std::env::args().any(|arg| arg == "--test") {
         interleaved_minimum(&mut fixture);
     }

@@ -16,10 +16,18 @@
 //! prologue) is compiled Rust that, under the System V ABI, could use XMM registers. The
 //! handler records what the registers held at the instruction, and every case checks that
 //! the patterns were still live there; the premise of the test is checked, not assumed.
+//!
+//! Nothing here assumes a machine: every XSAVE area is sized from CPUID
+//! ([`VectorState::area_bytes`]) and every frame offset is read from CPUID leaf 0xD, so the
+//! suite holds on XCR0 0x7, on AVX-512 machines (0xE7) and with AMX (0x602E7), where it also
+//! runs the ZMM0-31/k0-7 paths. The shim and the handler run across `extern "C"` frames,
+//! which a panic cannot unwind through (it would abort the whole binary): they record what
+//! went wrong and the case fails with that message.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::arch::asm;
 use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, OnceLock};
 use tdxcall::abi::mig::{Mbmd, MigCommand};
@@ -29,7 +37,7 @@ use tdxcall::error::{InvalidArgument, InvalidReason};
 use tdxcall::host::Host;
 use tdxcall::xstate::{
     call_preserving, call_restoring_host_xstate, Components, HostXstate, HostXstateAccess,
-    HostXstateGuard, Preserve, Rewritten, SaveInstruction, VectorState, XsaveArea, XsaveBuffer,
+    HostXstateGuard, Preserve, Rewritten, SaveInstruction, VectorState, XsaveBuffer,
     STACK_AREA_BYTES,
 };
 use tdxcall::{Error, Regs, Status};
@@ -59,19 +67,85 @@ enum Outcome {
 static OUTCOME: AtomicU8 = AtomicU8::new(0);
 /// How many times the handler played the module.
 static MODULE_CALLS: AtomicU64 = AtomicU64::new(0);
-/// Bytes 0..8 of XMM0 and 8..16 of XMM15 in the frame, as the instruction found them.
-static SEEN_XMM0: AtomicU64 = AtomicU64::new(0);
-static SEEN_XMM15: AtomicU64 = AtomicU64::new(0);
 /// MXCSR at the instruction.
 static SEEN_MXCSR: AtomicU64 = AtomicU64::new(0);
 /// XMM0-15 (two little-endian words each) in the frame, as the instruction found them.
 static SEEN_XMM: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+/// Words of the other vector components at the instruction (0 when the component is at
+/// INIT or not in XCR0), each the last word its register holds, or the first for ZMM16:
+/// bytes 24..32 of YMM15, 56..64 of ZMM15, 0..8 of ZMM16, 56..64 of ZMM31, and k7.
+static SEEN_YMM15_TOP: AtomicU64 = AtomicU64::new(0);
+static SEEN_ZMM15_TOP: AtomicU64 = AtomicU64::new(0);
+static SEEN_ZMM16_LOW: AtomicU64 = AtomicU64::new(0);
+static SEEN_ZMM31_TOP: AtomicU64 = AtomicU64::new(0);
+static SEEN_K7: AtomicU64 = AtomicU64::new(0);
+/// What went wrong in the handler ([`HandlerFailure`] as `u8`, 0 for nothing): it cannot
+/// panic (a panic cannot unwind out of a signal handler, and would abort the whole test
+/// binary), so it records the failure, completes the call, and the case reports it.
+static HANDLER_FAILURE: AtomicU8 = AtomicU8::new(0);
+
+/// Why the handler could not play the module.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum HandlerFailure {
+    /// The frame has no XSAVE image (no `fpregs`, Linux's magic1 missing, or a size out of
+    /// bounds).
+    NoXsaveImage = 1,
+    /// A component the layout names lies outside the image.
+    ComponentOutsideImage = 2,
+    /// The crate's fixup did not take the fault.
+    FixupDeclined = 3,
+}
+
+impl HandlerFailure {
+    fn from_code(code: u8) -> Option<HandlerFailure> {
+        [
+            HandlerFailure::NoXsaveImage,
+            HandlerFailure::ComponentOutsideImage,
+            HandlerFailure::FixupDeclined,
+        ]
+        .into_iter()
+        .find(|failure| *failure as u8 == code)
+    }
+}
+
+/// XSAVE component numbers.
+const AVX: u32 = 2;
+const OPMASK: u32 = 5;
+const ZMM_HI256: u32 = 6;
+const HI16_ZMM: u32 = 7;
 
 /// Where the signal frame's (standard-format) XSAVE image keeps each component, from CPUID.
+#[derive(Debug)]
 struct FrameLayout {
     xcr0: u64,
     /// (component bit, offset, size) for AVX, opmask, ZMM_Hi256 and Hi16_ZMM when enabled.
     extended: Vec<(u32, usize, usize)>,
+}
+
+impl FrameLayout {
+    /// The layout for `xcr0`, with `leaf_d(i)` = CPUID.(EAX=0DH,ECX=i) as (EAX size, EBX
+    /// standard-format offset). Only the vector components the module stand-in resets are
+    /// kept; whatever else XCR0 enables (PKRU, AMX tiles) is left alone.
+    fn new(xcr0: u64, leaf_d: impl Fn(u32) -> (u32, u32)) -> FrameLayout {
+        let extended = [AVX, OPMASK, ZMM_HI256, HI16_ZMM]
+            .into_iter()
+            .filter(|bit| xcr0 & (1 << bit) != 0)
+            .map(|bit| {
+                let (size, offset) = leaf_d(bit);
+                (bit, offset as usize, size as usize)
+            })
+            .collect();
+        FrameLayout { xcr0, extended }
+    }
+
+    /// `(offset, size)` of `bit` in the image, if XCR0 has it.
+    fn component(&self, bit: u32) -> Option<(usize, usize)> {
+        self.extended
+            .iter()
+            .find(|&&(b, _, _)| b == bit)
+            .map(|&(_, offset, size)| (offset, size))
+    }
 }
 
 static LAYOUT: OnceLock<FrameLayout> = OnceLock::new();
@@ -94,16 +168,10 @@ fn xcr0() -> u64 {
 fn layout() -> &'static FrameLayout {
     LAYOUT.get_or_init(|| {
         assert!(cpuid(1, 0).ecx & (1 << 27) != 0, "OSXSAVE is off");
-        let xcr0 = xcr0();
-        let extended = [2u32, 5, 6, 7]
-            .into_iter()
-            .filter(|bit| xcr0 & (1 << bit) != 0)
-            .map(|bit| {
-                let leaf = cpuid(0xD, bit);
-                (bit, leaf.ebx as usize, leaf.eax as usize)
-            })
-            .collect();
-        FrameLayout { xcr0, extended }
+        FrameLayout::new(xcr0(), |bit| {
+            let leaf = cpuid(0xD, bit);
+            (leaf.eax, leaf.ebx)
+        })
     })
 }
 
@@ -112,67 +180,103 @@ fn has_avx512() -> bool {
         && std::is_x86_feature_detected!("avx512f")
 }
 
-/// The fxsave part of the frame: XMM registers at 160, MXCSR at 24, software bytes at 464.
+/// The fxsave part of the frame: XMM registers at 160, MXCSR at 24, software bytes at 464
+/// (Linux's magic1, then at 480 the size of the XSAVE image).
 const FRAME_XMM: usize = 160;
 const FRAME_MXCSR: usize = 24;
 const FRAME_SW_MAGIC: usize = 464;
+const FRAME_SW_XSTATE_SIZE: usize = 480;
 const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
 const FRAME_XSTATE_BV: usize = 512;
+/// The legacy region and the XSAVE header.
+const FRAME_HEADER_END: usize = 576;
 
-/// Resets what a migration leaf may reset, in the frame's XSAVE image.
+fn word(image: &[u8], offset: usize) -> Option<u64> {
+    let bytes = image.get(offset..offset.checked_add(8)?)?;
+    Some(u64::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// The XSAVE image of a signal frame, bounded by the size Linux records in it.
 ///
 /// # Safety
 ///
-/// `frame` is the `fpregs` pointer of a signal context with an XSAVE image.
-unsafe fn reset_vector_state(frame: *mut u8) {
-    let layout = LAYOUT.get().expect("layout computed before any call");
-    // SAFETY: the kernel wrote a complete XSAVE image at `frame` (magic checked first); all
-    // offsets come from CPUID for components enabled in XCR0, which the image holds.
-    unsafe {
-        let magic = frame.add(FRAME_SW_MAGIC).cast::<u32>().read_unaligned();
-        if magic != FP_XSTATE_MAGIC1 {
-            libc::abort();
-        }
-        SEEN_XMM0.store(
-            frame.add(FRAME_XMM).cast::<u64>().read_unaligned(),
-            Ordering::Relaxed,
-        );
-        SEEN_XMM15.store(
-            frame
-                .add(FRAME_XMM + 15 * 16 + 8)
-                .cast::<u64>()
-                .read_unaligned(),
-            Ordering::Relaxed,
-        );
-        SEEN_MXCSR.store(
-            frame.add(FRAME_MXCSR).cast::<u32>().read_unaligned() as u64,
-            Ordering::Relaxed,
-        );
-        for (index, seen) in SEEN_XMM.iter().enumerate() {
-            seen.store(
-                frame
-                    .add(FRAME_XMM + index * 8)
-                    .cast::<u64>()
-                    .read_unaligned(),
-                Ordering::Relaxed,
-            );
-        }
-        // The module's clear_xmms(): PXOR of XMM0-15.
-        core::ptr::write_bytes(frame.add(FRAME_XMM), 0, 16 * 16);
-        frame
-            .add(FRAME_MXCSR)
-            .cast::<u32>()
-            .write_unaligned(MXCSR_DEFAULT);
-        // AVX and AVX-512 to INIT: zero the bytes and clear the XSTATE_BV bits, so the
-        // kernel's XRSTOR initialises the components.
-        let xstate_bv = frame.add(FRAME_XSTATE_BV).cast::<u64>();
-        let mut bv = xstate_bv.read_unaligned();
-        for &(bit, offset, size) in &layout.extended {
-            core::ptr::write_bytes(frame.add(offset), 0, size);
-            bv &= !(1u64 << bit);
-        }
-        xstate_bv.write_unaligned(bv);
+/// `fpregs` is null or the `fpregs` pointer of a signal context on Linux x86-64, not
+/// otherwise referenced while the slice lives.
+unsafe fn frame_image<'a>(fpregs: *mut u8) -> Option<&'a mut [u8]> {
+    if fpregs.is_null() {
+        return None;
     }
+    // SAFETY: the legacy (FXSAVE) region, 512 bytes, is always there.
+    let legacy = unsafe { core::slice::from_raw_parts(fpregs, 512) };
+    let magic = u32::from_le_bytes(legacy[FRAME_SW_MAGIC..FRAME_SW_MAGIC + 4].try_into().ok()?);
+    let size = u32::from_le_bytes(
+        legacy[FRAME_SW_XSTATE_SIZE..FRAME_SW_XSTATE_SIZE + 4]
+            .try_into()
+            .ok()?,
+    ) as usize;
+    if magic != FP_XSTATE_MAGIC1 || !(FRAME_HEADER_END..=1 << 20).contains(&size) {
+        return None;
+    }
+    // SAFETY: with magic1 set, Linux wrote an XSAVE image of `size` bytes there.
+    Some(unsafe { core::slice::from_raw_parts_mut(fpregs, size) })
+}
+
+/// Plays the module on a standard-format XSAVE image laid out as `layout` says: records
+/// what the registers held at the instruction, then resets what a migration leaf may reset
+/// (XMM0-15 zeroed, MXCSR to 0x1F80, AVX and AVX-512 to INIT: bytes zeroed and XSTATE_BV
+/// bits cleared, so the kernel's XRSTOR initialises them). Every access is bounds-checked
+/// and nothing panics: it runs in a signal handler.
+fn play_module_on(image: &mut [u8], layout: &FrameLayout) -> Result<(), HandlerFailure> {
+    let outside = HandlerFailure::ComponentOutsideImage;
+    let bv = word(image, FRAME_XSTATE_BV).ok_or(HandlerFailure::NoXsaveImage)?;
+    for (index, seen) in SEEN_XMM.iter().enumerate() {
+        seen.store(
+            word(image, FRAME_XMM + index * 8).ok_or(outside)?,
+            Ordering::Relaxed,
+        );
+    }
+    let mxcsr = word(image, FRAME_MXCSR).ok_or(outside)? as u32;
+    SEEN_MXCSR.store(mxcsr as u64, Ordering::Relaxed);
+    // A word of component `bit` at `at`: 0 when the component is at INIT or absent.
+    let in_component = |bit: u32, at: usize| -> Result<u64, HandlerFailure> {
+        match layout.component(bit) {
+            Some((offset, size)) if bv & (1 << bit) != 0 => {
+                if at + 8 > size {
+                    return Err(outside);
+                }
+                word(image, offset + at).ok_or(outside)
+            }
+            _ => Ok(0),
+        }
+    };
+    for (seen, bit, at) in [
+        (&SEEN_YMM15_TOP, AVX, 15 * 16 + 8),
+        (&SEEN_ZMM15_TOP, ZMM_HI256, 15 * 32 + 24),
+        (&SEEN_ZMM16_LOW, HI16_ZMM, 0),
+        (&SEEN_ZMM31_TOP, HI16_ZMM, 15 * 64 + 56),
+        (&SEEN_K7, OPMASK, 7 * 8),
+    ] {
+        seen.store(in_component(bit, at)?, Ordering::Relaxed);
+    }
+    // The module's clear_xmms(): PXOR of XMM0-15.
+    image
+        .get_mut(FRAME_XMM..FRAME_XMM + 16 * 16)
+        .ok_or(outside)?
+        .fill(0);
+    image
+        .get_mut(FRAME_MXCSR..FRAME_MXCSR + 4)
+        .ok_or(outside)?
+        .copy_from_slice(&MXCSR_DEFAULT.to_le_bytes());
+    let mut bv = bv;
+    for &(bit, offset, size) in &layout.extended {
+        image.get_mut(offset..offset + size).ok_or(outside)?.fill(0);
+        bv &= !(1u64 << bit);
+    }
+    image
+        .get_mut(FRAME_XSTATE_BV..FRAME_XSTATE_BV + 8)
+        .ok_or(outside)?
+        .copy_from_slice(&bv.to_le_bytes());
+    Ok(())
 }
 
 extern "C" fn play_module(
@@ -189,25 +293,38 @@ extern "C" fn play_module(
         // SAFETY: abort is async-signal-safe.
         unsafe { libc::abort() };
     }
-    // SAFETY: the frame of a signal on Linux x86-64 with XSAVE enabled holds an XSAVE image.
-    unsafe { reset_vector_state(context.uc_mcontext.fpregs.cast()) };
+    let failure = match LAYOUT.get() {
+        // SAFETY: the frame of a signal on Linux x86-64; nothing else refers to it while the
+        // handler runs.
+        Some(layout) => match unsafe { frame_image(context.uc_mcontext.fpregs.cast()) } {
+            Some(image) => play_module_on(image, layout).err(),
+            None => Some(HandlerFailure::NoXsaveImage),
+        },
+        None => Some(HandlerFailure::NoXsaveImage),
+    };
+    if let Some(failure) = failure {
+        HANDLER_FAILURE.store(failure as u8, Ordering::Relaxed);
+    }
     MODULE_CALLS.fetch_add(1, Ordering::Relaxed);
     let mut rax = gregs[libc::REG_RAX as usize] as u64;
-    match OUTCOME.load(Ordering::Relaxed) {
-        0 | 1 => {
-            rip += 4;
-            rax = if OUTCOME.load(Ordering::Relaxed) == 0 {
-                0
-            } else {
-                ERROR_STATUS
-            };
-            // VMsucceed: CF = 0, or the thunk reports VMfailInvalid.
-            gregs[libc::REG_EFL as usize] &= !1;
+    let outcome = OUTCOME.load(Ordering::Relaxed);
+    let routed = outcome == Outcome::Fault as u8 && {
+        let vector = gregs[libc::REG_TRAPNO as usize] as u64;
+        tdxcall::fixup::fixup_exception(vector, &mut rip, &mut rax)
+    };
+    if !routed {
+        if outcome == Outcome::Fault as u8 {
+            HANDLER_FAILURE.store(HandlerFailure::FixupDeclined as u8, Ordering::Relaxed);
         }
-        _ => {
-            let vector = gregs[libc::REG_TRAPNO as usize] as u64;
-            assert!(tdxcall::fixup::fixup_exception(vector, &mut rip, &mut rax));
-        }
+        // Complete the call past the 4-byte instruction. VMsucceed: CF = 0, or the thunk
+        // reports VMfailInvalid.
+        rip += 4;
+        rax = if outcome == Outcome::Success as u8 {
+            0
+        } else {
+            ERROR_STATUS
+        };
+        gregs[libc::REG_EFL as usize] &= !1;
     }
     gregs[libc::REG_RIP as usize] = rip as i64;
     gregs[libc::REG_RAX as usize] = rax as i64;
@@ -290,6 +407,49 @@ impl Image {
     }
 }
 
+/// One 64-byte line: the unit of [`Area`]'s allocation, which makes it 64-byte aligned.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([u8; 64]);
+
+/// Test-owned memory for an XSAVE area, on the heap, 64-byte aligned, of exactly the length
+/// asked for: sized from the CPU ([`VectorState::area_bytes`], CPUID leaf 0xD), never from a
+/// constant, so that every case holds on XCR0 0x7, 0xE7 and with AMX alike.
+struct Area {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Area {
+    /// `len` bytes, each `fill`.
+    fn new(len: usize, fill: u8) -> Area {
+        Area {
+            lines: vec![Line([fill; 64]); len.div_ceil(64)],
+            len,
+        }
+    }
+
+    /// Exactly the bytes `state` needs.
+    fn for_state(state: VectorState) -> Area {
+        Area::new(state.area_bytes(), 0)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the lines hold at least `len` initialised bytes, and `Line` is plain bytes.
+        unsafe { core::slice::from_raw_parts(self.lines.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, borrowed mutably through `self`.
+        unsafe { core::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+
+    /// The whole area as an XSAVE buffer, for [`Mode::InArea`].
+    fn buffer(&mut self) -> *mut XsaveBuffer {
+        XsaveBuffer::from_bytes(self.bytes_mut()).expect("64-byte aligned by `Line`")
+    }
+}
+
 /// How the shim preserves: the parts of a [`Preserve`], all `Copy`.
 #[derive(Clone, Copy)]
 enum Mode {
@@ -306,19 +466,50 @@ struct CallSpec {
     wrapper: Option<(TdrPage, Mbmd)>,
     regs: Regs,
     status: u64,
+    /// Why the shim made no call, or why the call ended other than with a status. The shim
+    /// is `extern "C"`: a panic cannot unwind out of it (the runtime would abort the whole
+    /// test binary), so it records the failure and [`run_through`] reports it once the
+    /// assembly block is done.
+    failure: Option<String>,
 }
 
-/// The preserved call, reached from the assembly block with the patterns live.
+/// The preserved call, reached from the assembly block with the patterns live. Never
+/// panics: a panic inside is caught and recorded in [`CallSpec::failure`].
+extern "C" fn preserved_call(spec: &mut CallSpec) {
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| preserved_call_inner(spec)));
+    if let Err(payload) = caught {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        spec.failure = Some(format!("panicked: {message}"));
+    }
+}
+
+/// The body of [`preserved_call`].
 ///
 /// Only integer work may happen before the save: the [`Preserve`] is built here from `Copy`
 /// parts (it is two words, moved in general registers), not moved in from memory, which
 /// unoptimised code does with an XMM register.
-extern "C" fn preserved_call(spec: &mut CallSpec) {
+fn preserved_call_inner(spec: &mut CallSpec) {
     let preserve = match spec.mode {
         Mode::Skip => Preserve::skip(),
-        Mode::OnStack => Preserve::on_stack().unwrap(),
+        Mode::OnStack => match Preserve::on_stack() {
+            Ok(preserve) => preserve,
+            Err(error) => {
+                spec.failure = Some(format!("Preserve::on_stack: {error}"));
+                return;
+            }
+        },
         // SAFETY: the buffer outlives the call (it belongs to the caller of `run`).
-        Mode::InArea(state, buffer) => Preserve::in_area(state, unsafe { &mut *buffer }).unwrap(),
+        Mode::InArea(state, buffer) => match Preserve::in_area(state, unsafe { &mut *buffer }) {
+            Ok(preserve) => preserve,
+            Err(error) => {
+                spec.failure = Some(format!("Preserve::in_area: {error}"));
+                return;
+            }
+        },
     };
     let status = match spec.wrapper {
         // SAFETY: the backend's SEAMCALL is completed by the test handler.
@@ -337,7 +528,10 @@ extern "C" fn preserved_call(spec: &mut CallSpec) {
         } {
             Ok(()) => Status::SUCCESS,
             Err(Error::Status(status)) => status,
-            Err(other) => panic!("{other}"),
+            Err(other) => {
+                spec.failure = Some(format!("Host::export_track: {other}"));
+                return;
+            }
         },
     };
     spec.status = status.raw();
@@ -479,6 +673,7 @@ fn run_through(
     wrapper: Option<(TdrPage, Mbmd)>,
 ) -> Run {
     OUTCOME.store(outcome as u8, Ordering::Relaxed);
+    HANDLER_FAILURE.store(0, Ordering::Relaxed);
     let calls = MODULE_CALLS.load(Ordering::Relaxed);
     let mut after = Image::zeroed();
     let mut spec = CallSpec {
@@ -486,6 +681,7 @@ fn run_through(
         wrapper,
         regs: Regs::ZERO,
         status: u64::MAX,
+        failure: None,
     };
     // SAFETY: `width` checked the CPU features each variant needs.
     unsafe {
@@ -493,6 +689,18 @@ fn run_through(
             Width::Avx => run_avx(input, &mut after, &mut spec),
             Width::Avx512 => run_avx512(input, &mut after, &mut spec),
         }
+    }
+    // What the shim and the handler could not report themselves, reported here, outside
+    // any `extern "C"` frame: an ordinary failure of the case.
+    if let Some(failure) = spec.failure.take() {
+        panic!("the preserved call failed in the shim: {failure}");
+    }
+    let failure = HANDLER_FAILURE.swap(0, Ordering::Relaxed);
+    if failure != 0 {
+        panic!(
+            "the module stand-in failed: {:?}",
+            HandlerFailure::from_code(failure)
+        );
     }
     assert_eq!(
         MODULE_CALLS.load(Ordering::Relaxed),
@@ -505,24 +713,40 @@ fn run_through(
     }
 }
 
-/// Checks that the patterns were live at the instruction (the premise of every case).
+/// Checks that the patterns were live at the instruction (the premise of every case): XMM0,
+/// XMM15, MXCSR and the top of YMM15, and where the run loads them, the top of ZMM15, ZMM16,
+/// ZMM31 and k7 (read from the frame at the offsets CPUID gives).
 fn assert_live_at_instruction(input: &Image) {
-    let xmm0 = u64::from_le_bytes(input.zmm[0][0..8].try_into().unwrap());
-    let xmm15 = u64::from_le_bytes(input.zmm[15][8..16].try_into().unwrap());
-    assert_eq!(
-        SEEN_XMM0.load(Ordering::Relaxed),
-        xmm0,
-        "XMM0 at the instruction"
-    );
-    assert_eq!(
-        SEEN_XMM15.load(Ordering::Relaxed),
-        xmm15,
-        "XMM15 at the instruction"
-    );
+    let low = |register: usize, at: usize| {
+        u64::from_le_bytes(input.zmm[register][at..at + 8].try_into().unwrap())
+    };
+    let xmm0 = seen_xmm(0);
+    let xmm15 = seen_xmm(15);
+    assert_eq!(xmm0[..8], input.zmm[0][..8], "XMM0 at the instruction");
+    assert_eq!(xmm15[8..], input.zmm[15][8..16], "XMM15 at the instruction");
     assert_eq!(
         SEEN_MXCSR.load(Ordering::Relaxed) as u32 & MXCSR_CONTROL,
         input.mxcsr
     );
+    assert_eq!(
+        SEEN_YMM15_TOP.load(Ordering::Relaxed),
+        low(15, 24),
+        "YMM15 bits 255:192 at the instruction"
+    );
+    if width() == Width::Avx512 {
+        for (seen, expected, what) in [
+            (&SEEN_ZMM15_TOP, low(15, 56), "ZMM15 bits 511:448"),
+            (&SEEN_ZMM16_LOW, low(16, 0), "ZMM16 bits 63:0"),
+            (&SEEN_ZMM31_TOP, low(31, 56), "ZMM31 bits 511:448"),
+            (&SEEN_K7, input.k[7], "k7"),
+        ] {
+            assert_eq!(
+                seen.load(Ordering::Relaxed),
+                expected,
+                "{what} at the instruction"
+            );
+        }
+    }
 }
 
 /// Which parts of the image the run is expected to have kept.
@@ -621,7 +845,7 @@ fn patterns_survive_a_migration_leaf_on_success_error_and_fault() {
         (Outcome::Error, Status::from_raw(ERROR_STATUS)),
         (Outcome::Fault, Status::SEAMCALL_UD),
     ] {
-        let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+        let mut area = Area::for_state(current());
         let preserve = Mode::InArea(current(), area.buffer());
         let run = run(&input, preserve, outcome);
         assert_live_at_instruction(&input);
@@ -644,10 +868,6 @@ fn seen_bytes(words: &[AtomicU64; 32], register: usize) -> [u8; 16] {
     bytes
 }
 
-/// Caller memory for an XSAVE area, 64-byte aligned.
-#[repr(C, align(64))]
-struct AlignedBytes([core::mem::MaybeUninit<u8>; STACK_AREA_BYTES]);
-
 /// Through the typed wrapper `Host::export_track`, with the caller's own area: the area must
 /// hold the XMM registers and MXCSR exactly as the instruction found them, so the wrapper
 /// saved them right before the instruction (its only path to the instruction is
@@ -666,13 +886,10 @@ fn the_typed_migration_wrapper_saves_the_state_the_instruction_finds() {
         Mbmd::new(HostPhysAddr::page(0x7_0000_2000).unwrap(), 256).unwrap(),
     );
     for outcome in [Outcome::Success, Outcome::Error, Outcome::Fault] {
-        let mut bytes = Box::new(AlignedBytes(
-            [core::mem::MaybeUninit::new(0xA5); STACK_AREA_BYTES],
-        ));
-        let buffer: *mut XsaveBuffer = XsaveBuffer::from_uninit(&mut bytes.0).unwrap();
+        let mut area = Area::new(current().area_bytes(), 0xA5);
         let run = run_through(
             &input,
-            Mode::InArea(current(), buffer),
+            Mode::InArea(current(), area.buffer()),
             outcome,
             Some(arguments),
         );
@@ -689,10 +906,7 @@ fn the_typed_migration_wrapper_saves_the_state_the_instruction_finds() {
             live >= 12,
             "only {live} XMM patterns live at the instruction"
         );
-        // SAFETY: every byte was initialised (0xA5, or written by the save); the call has
-        // returned and nothing else uses the area.
-        let saved: &[u8] =
-            unsafe { &*(core::ptr::addr_of!(bytes.0) as *const [u8; STACK_AREA_BYTES]) };
+        let saved = area.bytes();
         for register in 0..16 {
             let offset = FRAME_XMM + register * 16;
             assert_eq!(
@@ -740,7 +954,7 @@ fn every_save_instruction_preserves() {
         }
     }
     for state in states {
-        let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+        let mut area = Area::for_state(state);
         let run = run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
         assert_live_at_instruction(&input);
         assert_image(&input, &run.after, Kept::ALL);
@@ -751,7 +965,7 @@ fn every_save_instruction_preserves() {
 /// the second save can take the modified optimization.
 #[test]
 fn xsaveopt_with_a_dedicated_area_preserves() {
-    static DEDICATED: Mutex<XsaveArea<STACK_AREA_BYTES>> = Mutex::new(XsaveArea::new());
+    static DEDICATED: OnceLock<Mutex<Area>> = OnceLock::new();
     let _serial = setup();
     // SAFETY: the only area used with this state is DEDICATED, which lives for the whole
     // process and which nothing but preserved calls writes.
@@ -761,7 +975,10 @@ fn xsaveopt_with_a_dedicated_area_preserves() {
     };
     assert_eq!(state.instruction(), SaveInstruction::Xsaveopt);
     let input = Image::pattern();
-    let mut area = DEDICATED.lock().unwrap();
+    let mut area = DEDICATED
+        .get_or_init(|| Mutex::new(Area::for_state(state)))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for _ in 0..3 {
         let run = run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
         assert_live_at_instruction(&input);
@@ -784,7 +1001,7 @@ fn restricted_masks_preserve_only_their_components() {
     ] {
         let state = base.restrict(keep);
         assert_eq!(state.components(), base.components() & keep);
-        let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+        let mut area = Area::for_state(state);
         let run = run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
         assert_live_at_instruction(&input);
         assert_image(&input, &run.after, Kept::for_components(state.components()));
@@ -799,7 +1016,7 @@ fn mxcsr_alone_is_preserved() {
     let _serial = setup();
     let mut input = Image::zeroed();
     input.mxcsr = MXCSR_PATTERN;
-    let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+    let mut area = Area::for_state(current());
     let kept = run(
         &input,
         Mode::InArea(current(), area.buffer()),
@@ -817,7 +1034,8 @@ fn mxcsr_alone_is_preserved() {
 /// The previous save's XSTATE_BV, left in the area's header, decides whether XGETBV runs
 /// first or the save does; it is only a hint, so whatever it says (a fresh area's bytes are
 /// arbitrary) every register must come back, for dirty, MXCSR-only and INIT state alike,
-/// and through a sequence that flips between them on one area.
+/// and through a sequence that flips between them on one area. Every area has exactly the
+/// size this CPU needs (2432 bytes on AVX-512 machines, 832 without AVX-512).
 #[test]
 fn header_hint_never_changes_the_outcome() {
     let _serial = setup();
@@ -828,21 +1046,20 @@ fn header_hint_never_changes_the_outcome() {
     init.mxcsr = MXCSR_DEFAULT;
     for hint in [0x00u8, 0xFF] {
         for input in [&dirty, &mxcsr_only, &init] {
-            let mut memory = XsaveArea::<STACK_AREA_BYTES>::new();
-            let buffer = memory.buffer();
-            // SAFETY: test-only view of the area's bytes to plant the hint.
-            let bytes = unsafe {
-                core::slice::from_raw_parts_mut(buffer as *mut XsaveBuffer as *mut u8, 1024)
-            };
+            let mut area = Area::for_state(current());
+            let bytes = area.bytes_mut();
             bytes[512..576].fill(0);
             bytes[512..520].fill(hint);
-            let buffer = XsaveBuffer::from_bytes(bytes).unwrap();
-            let run = run(input, Mode::InArea(current(), buffer), Outcome::Success);
+            let run = run(
+                input,
+                Mode::InArea(current(), area.buffer()),
+                Outcome::Success,
+            );
             assert_live_at_instruction(input);
             assert_image(input, &run.after, Kept::ALL);
         }
     }
-    let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
+    let mut area = Area::for_state(current());
     for input in [
         &dirty,
         &init,
@@ -862,28 +1079,23 @@ fn header_hint_never_changes_the_outcome() {
     }
 }
 
-/// The save writes inside `area_bytes()` and nowhere beyond: fill a larger buffer with a
-/// canary and check its tail after a dirty save with every instruction.
+/// The save writes inside `area_bytes()` and nowhere beyond: fill a buffer of the computed
+/// size plus a slack (larger than any component past Hi16_ZMM but AMX tile data) with a
+/// canary and check the slack after a dirty save with every instruction.
 #[test]
 fn save_stays_within_the_computed_size() {
+    const SLACK: usize = 4096;
     let _serial = setup();
     let input = Image::pattern();
     let base = current();
     let mut states = vec![base];
     states.extend(base.with_instruction(SaveInstruction::Xsave));
     for state in states {
-        let mut memory = XsaveArea::<4096>::new();
-        let buffer = memory.buffer();
-        // SAFETY: test-only view of the area's bytes to plant the canary.
-        let bytes =
-            unsafe { core::slice::from_raw_parts_mut(buffer as *mut XsaveBuffer as *mut u8, 4096) };
-        bytes.fill(0xCC);
-        let bytes_ptr = bytes.as_ptr();
-        let buffer = XsaveBuffer::from_bytes(bytes).unwrap();
-        run(&input, Mode::InArea(state, buffer), Outcome::Success);
-        // SAFETY: the same 4096 bytes, no longer borrowed by the call.
-        let after = unsafe { core::slice::from_raw_parts(bytes_ptr, 4096) };
         let used = state.area_bytes();
+        let mut area = Area::new(used + SLACK, 0xCC);
+        run(&input, Mode::InArea(state, area.buffer()), Outcome::Success);
+        let after = area.bytes();
+        assert_eq!(after.len(), used + SLACK);
         assert!(
             after[used..].iter().all(|&byte| byte == 0xCC),
             "{state:?} wrote past {used}"
@@ -941,15 +1153,8 @@ fn area_sizes_match_cpuid() {
 #[test]
 fn undersized_area_is_rejected_before_any_instruction() {
     let state = current();
-    let mut area = XsaveArea::<STACK_AREA_BYTES>::new();
-    let bytes = area.buffer();
-    // SAFETY: a shorter view of the same, aligned memory.
-    let short = unsafe {
-        core::slice::from_raw_parts_mut(
-            bytes as *mut XsaveBuffer as *mut u8,
-            state.area_bytes() - 64,
-        )
-    };
+    let mut area = Area::for_state(state);
+    let short = &mut area.bytes_mut()[..state.area_bytes() - 64];
     let error = Preserve::in_area(state, XsaveBuffer::from_bytes(short).unwrap()).unwrap_err();
     assert_eq!(
         error,
@@ -962,6 +1167,180 @@ fn undersized_area_is_rejected_before_any_instruction() {
             },
         })
     );
+}
+
+/// A failure inside the `extern "C"` shim (here an area one line short, which
+/// `Preserve::in_area` rejects) fails the case with the reason, and no instruction runs: it
+/// does not abort the test binary, as an `unwrap` there did on AVX-512 machines when a test
+/// area was smaller than the CPU's.
+#[test]
+fn a_failure_in_the_shim_fails_the_case_instead_of_aborting() {
+    let _serial = setup();
+    let input = Image::pattern();
+    let state = current();
+    let mut area = Area::new(state.area_bytes() - 64, 0);
+    let calls = MODULE_CALLS.load(Ordering::Relaxed);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run(&input, Mode::InArea(state, area.buffer()), Outcome::Success)
+    }));
+    let payload = outcome.err().expect("an undersized area fails the case");
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        message.contains("Preserve::in_area") && message.contains("xsave_area"),
+        "{message}"
+    );
+    assert_eq!(
+        MODULE_CALLS.load(Ordering::Relaxed),
+        calls,
+        "no instruction ran"
+    );
+}
+
+/// CPUID.(0DH,i) as (size, standard-format offset) of an Intel CPU with AVX-512 and AMX
+/// (the offsets Linux documents for Sapphire Rapids; the AVX-512 ones are every Intel
+/// AVX-512 CPU's).
+fn intel_leaf_d(bit: u32) -> (u32, u32) {
+    match bit {
+        2 => (256, 576),
+        5 => (64, 1088),
+        6 => (512, 1152),
+        7 => (1024, 1664),
+        9 => (8, 2688),
+        17 => (64, 2752),
+        18 => (8192, 2816),
+        _ => (0, 0),
+    }
+}
+
+/// The same for AMD Zen 4/5 (no MPX hole: AVX-512 right after AVX).
+fn amd_leaf_d(bit: u32) -> (u32, u32) {
+    match bit {
+        2 => (256, 576),
+        5 => (64, 832),
+        6 => (512, 896),
+        7 => (1024, 1408),
+        9 => (8, 2432),
+        _ => (0, 0),
+    }
+}
+
+/// The standard-format XSAVE image XSAVE would write for `registers` under `xcr0` with the
+/// CPUID layout `leaf_d`, every component in use; bytes no component covers are 0xAA.
+fn synthetic_frame(xcr0: u64, leaf_d: fn(u32) -> (u32, u32), registers: &Image) -> Vec<u8> {
+    let end = (2..64)
+        .filter(|bit| xcr0 & (1 << bit) != 0)
+        .map(|bit| {
+            let (size, offset) = leaf_d(bit);
+            (offset + size) as usize
+        })
+        .max()
+        .unwrap_or(FRAME_HEADER_END)
+        .max(FRAME_HEADER_END);
+    let mut image = vec![0xAA; end];
+    image[FRAME_MXCSR..FRAME_MXCSR + 4].copy_from_slice(&registers.mxcsr.to_le_bytes());
+    image[FRAME_XSTATE_BV..FRAME_HEADER_END].fill(0);
+    image[FRAME_XSTATE_BV..FRAME_XSTATE_BV + 8].copy_from_slice(&xcr0.to_le_bytes());
+    let mut put = |bit: u32, at: usize, bytes: &[u8]| {
+        if xcr0 & (1 << bit) != 0 {
+            let offset = leaf_d(bit).1 as usize + at;
+            image[offset..offset + bytes.len()].copy_from_slice(bytes);
+        }
+    };
+    for register in 0..16 {
+        let zmm = &registers.zmm[register];
+        put(1, FRAME_XMM + 16 * register, &zmm[..16]);
+        put(AVX, 16 * register, &zmm[16..32]);
+        put(ZMM_HI256, 32 * register, &zmm[32..64]);
+        put(HI16_ZMM, 64 * register, &registers.zmm[16 + register]);
+    }
+    for (index, k) in registers.k.iter().enumerate() {
+        put(OPMASK, 8 * index, &k.to_le_bytes());
+    }
+    image
+}
+
+/// The frame layout and the module stand-in, on synthetic frames of the machines the suite
+/// must pass on (XCR0 0x7; 0xE7 with Intel's and AMD's offsets; 0x602E7 with AMX, an image
+/// of 11008 bytes): what the handler reads at the instruction is each register's pattern, it
+/// resets exactly SSE's XMM/MXCSR and the AVX and AVX-512 components, and it leaves PKRU and
+/// the AMX components alone. The AVX-512 paths cannot run on a CPU without AVX-512; this
+/// checks their offsets there too.
+#[test]
+fn the_module_stand_in_holds_for_every_xcr0() {
+    let _serial = setup();
+    let registers = Image::pattern();
+    let word_at =
+        |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    type LeafD = fn(u32) -> (u32, u32);
+    let cases: [(u64, LeafD, usize); 4] = [
+        // (XCR0, CPUID leaf 0xD, end of Hi16_ZMM or of AVX)
+        (0x7, intel_leaf_d, 832),
+        (0xE7, intel_leaf_d, 2688),
+        (0xE7, amd_leaf_d, 2432),
+        (0x6_02E7, intel_leaf_d, 2688),
+    ];
+    for (xcr0, leaf_d, vector_end) in cases {
+        let layout = FrameLayout::new(xcr0, leaf_d);
+        let last = layout.extended.last().expect("AVX at least");
+        assert_eq!(last.1 + last.2, vector_end, "XCR0 {xcr0:#x}");
+        let mut image = synthetic_frame(xcr0, leaf_d, &registers);
+        let untouched_after = image.clone();
+        assert_eq!(
+            play_module_on(&mut image, &layout),
+            Ok(()),
+            "XCR0 {xcr0:#x}"
+        );
+
+        // What the instruction found: the patterns (0 for what XCR0 lacks).
+        let avx512 = xcr0 & 0xE0 == 0xE0;
+        let pattern = |register: usize, at: usize| word_at(&registers.zmm[register], at);
+        let or_zero = |value: u64| if avx512 { value } else { 0 };
+        for register in 0..16 {
+            assert_eq!(seen_xmm(register), registers.zmm[register][..16]);
+        }
+        assert_eq!(SEEN_MXCSR.load(Ordering::Relaxed) as u32, registers.mxcsr);
+        assert_eq!(SEEN_YMM15_TOP.load(Ordering::Relaxed), pattern(15, 24));
+        assert_eq!(
+            SEEN_ZMM15_TOP.load(Ordering::Relaxed),
+            or_zero(pattern(15, 56))
+        );
+        assert_eq!(
+            SEEN_ZMM16_LOW.load(Ordering::Relaxed),
+            or_zero(pattern(16, 0))
+        );
+        assert_eq!(
+            SEEN_ZMM31_TOP.load(Ordering::Relaxed),
+            or_zero(pattern(31, 56))
+        );
+        assert_eq!(SEEN_K7.load(Ordering::Relaxed), or_zero(registers.k[7]));
+
+        // What it left: XMM zero, MXCSR default, AVX and AVX-512 at INIT, the rest as it was.
+        assert!(image[FRAME_XMM..FRAME_XMM + 256].iter().all(|&b| b == 0));
+        assert_eq!(word_at(&image, FRAME_MXCSR) as u32, MXCSR_DEFAULT);
+        let vector_bits = xcr0 & Components::VECTOR.bits() & !Components::SSE.bits();
+        assert_eq!(word_at(&image, FRAME_XSTATE_BV), xcr0 & !vector_bits);
+        for &(bit, offset, size) in &layout.extended {
+            assert!(
+                image[offset..offset + size].iter().all(|&b| b == 0),
+                "component {bit} of XCR0 {xcr0:#x} reset"
+            );
+        }
+        assert_eq!(
+            image[vector_end..],
+            untouched_after[vector_end..],
+            "PKRU and AMX untouched"
+        );
+
+        // An image that ends before the last component: reported, not a panic.
+        let mut short = synthetic_frame(xcr0, leaf_d, &registers);
+        short.truncate(vector_end - 64);
+        assert_eq!(
+            play_module_on(&mut short, &layout),
+            Err(HandlerFailure::ComponentOutsideImage)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

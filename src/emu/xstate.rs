@@ -81,6 +81,32 @@ struct Layout {
     components: [(u32, u32); 64],
 }
 
+impl Layout {
+    /// Where component `index` (2..64) lies in a standard-format area of `len` bytes that
+    /// holds the components `xfeatures`: at its CPUID offset, and only if the frame holds it
+    /// and it ends inside the area. A component the CPU supports but the frame lacks (AMX
+    /// tile data for a process without permission, say) is [`XStateError::NotInFrame`].
+    fn range(
+        &self,
+        index: u32,
+        xfeatures: u64,
+        len: usize,
+    ) -> Result<core::ops::Range<usize>, XStateError> {
+        if !(2..64).contains(&index) {
+            return Err(XStateError::IndexOutOfRange);
+        }
+        if xfeatures & (1 << index) == 0 {
+            return Err(XStateError::NotInFrame);
+        }
+        let (offset, size) = self.components[index as usize];
+        let (offset, size) = (offset as usize, size as usize);
+        if size == 0 || offset < LEGACY_SIZE + HEADER_SIZE || offset + size > len {
+            return Err(XStateError::NotInFrame);
+        }
+        Ok(offset..offset + size)
+    }
+}
+
 static LAYOUT: OnceLock<Layout> = OnceLock::new();
 
 fn layout() -> &'static Layout {
@@ -300,15 +326,10 @@ impl<'a> ExtendedState<'a> {
         if !(2..64).contains(&index) {
             return Err(XStateError::IndexOutOfRange);
         }
-        if !self.xsave || self.xfeatures() & (1 << index) == 0 {
+        if !self.xsave {
             return Err(XStateError::NotInFrame);
         }
-        let (offset, size) = layout().components[index as usize];
-        let (offset, size) = (offset as usize, size as usize);
-        if size == 0 || offset < LEGACY_SIZE + HEADER_SIZE || offset + size > self.area.len() {
-            return Err(XStateError::NotInFrame);
-        }
-        Ok(offset..offset + size)
+        layout().range(index, self.xfeatures(), self.area.len())
     }
 
     /// The bytes of XSAVE component `index` (2 AVX upper halves, 5-7 AVX-512, 9 PKRU, ...):
@@ -465,6 +486,58 @@ mod tests {
         assert_eq!(state.component(2).unwrap().unwrap()[0], 7);
         state.reset(2).unwrap();
         assert_eq!(state.component(2), Ok(None));
+    }
+
+    /// CPUID leaf 0xD of an Intel CPU with AVX-512 and AMX (the offsets Linux documents for
+    /// Sapphire Rapids): (offset, size) per component.
+    fn amx_layout() -> Layout {
+        let mut components = [(0, 0); 64];
+        for (index, offset, size) in [
+            (2, 576, 256),
+            (5, 1088, 64),
+            (6, 1152, 512),
+            (7, 1664, 1024),
+            (9, 2688, 8),
+            (17, 2752, 64),
+            (18, 2816, 8192),
+        ] {
+            components[index] = (offset, size);
+        }
+        Layout { components }
+    }
+
+    /// The AVX-512 and AMX components of a frame are found at their CPUID offsets on a CPU
+    /// with XCR0 0x602E7, whatever this machine's CPU: in the frame of a process with AMX
+    /// permission (11008 bytes) and in one without (Linux leaves tile data out of
+    /// `xfeatures` and of the frame, 2816 bytes), and an AVX-only frame (XCR0 0x7) holds
+    /// none of them.
+    #[test]
+    fn components_are_placed_by_cpuid_for_avx512_and_amx_frames() {
+        let layout = amx_layout();
+        let with_tiles = 0x6_02E7;
+        let without_tiles = 0x2_02E7;
+        assert_eq!(layout.range(7, with_tiles, 11008), Ok(1664..2688));
+        assert_eq!(layout.range(5, with_tiles, 11008), Ok(1088..1152));
+        assert_eq!(layout.range(18, with_tiles, 11008), Ok(2816..11008));
+        assert_eq!(layout.range(7, without_tiles, 2816), Ok(1664..2688));
+        assert_eq!(layout.range(17, without_tiles, 2816), Ok(2752..2816));
+        assert_eq!(
+            layout.range(18, without_tiles, 2816),
+            Err(XStateError::NotInFrame)
+        );
+        // A frame shorter than `xfeatures` claims: refused, never read past its end.
+        assert_eq!(
+            layout.range(18, with_tiles, 2816),
+            Err(XStateError::NotInFrame)
+        );
+        for index in [5, 6, 7, 9, 17, 18] {
+            assert_eq!(layout.range(index, 0x7, 832), Err(XStateError::NotInFrame));
+        }
+        assert_eq!(layout.range(2, 0x7, 832), Ok(576..832));
+        assert_eq!(
+            layout.range(1, with_tiles, 11008),
+            Err(XStateError::IndexOutOfRange)
+        );
     }
 
     #[test]

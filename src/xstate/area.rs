@@ -23,6 +23,17 @@ pub(super) const XSAVE_ALIGN: usize = 64;
 /// every vector component (SSE through Hi16_ZMM) in the standard format of Intel CPUs
 /// (Hi16_ZMM ends at byte 2688), which is also more than the compacted format (2432) and AMD's
 /// standard format (2432) need.
+///
+/// Only the vector components are ever saved (the mask is XCR0 &
+/// [`Components::VECTOR`](super::Components::VECTOR)), so a larger XCR0 does not need a
+/// larger area. On a CPU with AMX, XCR0 also enables PKRU (component 9) and the tile
+/// configuration and data (17 and 18), and the XSAVE area of the whole XCR0 is about 11 KiB
+/// (11008 bytes on Sapphire Rapids); but in the standard format every component sits at its
+/// CPUID offset and those three lie after Hi16_ZMM (from byte 2688 on), and in the
+/// compacted format only the requested components are packed. Either way the area for SSE,
+/// AVX and AVX-512 stays within 2688 bytes. [`Preserve::on_stack`](super::Preserve::on_stack)
+/// still checks the size CPUID gives, and the unit tests check it over the CPUID layouts of
+/// Intel (with and without AMX) and AMD CPUs for XCR0 0x7, 0xE7 and 0x602E7.
 pub const STACK_AREA_BYTES: usize = 2688;
 
 const _: () = assert!(STACK_AREA_BYTES % XSAVE_ALIGN == 0);

@@ -1,7 +1,6 @@
 //! The instructions: CPUID leaf 0xD, XGETBV, and the save/restore bracket (x86-64 only).
 
-use super::state::{features, layout_bytes, ComponentInfo, SaveInstruction, VectorState};
-use super::Components;
+use super::state::{ComponentInfo, SaveInstruction, VectorState};
 use crate::call::{Backend, CallKind};
 use crate::regs::Regs;
 use crate::status::Status;
@@ -60,20 +59,10 @@ pub(super) fn detect() -> VectorState {
     }
     // SAFETY: CR4.OSXSAVE is set (checked above), so XGETBV with ECX=0 is defined.
     let xcr0 = unsafe { xgetbv(0) };
-    let components = Components::from_bits_retain(xcr0) & Components::VECTOR;
-    if components.is_empty() {
-        return VectorState::NONE;
-    }
     // CPUID.(0DH,1):EAX bits 0-2 are XSAVEOPT, XSAVEC and XGETBV1, in the order of
     // `features`.
     let available = (cpuid(0xD, 1).eax & 0b111) as u8;
-    let instruction = if available & features::XSAVEC != 0 {
-        SaveInstruction::Xsavec
-    } else {
-        SaveInstruction::Xsave
-    };
-    let bytes = layout_bytes(components, instruction.is_compacted(), component_info);
-    VectorState::from_parts(components, instruction, available, bytes)
+    VectorState::from_cpu(xcr0, available, component_info)
 }
 
 /// One save instruction over `$area` with component mask `$mask` (a `u32`: every vector

@@ -135,6 +135,33 @@ impl VectorState {
         state
     }
 
+    /// The state a CPU with this XCR0, these CPUID.(0DH,1):EAX feature bits (`available`,
+    /// bits 2:0: XSAVEOPT, XSAVEC, XGETBV1) and this per-component CPUID leaf 0xD (`info`)
+    /// gets: what [`detect`](VectorState::detect) computes from the real CPU, kept apart
+    /// from the instructions so that other CPUs' layouts can be checked anywhere.
+    ///
+    /// Only XCR0 & [`Components::VECTOR`] is saved, so components above Hi16_ZMM that XCR0
+    /// may also enable (PKRU, the AMX tile configuration and tile data, CET, ...) are never
+    /// in the mask: they are neither saved nor restored and do not count towards the area.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(super) fn from_cpu(
+        xcr0: u64,
+        available: u8,
+        info: impl Fn(u32) -> ComponentInfo,
+    ) -> VectorState {
+        let components = Components::from_bits_retain(xcr0) & Components::VECTOR;
+        if components.is_empty() {
+            return VectorState::NONE;
+        }
+        let instruction = if available & features::XSAVEC != 0 {
+            SaveInstruction::Xsavec
+        } else {
+            SaveInstruction::Xsave
+        };
+        let bytes = layout_bytes(components, instruction.is_compacted(), info);
+        VectorState::from_parts(components, instruction, available, bytes)
+    }
+
     /// Builds a state from parts (the init check is on where XGETBV1 is available).
     pub(super) const fn from_parts(
         components: Components,
@@ -356,6 +383,93 @@ mod tests {
         }
     }
 
+    /// An Intel CPU with AMX as well (Sapphire Rapids and later): the AVX-512 offsets of
+    /// [`intel`], then PKRU (component 9, 8 bytes at 2688), XTILECFG (17, 64 bytes at 2752)
+    /// and XTILEDATA (18, 8192 bytes at 2816, 64-byte aligned when compacted), so the
+    /// standard-format area of the whole XCR0 0x602E7 is 11008 bytes. The offsets are the
+    /// ones Linux documents for AMX; the alignment bits are assumed (they cannot change the
+    /// vector components' layout, which lies before them).
+    fn intel_amx(index: u32) -> ComponentInfo {
+        match index {
+            9 => ComponentInfo {
+                size: 8,
+                offset: 2688,
+                align64: false,
+            },
+            17 => ComponentInfo {
+                size: 64,
+                offset: 2752,
+                align64: false,
+            },
+            18 => ComponentInfo {
+                size: 8192,
+                offset: 2816,
+                align64: true,
+            },
+            _ => intel(index),
+        }
+    }
+
+    /// XCR0 of an AVX-only machine (x87, SSE, AVX), an AVX-512 one, and one with PKRU and
+    /// AMX on top.
+    const XCR0_AVX: u64 = 0x7;
+    const XCR0_AVX512: u64 = 0xE7;
+    const XCR0_AMX: u64 = 0x6_02E7;
+    /// CPUID.(0DH,1):EAX bits 2:0 of every current x86-64 server CPU.
+    const ALL_FEATURES: u8 = features::XSAVEOPT | features::XSAVEC | features::XGETBV1;
+
+    #[test]
+    fn the_mask_is_xcr0_vector_components_only() {
+        for (xcr0, mask) in [(XCR0_AVX, 0x6), (XCR0_AVX512, 0xE6), (XCR0_AMX, 0xE6)] {
+            for info in [intel as fn(u32) -> ComponentInfo, amd, intel_amx] {
+                let state = VectorState::from_cpu(xcr0, ALL_FEATURES, info);
+                assert_eq!(state.mask(), mask, "XCR0 {xcr0:#x}");
+                assert_eq!(state.instruction(), SaveInstruction::Xsavec);
+                assert!(state.skips_init_state());
+            }
+        }
+        // No vector component in XCR0 (x87 only, or PKRU and AMX without SSE, which no OS
+        // sets up): nothing to preserve.
+        assert!(VectorState::from_cpu(0x1, ALL_FEATURES, intel).is_empty());
+        assert!(VectorState::from_cpu(0x6_0201, ALL_FEATURES, intel_amx).is_empty());
+        // Without XSAVEC the standard format; without XGETBV1 no init check.
+        let old = VectorState::from_cpu(XCR0_AVX512, features::XSAVEOPT, intel);
+        assert_eq!(old.instruction(), SaveInstruction::Xsave);
+        assert!(!old.skips_init_state());
+        assert_eq!(old.area_bytes(), 2688);
+    }
+
+    /// The area sizes of every machine the tests must pass on: XCR0 0x7, 0xE7 (Intel and
+    /// AMD offsets) and 0x602E7 with AMX, where the XSAVE area of the whole XCR0 is 11008
+    /// bytes but the vector components still end at Hi16_ZMM.
+    #[test]
+    fn area_sizes_per_xcr0_and_layout() {
+        type Info = fn(u32) -> ComponentInfo;
+        let cases: [(u64, Info, usize, usize); 6] = [
+            // (XCR0, CPUID leaf 0xD, compacted bytes, standard bytes)
+            (XCR0_AVX, intel, 832, 832),
+            (XCR0_AVX, amd, 832, 832),
+            (XCR0_AVX512, intel, 2432, 2688),
+            (XCR0_AVX512, amd, 2432, 2432),
+            (XCR0_AMX, intel_amx, 2432, 2688),
+            // An AMX CPU whose OS left AVX-512 off in XCR0.
+            (0x6_0207, intel_amx, 832, 832),
+        ];
+        for (xcr0, info, compacted, standard) in cases {
+            let state = VectorState::from_cpu(xcr0, ALL_FEATURES, info);
+            assert_eq!(state.area_bytes(), compacted, "XCR0 {xcr0:#x}, XSAVEC");
+            let xsave = VectorState::from_cpu(xcr0, 0, info);
+            assert_eq!(xsave.area_bytes(), standard, "XCR0 {xcr0:#x}, XSAVE");
+            assert!(standard <= super::super::STACK_AREA_BYTES);
+        }
+        // What the whole of XCR0 0x602E7 would take in the standard format (the signal
+        // frame's size, about 11 KiB): AMX lies beyond Hi16_ZMM, which is why it does not
+        // grow the preserved area.
+        let whole = Components::from_bits_retain(XCR0_AMX & !0b11);
+        assert_eq!(layout_bytes(whole, false, intel_amx), 11008);
+        assert!(layout_bytes(whole, true, intel_amx) > super::super::STACK_AREA_BYTES);
+    }
+
     #[test]
     fn standard_layout_ends_at_the_furthest_component() {
         assert_eq!(layout_bytes(Components::SSE, false, intel), 576);
@@ -404,7 +518,7 @@ mod tests {
 
     #[test]
     fn stack_area_fits_every_known_layout() {
-        for info in [intel as fn(u32) -> ComponentInfo, amd] {
+        for info in [intel as fn(u32) -> ComponentInfo, amd, intel_amx] {
             for compacted in [false, true] {
                 let bytes = layout_bytes(Components::VECTOR, compacted, info);
                 assert!(bytes <= super::super::STACK_AREA_BYTES, "{bytes}");
