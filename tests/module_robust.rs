@@ -240,14 +240,22 @@ fn a_virtual_cpu_outliving_its_vcpu_never_runs_or_disables_the_next_one_at_that_
     go.send(()).unwrap();
     // The old guest's TDCALL is #UD at once: it is not TD B's vCPU, entered or not.
     let stale = reports.recv_timeout(PATIENCE);
-    assert_eq!(stale, Ok(Status::TDCALL_UD), "the stale VirtualCpu got served");
+    assert_eq!(
+        stale,
+        Ok(Status::TDCALL_UD),
+        "the stale VirtualCpu got served"
+    );
     old_guest.join().unwrap();
     old_done.send(()).unwrap();
 
     // Dropping the old VirtualCpu did not disable TD B's vCPU: both exits of its own guest
     // come through.
     let (exit, regs) = vp_enter(tdvpr);
-    assert_eq!((exit, regs.r10), (exit_77(), 0xB), "TD B's vCPU was disabled");
+    assert_eq!(
+        (exit, regs.r10),
+        (exit_77(), 0xB),
+        "TD B's vCPU was disabled"
+    );
     let (exit, regs) = vp_enter(tdvpr);
     assert_eq!((exit, regs.r10), (exit_77(), 0xB2));
     // Release TD B's guest from its second TDVMCALL: the resume, then it ends.
@@ -277,7 +285,12 @@ fn a_virtual_cpu_made_before_its_vcpu_belongs_to_none() {
     assert_eq!(guest.join().unwrap(), Status::TDCALL_UD);
     // Its drop did not touch the vCPU made after it.
     let read = m.host.vp_rd(page, FieldId::from_raw(0xA020_0000_0000_0000));
-    assert_ne!(read, Err(tdxcall::Error::Status(StatusCode::VcpuStateIncorrect.status())));
+    assert_ne!(
+        read,
+        Err(tdxcall::Error::Status(
+            StatusCode::VcpuStateIncorrect.status()
+        ))
+    );
 }
 
 // ---------------------------------------------------------------- model panics

@@ -223,7 +223,11 @@ fn check_reserved_areas(tdmr: &TdmrInput, index: u32) -> Result<Vec<(u64, u64)>,
         let invalid = StatusCode::InvalidReservedInTdmr.with_details(details);
         let unordered = StatusCode::NonOrderedReservedInTdmr.with_details(details);
         if size == 0 {
-            if tdmr.reserved.get(area + 1).is_some_and(|&(_, next)| next != 0) {
+            if tdmr
+                .reserved
+                .get(area + 1)
+                .is_some_and(|&(_, next)| next != 0)
+            {
                 return Err(unordered);
             }
             continue;
@@ -257,8 +261,14 @@ fn check_reserved_areas(tdmr: &TdmrInput, index: u32) -> Result<Vec<(u64, u64)>,
 
 /// The usable (non-reserved) parts of a checked TDMR as (base, size), none empty.
 fn available_areas(tdmr: &Tdmr) -> impl Iterator<Item = (u64, u64)> + '_ {
-    let ends = tdmr.reserved.iter().map(|&(offset, _)| offset).chain([tdmr.size]);
-    let starts = [0].into_iter().chain(tdmr.reserved.iter().map(|&(offset, size)| offset + size));
+    let ends = tdmr
+        .reserved
+        .iter()
+        .map(|&(offset, _)| offset)
+        .chain([tdmr.size]);
+    let starts = [0]
+        .into_iter()
+        .chain(tdmr.reserved.iter().map(|&(offset, size)| offset + size));
     starts
         .zip(ends)
         .filter(|(start, end)| end > start)
@@ -422,7 +432,9 @@ impl State {
         TdmrInput {
             base: q(0),
             size: q(8),
-            reserved: core::array::from_fn(|area| (q(64 + 16 * area as u64), q(72 + 16 * area as u64))),
+            reserved: core::array::from_fn(|area| {
+                (q(64 + 16 * area as u64), q(72 + 16 * area as u64))
+            }),
             pamt: [(q(48), q(56)), (q(32), q(40)), (q(16), q(24))],
         }
     }
@@ -483,7 +495,11 @@ impl State {
         };
         for (other, earlier) in previous.iter().enumerate() {
             for level in 0..3 {
-                if earlier.pamt.iter().any(|&area| overlaps(tdmr.pamt[level], area)) {
+                if earlier
+                    .pamt
+                    .iter()
+                    .any(|&area| overlaps(tdmr.pamt[level], area))
+                {
                     return Err(overlap(level, other as u32));
                 }
             }
@@ -503,9 +519,8 @@ impl State {
             if other < previous.len() {
                 for level in 0..3 {
                     if available_areas(&candidate).any(|area| overlaps(owner.pamt[level], area)) {
-                        return Err(StatusCode::PamtOverlap.with_details(
-                            other as u32 | (level as u32) << 8 | index << 16,
-                        ));
+                        return Err(StatusCode::PamtOverlap
+                            .with_details(other as u32 | (level as u32) << 8 | index << 16));
                     }
                 }
             }
