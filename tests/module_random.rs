@@ -159,10 +159,12 @@ struct World {
 
 impl World {
     fn fail(&self, message: String) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(message);
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // The first ones tell the story; a dead LP repeats itself.
+        if failures.len() < 10 {
+            failures.push(message);
+        }
+        drop(failures);
         self.stop.store(true, Ordering::SeqCst);
     }
 
@@ -621,23 +623,29 @@ fn seam(world: &World, leaf: Leaf, regs: &mut Regs) -> Status {
 fn configure(world: &World, rng: &mut Rng) {
     let good = world.module.tdmr();
     let (info, pointers) = (world.fresh_page(rng), world.fresh_page(rng));
-    for _ in 0..40 {
+    for _ in 0..200 {
         let mut tdmr: TdmrInfo = good.clone();
         for _ in 0..1 + rng.below(3) {
-            let value = if rng.chance(50) {
-                wild(rng)
-            } else {
-                rng.below(1 << 34) & !0xFFF
+            let area = rng.below(16) as usize;
+            let choice = rng.below(8);
+            let mut value = || match rng.below(3) {
+                0 => wild(rng),
+                1 => rng.below(1 << 34) & !0xFFF,
+                // Near 2^64, page or GiB aligned: sums with it wrap.
+                _ => 0u64.wrapping_sub((1 + rng.below(8)) << (12 + 18 * rng.below(2))),
             };
-            match rng.below(10) {
-                0 => tdmr.tdmr_base = value,
-                1 => tdmr.tdmr_size = value,
-                2 => tdmr.pamt_4k_base = value,
-                3 => tdmr.pamt_4k_size = value,
-                4 => tdmr.pamt_2m_base = value,
-                5 => tdmr.pamt_1g_size = value,
-                6 | 7 => tdmr.reserved_areas[rng.below(16) as usize].offset = value,
-                _ => tdmr.reserved_areas[rng.below(16) as usize].size = value,
+            match choice {
+                0 => (tdmr.tdmr_base, tdmr.tdmr_size) = (value(), value()),
+                1 => tdmr.tdmr_size = value(),
+                2 => (tdmr.pamt_4k_base, tdmr.pamt_4k_size) = (value(), value()),
+                3 => (tdmr.pamt_2m_base, tdmr.pamt_1g_size) = (value(), value()),
+                4 => tdmr.pamt_1g_base = value(),
+                5 => tdmr.reserved_areas[area].offset = value(),
+                6 => tdmr.reserved_areas[area].size = value(),
+                _ => {
+                    tdmr.reserved_areas[area].offset = value();
+                    tdmr.reserved_areas[area].size = value();
+                }
             }
         }
         let hpa = |raw| HostPhysAddr::new(raw).unwrap();

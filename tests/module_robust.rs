@@ -277,12 +277,14 @@ fn a_virtual_cpu_made_before_its_vcpu_belongs_to_none() {
     let early = m.module.virtual_cpu(page);
     // SAFETY: model memory.
     unsafe { m.host.vp_create(page, tdr) }.unwrap();
-    let guest = thread::spawn(move || {
+    let (send, receive) = mpsc::channel();
+    thread::spawn(move || {
         let _vcpu = emu::install(early);
         let mut regs = Regs::ZERO;
-        tdcall(Leaf::TdgVpInfo, &mut regs)
+        send.send(tdcall(Leaf::TdgVpInfo, &mut regs)).unwrap();
     });
-    assert_eq!(guest.join().unwrap(), Status::TDCALL_UD);
+    // Not a wait for an entry of the vCPU made later: #UD at once.
+    assert_eq!(receive.recv_timeout(PATIENCE), Ok(Status::TDCALL_UD));
     // Its drop did not touch the vCPU made after it.
     let read = m.host.vp_rd(page, FieldId::from_raw(0xA020_0000_0000_0000));
     assert_ne!(
