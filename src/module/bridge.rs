@@ -26,6 +26,27 @@
 //! TDH.VP.ENTER return TDX_NON_RECOVERABLE_VCPU with exit reason 2 (triple fault): that vCPU
 //! cannot run again.
 //!
+//! # One vCPU for life
+//!
+//! TDH.VP.CREATE gives each vCPU a serial, unique over the module's life. A `VirtualCpu`
+//! records the TDVPR and the serial of the vCPU there when it is made ([`VcpuId`]), and every
+//! lookup, wait and release on its behalf checks both: once its vCPU is gone (TD torn down,
+//! TDVPR reclaimed, the page reused by another TD's TDH.VP.CREATE) its TDCALLs raise #UD and
+//! its drop touches no other vCPU. A host's TDH.VP.ENTER pins the serial it entered the same
+//! way.
+//!
+//! # Model panics
+//!
+//! A panic in a model is a model bug; the emulator turns it into #UD for that thread's call
+//! and for all its later calls (see the `emu` docs). Every lock in the model recovers from
+//! poisoning, and a drop guard around each model call ([`OnUnwind`]) releases whoever waits
+//! on the panicking thread: a [`LogicalProcessor`](super::LogicalProcessor) that panics makes
+//! the vCPUs it runs or is associated with unrunnable and disassociated (their guests get
+//! #UD; no other LP can enter them); a `VirtualCpu` that panics counts as a departed guest
+//! (the host's TDH.VP.ENTER returns TDX_NON_RECOVERABLE_VCPU). The state a panicking handler
+//! left half-updated is not repaired. [`SoftwareModule::inject_panic`](super::SoftwareModule::inject_panic)
+//! provokes such a panic for tests; no ABI input does (`tests/module_random.rs`).
+//!
 //! # Blocking in the signal handler
 //!
 //! Both sides wait on the module's `Condvar` inside the crate's SIGILL handler. That is sound

@@ -127,10 +127,12 @@ pub(super) fn walk(td: &Td, gpa: u64, level: u8) -> Walk {
             return Walk::Reached(entry);
         }
         match entry {
+            // Non-leaf entries exist at levels 1 and up only (SEPT.ADD takes level 1+), so
+            // the walk stops at level 0; checked all the same.
             Some(Septe {
                 state: SeptState::NlMapped,
                 ..
-            }) => current -= 1,
+            }) if current > level => current -= 1,
             _ => {
                 return Walk::Failed {
                     level: current,
@@ -985,7 +987,8 @@ impl State {
             return Err(StatusCode::VcpuNotAssociated.status());
         }
         self.vcpus.get_mut(&tdvpr).expect("vCPU").assoc_lp = None;
-        self.tds.get_mut(&tdr).expect("TD").num_assoc_vcpus -= 1;
+        let td = self.tds.get_mut(&tdr).expect("TD");
+        td.num_assoc_vcpus = td.num_assoc_vcpus.saturating_sub(1);
         SUCCESS
     }
 
@@ -1365,7 +1368,7 @@ impl State {
         }
         let td = self.tds.get_mut(&tdr).expect("TD");
         td.sept.remove(&(level, gpa));
-        td.chldcnt -= 1;
+        td.chldcnt = td.chldcnt.saturating_sub(1);
         self.memory.set_pamt(septe.hpa, PamtEntry::FREE);
         regs.rcx = septe.hpa;
         SUCCESS
@@ -1470,7 +1473,7 @@ impl State {
             }
             self.tds.remove(&tdr);
         } else {
-            td.chldcnt -= 1;
+            td.chldcnt = td.chldcnt.saturating_sub(1);
             if entry.page_type == PageType::Tdvpr {
                 if let Some(vcpu) = self.vcpus.get_mut(&page) {
                     vcpu.bridge.gone = true;

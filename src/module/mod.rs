@@ -144,7 +144,7 @@ impl SoftwareModule {
     /// # Panics
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
-    /// sized, or an empty HKID range.
+    /// sized or not below 2^52 (MAX_PA), or an empty HKID range.
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -156,6 +156,13 @@ impl SoftwareModule {
                 && config.memory_size % GIB == 0
                 && config.memory_size > 0,
             "the CMR must be 1 GiB aligned and sized"
+        );
+        assert!(
+            config
+                .memory_base
+                .checked_add(config.memory_size)
+                .is_some_and(|end| end <= 1 << 52),
+            "the CMR must end below 2^52"
         );
         assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
