@@ -1661,6 +1661,51 @@ mod tests {
     }
 
     #[test]
+    fn reserved_areas_and_the_usable_gaps_between_them() {
+        let mut input = TdmrInput {
+            base: 1 << 32,
+            size: 1 << 30,
+            reserved: [(0, 0); crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS],
+            pamt: [(0, 0); 3],
+        };
+        input.reserved[0] = (0, 0x1000);
+        input.reserved[1] = (0x3000, 0x2000);
+        let areas = check_reserved_areas(&input, 7).unwrap();
+        let tdmr = Tdmr {
+            base: input.base,
+            size: input.size,
+            reserved: areas,
+            pamt: input.pamt,
+            initialized: 0,
+        };
+        let gaps: Vec<_> = available_areas(&tdmr).collect();
+        assert_eq!(
+            gaps,
+            [
+                ((1 << 32) + 0x1000, 0x2000),
+                ((1 << 32) + 0x5000, (1 << 30) - 0x5000)
+            ]
+        );
+        // Overlapping areas, then one past the TDMR's end: TDMR 7, area 1.
+        input.reserved[1] = (0x800, 0x1000);
+        assert_eq!(
+            check_reserved_areas(&input, 7),
+            Err(StatusCode::NonOrderedReservedInTdmr.with_details(7 | 1 << 8))
+        );
+        input.reserved[1] = (1 << 30, 0x1000);
+        assert_eq!(
+            check_reserved_areas(&input, 7),
+            Err(StatusCode::InvalidReservedInTdmr.with_details(7 | 1 << 8))
+        );
+        input.reserved[1] = (u64::MAX & !0xFFF, 0x1000);
+        assert_eq!(
+            check_reserved_areas(&input, 7),
+            Err(StatusCode::InvalidReservedInTdmr.with_details(7 | 1 << 8)),
+            "offset + size wraps to 0"
+        );
+    }
+
+    #[test]
     fn xfam_groups() {
         assert!(xfam_valid(0x3));
         assert!(xfam_valid(0x7));
