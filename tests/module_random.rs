@@ -624,7 +624,7 @@ fn configure(world: &World, rng: &mut Rng) {
     let good = world.module.tdmr();
     let (info, pointers) = (world.fresh_page(rng), world.fresh_page(rng));
     for _ in 0..200 {
-        let mut tdmr: TdmrInfo = good.clone();
+        let mut tdmr: TdmrInfo = good;
         for _ in 0..1 + rng.below(3) {
             let area = rng.below(16) as usize;
             let choice = rng.below(8);
@@ -779,7 +779,7 @@ fn guest_call(world: &World, rng: &mut Rng, tdvpr: u64) {
             (CallKind::Tdcall, 6)
         }
         6 => {
-            regs.rcx = gpa(rng) | rng.below(2) * rng.below(1 << 12);
+            regs.rcx = gpa(rng) | (rng.below(2) * rng.below(1 << 12));
             regs.rdx = rng.below(6);
             (CallKind::Tdcall, 2)
         }

@@ -96,7 +96,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     const GIB: u64 = 1 << 30;
 
     // Reserved area 1: offset + size wraps past 2^64.
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(PAGE);
     tdmr.reserved_areas[1].size = 2 * PAGE;
     assert_eq!(
@@ -106,7 +106,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     );
 
     // Reserved area 1: offset + size fits, TDMR base + offset wraps.
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(good.tdmr_base);
     tdmr.reserved_areas[1].size = PAGE;
     assert_eq!(
@@ -116,7 +116,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     );
 
     // Reserved area 1: base + offset fits, base + offset + size wraps.
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(good.tdmr_base + 2 * PAGE);
     tdmr.reserved_areas[1].size = 4 * PAGE;
     assert_eq!(
@@ -126,7 +126,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     );
 
     // TDMR base + size wraps (both 1 GiB aligned).
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.tdmr_base = 0u64.wrapping_sub(GIB);
     tdmr.tdmr_size = 2 * GIB;
     assert_eq!(
@@ -136,7 +136,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     );
 
     // TDMR base + size exactly 2^64: wraps to 0.
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.tdmr_base = 0u64.wrapping_sub(GIB);
     tdmr.tdmr_size = GIB;
     assert_eq!(
@@ -145,7 +145,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     );
 
     // PAMT_1G base + size wraps: TDX_INVALID_PAMT for TDMR 0, PAMT level 2 (1G).
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.pamt_1g_base = 0u64.wrapping_sub(PAGE);
     tdmr.pamt_1g_size = 2 * PAGE;
     assert_eq!(
@@ -154,7 +154,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
     );
 
     // A null area followed by a real one: area 2 (null, before area 3) is out of order.
-    let mut tdmr = good.clone();
+    let mut tdmr = good;
     tdmr.reserved_areas[3].offset = 0x1000_0000;
     tdmr.reserved_areas[3].size = PAGE;
     assert_eq!(

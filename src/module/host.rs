@@ -1697,7 +1697,7 @@ mod tests {
             check_reserved_areas(&input, 7),
             Err(StatusCode::InvalidReservedInTdmr.with_details(7 | 1 << 8))
         );
-        input.reserved[1] = (u64::MAX & !0xFFF, 0x1000);
+        input.reserved[1] = (!0xFFF, 0x1000);
         assert_eq!(
             check_reserved_areas(&input, 7),
             Err(StatusCode::InvalidReservedInTdmr.with_details(7 | 1 << 8)),
