@@ -26,6 +26,27 @@
 //! TDH.VP.ENTER return TDX_NON_RECOVERABLE_VCPU with exit reason 2 (triple fault): that vCPU
 //! cannot run again.
 //!
+//! # One vCPU for life
+//!
+//! TDH.VP.CREATE gives each vCPU a serial, unique over the module's life. A `VirtualCpu`
+//! records the TDVPR and the serial of the vCPU there when it is made ([`VcpuId`]), and every
+//! lookup, wait and release on its behalf checks both: once its vCPU is gone (TD torn down,
+//! TDVPR reclaimed, the page reused by another TD's TDH.VP.CREATE) its TDCALLs raise #UD and
+//! its drop touches no other vCPU. A host's TDH.VP.ENTER pins the serial it entered the same
+//! way.
+//!
+//! # Model panics
+//!
+//! A panic in a model is a model bug; the emulator turns it into #UD for that thread's call
+//! and for all its later calls (see the `emu` docs). Every lock in the model recovers from
+//! poisoning, and a drop guard around each model call ([`OnUnwind`]) releases whoever waits
+//! on the panicking thread: a [`LogicalProcessor`](super::LogicalProcessor) that panics makes
+//! the vCPUs it runs or is associated with unrunnable and disassociated (their guests get
+//! #UD; no other LP can enter them); a `VirtualCpu` that panics counts as a departed guest
+//! (the host's TDH.VP.ENTER returns TDX_NON_RECOVERABLE_VCPU). The state a panicking handler
+//! left half-updated is not repaired. [`SoftwareModule::inject_panic`](super::SoftwareModule::inject_panic)
+//! provokes such a panic for tests; no ABI input does (`tests/module_random.rs`).
+//!
 //! # Blocking in the signal handler
 //!
 //! Both sides wait on the module's `Condvar` inside the crate's SIGILL handler. That is sound
@@ -96,8 +117,25 @@ pub(super) fn vp_enter(
 ) -> Outcome {
     let host = *call.registers();
     let host_xmm = read_xmm(call);
+    let dead_vcpu = || {
+        let status = StatusCode::NonRecoverableVcpu.with_details(EXIT_REASON_TRIPLE_FAULT);
+        let registers = Registers {
+            rax: status.raw(),
+            rbp: 0,
+            rflags: host.rflags,
+            ..Registers::default()
+        };
+        Outcome::Return(registers.with_status(status))
+    };
+    // The checks ran under this lock, so the vCPU exists; its serial pins this entry to it.
+    let Some(serial) = state.vcpus.get(&tdvpr).map(|vcpu| vcpu.serial) else {
+        return dead_vcpu();
+    };
+    let id = VcpuId { tdvpr, serial };
     {
-        let vcpu = state.vcpus.get_mut(&tdvpr).expect("checked vCPU");
+        let Some(vcpu) = bound(&mut state, id) else {
+            return dead_vcpu();
+        };
         if let LastExit::Tdvmcall { .. } = vcpu.last_exit {
             vcpu.bridge.resume = Some(Resume {
                 gprs: core::array::from_fn(|index| gpr(&host, index as u8)),
@@ -110,7 +148,11 @@ pub(super) fn vp_enter(
     }
     shared.changed.notify_all();
     loop {
-        let vcpu = state.vcpus.get_mut(&tdvpr).expect("an entered vCPU stays");
+        // An entered vCPU cannot be flushed or reclaimed while it runs; should it vanish
+        // anyway (a model bug), the host gets a dead vCPU rather than a wait for ever.
+        let Some(vcpu) = bound(&mut state, id) else {
+            return dead_vcpu();
+        };
         if let Some(exit) = vcpu.bridge.exit.take() {
             vcpu.bridge.inside = None;
             let mut registers = exit.registers;
@@ -123,23 +165,98 @@ pub(super) fn vp_enter(
             }
             return Outcome::Return(registers.with_status(Status::from_raw(registers.rax)));
         }
-        if vcpu.bridge.guest_detached {
+        if vcpu.bridge.guest_detached || vcpu.bridge.gone {
             vcpu.bridge.inside = None;
             vcpu.state = VcpuState::Disabled;
-            let status = StatusCode::NonRecoverableVcpu.with_details(EXIT_REASON_TRIPLE_FAULT);
-            let registers = Registers {
-                rax: status.raw(),
-                rbp: 0,
-                rflags: host.rflags,
-                ..Registers::default()
-            };
-            return Outcome::Return(registers.with_status(status));
+            return dead_vcpu();
         }
         state = shared
             .changed
             .wait(state)
             .unwrap_or_else(|e| e.into_inner());
     }
+}
+
+/// The vCPU a [`VirtualCpu`](super::VirtualCpu) belongs to for life: its TDVPR and the
+/// serial TDH.VP.CREATE gave it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct VcpuId {
+    pub tdvpr: u64,
+    pub serial: u64,
+}
+
+/// The vCPU at `tdvpr` now, if there is one.
+pub(super) fn current(state: &State, tdvpr: u64) -> Option<VcpuId> {
+    state.vcpus.get(&tdvpr).map(|vcpu| VcpuId {
+        tdvpr,
+        serial: vcpu.serial,
+    })
+}
+
+/// The guest program of vCPU `id` ended (its [`VirtualCpu`](super::VirtualCpu) was dropped):
+/// that vCPU, and no other, can never run again.
+pub(super) fn detach(shared: &Shared, id: VcpuId) {
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(vcpu) = bound(&mut state, id) {
+        vcpu.bridge.guest_detached = true;
+    }
+    drop(state);
+    shared.changed.notify_all();
+}
+
+/// Runs `f` if dropped while armed: when the model code it guards unwinds from a panic.
+pub(super) struct OnUnwind<F: FnMut()> {
+    f: Option<F>,
+}
+
+impl<F: FnMut()> OnUnwind<F> {
+    pub fn new(f: F) -> Self {
+        OnUnwind { f: Some(f) }
+    }
+
+    /// The guarded code returned normally.
+    pub fn disarm(mut self) {
+        self.f = None;
+    }
+}
+
+impl<F: FnMut()> Drop for OnUnwind<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.as_mut() {
+            f();
+        }
+    }
+}
+
+/// A [`LogicalProcessor`](super::LogicalProcessor) model panicked (a model bug): its thread
+/// answers every later call with #UD (see the `emu` docs), so it will never leave or re-enter
+/// a vCPU. Every vCPU it runs or is associated with becomes unrunnable and disassociated (so
+/// the TD can still be torn down), and the threads waiting on them are released: guests with
+/// #UD, as after teardown.
+pub(super) fn lp_panicked(shared: &Shared, lp: u32) {
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    let State { vcpus, tds, .. } = &mut *state;
+    for vcpu in vcpus.values_mut() {
+        if vcpu.bridge.inside == Some(lp) || vcpu.assoc_lp == Some(lp) {
+            vcpu.bridge.inside = None;
+            vcpu.bridge.gone = true;
+            vcpu.state = VcpuState::Disabled;
+            if vcpu.assoc_lp.take().is_some() {
+                if let Some(td) = tds.get_mut(&vcpu.tdr) {
+                    td.num_assoc_vcpus = td.num_assoc_vcpus.saturating_sub(1);
+                }
+            }
+        }
+    }
+    drop(state);
+    shared.changed.notify_all();
+}
+
+/// A [`VirtualCpu`](super::VirtualCpu) model panicked: its thread answers every later TDCALL
+/// with #UD, so the vCPU is treated as if its guest program ended (the host's TDH.VP.ENTER
+/// gets TDX_NON_RECOVERABLE_VCPU) and the host waiting on it is released.
+pub(super) fn vcpu_panicked(shared: &Shared, id: VcpuId) {
+    detach(shared, id);
 }
 
 /// What a guest wait ended with.
@@ -150,10 +267,19 @@ enum Waited<'a> {
     Gone,
 }
 
+/// The vCPU `id` names, if it still exists: its TDVPR not reclaimed, nor reused by a later
+/// TDH.VP.CREATE (which gives the page's new vCPU another serial).
+fn bound(state: &mut State, id: VcpuId) -> Option<&mut Vcpu> {
+    state
+        .vcpus
+        .get_mut(&id.tdvpr)
+        .filter(|vcpu| vcpu.serial == id.serial)
+}
+
 /// Waits until the vCPU is entered (or gone).
-fn wait_inside<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, tdvpr: u64) -> Waited<'a> {
+fn wait_inside<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, id: VcpuId) -> Waited<'a> {
     loop {
-        match state.vcpus.get(&tdvpr) {
+        match bound(&mut state, id) {
             None => return Waited::Gone,
             Some(vcpu) if vcpu.bridge.gone => return Waited::Gone,
             Some(vcpu) if vcpu.bridge.inside.is_some() => return Waited::Running(state),
@@ -175,10 +301,11 @@ fn exit_to_host(shared: &Shared, state: &mut State, tdvpr: u64, exit: ExitRecord
     shared.changed.notify_all();
 }
 
-/// A TDCALL (or TDG.VP.VMCALL) from the guest thread of the vCPU at `tdvpr`.
-pub(super) fn tdcall(shared: &Shared, tdvpr: u64, call: &mut Call<'_>) -> Outcome {
+/// A TDCALL (or TDG.VP.VMCALL) from the guest thread of the vCPU `id`.
+pub(super) fn tdcall(shared: &Shared, id: VcpuId, call: &mut Call<'_>) -> Outcome {
+    let tdvpr = id.tdvpr;
     let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-    let Waited::Running(mut state) = wait_inside(shared, state, tdvpr) else {
+    let Waited::Running(mut state) = wait_inside(shared, state, id) else {
         return Outcome::Fault(Fault::Ud);
     };
     let regs = *call.registers();
@@ -189,9 +316,13 @@ pub(super) fn tdcall(shared: &Shared, tdvpr: u64, call: &mut Call<'_>) -> Outcom
         Some(leaf) if version <= leaf.max_version() => leaf,
         _ => return complete(regs, invalid(Operand::RAX)),
     };
+    if state.inject_panic == Some(leaf) {
+        state.inject_panic = None;
+        panic!("software module: the panic injected at {leaf:?} (test seam)");
+    }
     match leaf {
-        Leaf::TdgVpVmcall => vmcall(shared, state, tdvpr, call),
-        Leaf::TdgMemPageAccept => accept(shared, state, tdvpr, call),
+        Leaf::TdgVpVmcall => vmcall(shared, state, id, call),
+        Leaf::TdgMemPageAccept => accept(shared, state, id, call),
         _ => {
             let mut out = regs;
             let status = state
@@ -212,9 +343,10 @@ pub(super) fn tdcall(shared: &Shared, tdvpr: u64, call: &mut Call<'_>) -> Outcom
 fn vmcall<'a>(
     shared: &'a Shared,
     mut state: MutexGuard<'a, State>,
-    tdvpr: u64,
+    id: VcpuId,
     call: &mut Call<'_>,
 ) -> Outcome {
+    let tdvpr = id.tdvpr;
     const FORBIDDEN: u16 = 1 << 0 | 1 << 1 | 1 << 4;
     const RBP: u16 = 1 << 5;
     let mut regs = *call.registers();
@@ -259,7 +391,7 @@ fn vmcall<'a>(
         LastExit::Tdvmcall { control },
     );
     let resume = loop {
-        let Some(vcpu) = state.vcpus.get_mut(&tdvpr) else {
+        let Some(vcpu) = bound(&mut state, id) else {
             return Outcome::Fault(Fault::Ud);
         };
         if vcpu.bridge.gone {
@@ -290,9 +422,10 @@ fn vmcall<'a>(
 fn accept<'a>(
     shared: &'a Shared,
     mut state: MutexGuard<'a, State>,
-    tdvpr: u64,
+    id: VcpuId,
     call: &mut Call<'_>,
 ) -> Outcome {
+    let tdvpr = id.tdvpr;
     let regs = *call.registers();
     loop {
         let tdr = state.vcpus[&tdvpr].tdr;
@@ -375,7 +508,7 @@ fn accept<'a>(
             },
             LastExit::Async,
         );
-        state = match wait_inside(shared, state, tdvpr) {
+        state = match wait_inside(shared, state, id) {
             Waited::Running(state) => state,
             Waited::Gone => return Outcome::Fault(Fault::Ud),
         };

@@ -127,10 +127,12 @@ pub(super) fn walk(td: &Td, gpa: u64, level: u8) -> Walk {
             return Walk::Reached(entry);
         }
         match entry {
+            // Non-leaf entries exist at levels 1 and up only (SEPT.ADD takes level 1+), so
+            // the walk stops at level 0; checked all the same.
             Some(Septe {
                 state: SeptState::NlMapped,
                 ..
-            }) => current -= 1,
+            }) if current > level => current -= 1,
             _ => {
                 return Walk::Failed {
                     level: current,
@@ -199,6 +201,80 @@ fn page_info(raw: u64, min: u8, max: u8) -> Result<(u64, u8), Status> {
 pub(super) fn private_gpa(td: &Td, gpa: u64) -> bool {
     let width = if td.config.gpaw { 52 } else { 48 };
     gpa >> width == 0 && gpa & td.shared_bit() == 0
+}
+
+/// A TDMR_INFO entry as the host wrote it, before any check.
+struct TdmrInput {
+    base: u64,
+    size: u64,
+    /// All reserved areas as (offset, size), null ones (size 0) included.
+    reserved: [(u64, u64); crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS],
+    /// PAMT_4K, PAMT_2M and PAMT_1G areas as (base, size).
+    pamt: [(u64, u64); 3],
+}
+
+/// `check_tdmr_reserved_areas`: null areas only at the end; each area's offset + size, TDMR
+/// base + offset and that + size must not wrap; ascending and not overlapping; 4 KiB
+/// aligned; inside the TDMR (whose base + size the caller checked). Returns the non-null
+/// areas.
+fn check_reserved_areas(tdmr: &TdmrInput, index: u32) -> Result<Vec<(u64, u64)>, Status> {
+    let tdmr_end = tdmr.base + tdmr.size;
+    let mut areas = Vec::new();
+    for (area, &(offset, size)) in tdmr.reserved.iter().enumerate() {
+        let details = index | (area as u32) << 8;
+        let invalid = StatusCode::InvalidReservedInTdmr.with_details(details);
+        let unordered = StatusCode::NonOrderedReservedInTdmr.with_details(details);
+        if size == 0 {
+            if tdmr
+                .reserved
+                .get(area + 1)
+                .is_some_and(|&(_, next)| next != 0)
+            {
+                return Err(unordered);
+            }
+            continue;
+        }
+        if offset.checked_add(size).is_none() {
+            return Err(invalid);
+        }
+        // The previous area is non-null (a null one followed by this one failed above) and
+        // passed these checks, so its end does not wrap.
+        if let Some(&(previous, previous_size)) = areas.last() {
+            if offset < previous || offset < previous + previous_size {
+                return Err(unordered);
+            }
+        }
+        if offset % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
+            return Err(invalid);
+        }
+        let Some(start) = tdmr.base.checked_add(offset) else {
+            return Err(invalid);
+        };
+        let Some(end) = start.checked_add(size) else {
+            return Err(invalid);
+        };
+        if end > tdmr_end {
+            return Err(invalid);
+        }
+        areas.push((offset, size));
+    }
+    Ok(areas)
+}
+
+/// The usable (non-reserved) parts of a checked TDMR as (base, size), none empty.
+fn available_areas(tdmr: &Tdmr) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let ends = tdmr
+        .reserved
+        .iter()
+        .map(|&(offset, _)| offset)
+        .chain([tdmr.size]);
+    let starts = [0]
+        .into_iter()
+        .chain(tdmr.reserved.iter().map(|&(offset, size)| offset + size));
+    starts
+        .zip(ends)
+        .filter(|(start, end)| end > start)
+        .map(|(start, end)| (tdmr.base + start, end - start))
 }
 
 impl State {
@@ -334,14 +410,15 @@ impl State {
         }
         let mut tdmrs = Vec::new();
         for index in 0..count {
-            // The array and each TDMR_INFO are read with the host's key.
+            // The array and each TDMR_INFO are read with the host's key. RCX is below 2^52
+            // and `count` at most MAX_TDMRS: no wrap.
             let pointer = self.memory.host_read_u64(regs.rcx + 8 * index);
             if !self.memory.check_shared(pointer, ALIGN) {
                 return Err(invalid(Operand::RCX));
             }
             let tdmr = self.read_tdmr_info(pointer);
-            self.check_tdmr(&tdmr, index as u32, tdmrs.last())?;
-            tdmrs.push(tdmr);
+            let checked = self.check_tdmr(&tdmr, index as u32, &tdmrs)?;
+            tdmrs.push(checked);
         }
         self.kot.insert(hkid as u16, KotState::Reserved);
         self.platform.global_hkid = hkid as u16;
@@ -350,79 +427,124 @@ impl State {
         SUCCESS
     }
 
-    fn read_tdmr_info(&self, at: u64) -> Tdmr {
+    /// Reads the TDMR_INFO entry at `at` with the host's key: every field as the host wrote
+    /// it, all 16 reserved areas included (the checks need the null ones too).
+    fn read_tdmr_info(&self, at: u64) -> TdmrInput {
+        // `at` passed the shared-HPA check (below 2^52), so the offsets cannot wrap.
         let q = |offset: u64| self.memory.host_read_u64(at + offset);
-        let mut reserved = Vec::new();
-        for area in 0..crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS as u64 {
-            let (offset, size) = (q(64 + 16 * area), q(72 + 16 * area));
-            if size != 0 {
-                reserved.push((offset, size));
-            }
-        }
-        Tdmr {
+        TdmrInput {
             base: q(0),
             size: q(8),
-            reserved,
+            reserved: core::array::from_fn(|area| {
+                (q(64 + 16 * area as u64), q(72 + 16 * area as u64))
+            }),
             pamt: [(q(48), q(56)), (q(32), q(40)), (q(16), q(24))],
-            initialized: 0,
         }
     }
 
-    /// `check_and_set_tdmrs`: alignment, CMR containment, order, reserved areas, PAMT.
-    fn check_tdmr(&self, tdmr: &Tdmr, index: u32, previous: Option<&Tdmr>) -> Result<(), Status> {
+    /// `check_and_set_tdmrs` (module 1.5.01 `tdh_sys_config.c`), in its order: base + size
+    /// overflow, order against the previous TDMR, alignment and MAX_PA, the reserved areas,
+    /// the PAMT areas (addresses and sizes 1G, 2M, 4K; overlaps; CMR containment), and last
+    /// the non-reserved parts inside a CMR. Every sum of host-supplied values is checked for
+    /// wrapping past 2^64 first, as the module does (`is_valid_integer_range`).
+    fn check_tdmr(&self, tdmr: &TdmrInput, index: u32, previous: &[Tdmr]) -> Result<Tdmr, Status> {
         const GIB: u64 = 1 << 30;
-        let within_cmr = |base: u64, size: u64| {
-            self.cmrs.iter().any(|&(cmr, cmr_size)| {
-                base >= cmr && size <= cmr_size && base - cmr <= cmr_size - size
-            })
+        let invalid_tdmr = StatusCode::InvalidTdmr.with_details(index);
+        let below_max_pa = |address: u64| address >> super::memory::MAX_PA_BITS == 0;
+        let Some(end) = tdmr.base.checked_add(tdmr.size) else {
+            return Err(invalid_tdmr);
         };
-        if tdmr.base % GIB != 0 || tdmr.size % GIB != 0 || tdmr.size == 0 {
-            return Err(StatusCode::InvalidTdmr.with_details(index));
-        }
-        if let Some(previous) = previous {
-            if tdmr.base < previous.base + previous.size {
+        if let Some(previous) = previous.last() {
+            // The previous TDMR passed these checks: its end does not wrap.
+            if tdmr.base < previous.base || tdmr.base < previous.base + previous.size {
                 return Err(StatusCode::NonOrderedTdmr.with_details(index));
             }
         }
-        if !within_cmr(tdmr.base, tdmr.size) {
-            return Err(StatusCode::TdmrOutsideCmrs.with_details(index));
+        if tdmr.base % GIB != 0 || tdmr.size % GIB != 0 || tdmr.size == 0 {
+            return Err(invalid_tdmr);
         }
-        let mut end = 0;
-        for (area, &(offset, size)) in tdmr.reserved.iter().enumerate() {
-            let details = index | (area as u32) << 8;
-            if offset % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 || offset + size > tdmr.size {
-                return Err(StatusCode::InvalidReservedInTdmr.with_details(details));
-            }
-            if offset < end {
-                return Err(StatusCode::NonOrderedReservedInTdmr.with_details(details));
-            }
-            end = offset + size;
+        if !below_max_pa(tdmr.base) || !below_max_pa(end - 1) {
+            return Err(invalid_tdmr);
         }
-        // PAMT_4K, PAMT_2M, PAMT_1G: sizes, CMR containment, and no overlap with usable TDMR
-        // memory (a PAMT inside a TDMR must lie in a reserved area).
-        for (level, &(base, size)) in tdmr.pamt.iter().enumerate() {
+        let reserved = check_reserved_areas(tdmr, index)?;
+        let candidate = Tdmr {
+            base: tdmr.base,
+            size: tdmr.size,
+            reserved,
+            pamt: tdmr.pamt,
+            initialized: 0,
+        };
+        // PAMT addresses and sizes, 1G first as the module checks them.
+        for level in [2usize, 1, 0] {
+            let (base, size) = tdmr.pamt[level];
             let details = index | (level as u32) << 8;
             let entries = tdmr.size / (PAGE_SIZE << (9 * level));
-            if base % PAGE_SIZE != 0 || size < entries * PAMT_ENTRY_SIZE || size % PAGE_SIZE != 0 {
+            let valid = base.checked_add(size).is_some()
+                && base % PAGE_SIZE == 0
+                && size % PAGE_SIZE == 0
+                && below_max_pa(base)
+                && below_max_pa((base + size).wrapping_sub(1))
+                && size >= entries * PAMT_ENTRY_SIZE;
+            if !valid {
                 return Err(StatusCode::InvalidPamt.with_details(details));
             }
-            if !within_cmr(base, size) {
-                return Err(StatusCode::PamtOutsideCmrs.with_details(details));
-            }
-            let mut page = base;
-            while page < base + size {
-                if tdmr.contains(page)
-                    && !tdmr
-                        .reserved
-                        .iter()
-                        .any(|&(o, s)| page - tdmr.base >= o && page - tdmr.base < o + s)
+        }
+        // No PAMT overlaps another PAMT (of this or an earlier TDMR).
+        let overlaps = |a: (u64, u64), b: (u64, u64)| {
+            a.1 != 0 && b.1 != 0 && a.0 < b.0 + b.1 && b.0 < a.0 + a.1
+        };
+        let overlap = |level: usize, other: u32| {
+            StatusCode::PamtOverlap.with_details(index | (level as u32) << 8 | other << 16)
+        };
+        for (other, earlier) in previous.iter().enumerate() {
+            for level in 0..3 {
+                if earlier
+                    .pamt
+                    .iter()
+                    .any(|&area| overlaps(tdmr.pamt[level], area))
                 {
-                    return Err(StatusCode::PamtOverlap.with_details(details | index << 16));
+                    return Err(overlap(level, other as u32));
                 }
-                page += PAGE_SIZE;
             }
         }
-        Ok(())
+        for (a, b) in [(0usize, 1usize), (0, 2), (1, 2)] {
+            if overlaps(tdmr.pamt[a], tdmr.pamt[b]) {
+                return Err(overlap(a, index));
+            }
+        }
+        // No PAMT overlaps the usable (non-reserved) memory of a TDMR.
+        for (other, owner) in previous.iter().chain([&candidate]).enumerate() {
+            for level in 0..3 {
+                if available_areas(owner).any(|area| overlaps(tdmr.pamt[level], area)) {
+                    return Err(overlap(level, other as u32));
+                }
+            }
+            if other < previous.len() {
+                for level in 0..3 {
+                    if available_areas(&candidate).any(|area| overlaps(owner.pamt[level], area)) {
+                        return Err(StatusCode::PamtOverlap
+                            .with_details(other as u32 | (level as u32) << 8 | index << 16));
+                    }
+                }
+            }
+        }
+        for level in [2usize, 1, 0] {
+            let (base, size) = tdmr.pamt[level];
+            if !self.within_cmr(base, size) {
+                return Err(StatusCode::PamtOutsideCmrs.with_details(index | (level as u32) << 8));
+            }
+        }
+        if available_areas(&candidate).any(|(base, size)| !self.within_cmr(base, size)) {
+            return Err(StatusCode::TdmrOutsideCmrs.with_details(index));
+        }
+        Ok(candidate)
+    }
+
+    /// Whether `[base, base + size)` lies in one CMR (`base + size` must not wrap).
+    fn within_cmr(&self, base: u64, size: u64) -> bool {
+        self.cmrs.iter().any(|&(cmr, cmr_size)| {
+            base >= cmr && size <= cmr_size && base - cmr <= cmr_size - size
+        })
     }
 
     fn sys_key_config(&mut self) -> LeafResult {
@@ -745,9 +867,11 @@ impl State {
         self.memory.fill_page(tdvpr, key);
         self.take_page(tdvpr, PageType::Tdvpr, tdr);
         self.tds.get_mut(&tdr).expect("TD").chldcnt += 1;
+        self.vcpu_serial += 1;
         self.vcpus.insert(
             tdvpr,
             Vcpu {
+                serial: self.vcpu_serial,
                 tdr,
                 tdvps_pages: std::vec![tdvpr],
                 state: VcpuState::Uninitialized,
@@ -872,7 +996,8 @@ impl State {
             return Err(StatusCode::VcpuNotAssociated.status());
         }
         self.vcpus.get_mut(&tdvpr).expect("vCPU").assoc_lp = None;
-        self.tds.get_mut(&tdr).expect("TD").num_assoc_vcpus -= 1;
+        let td = self.tds.get_mut(&tdr).expect("TD");
+        td.num_assoc_vcpus = td.num_assoc_vcpus.saturating_sub(1);
         SUCCESS
     }
 
@@ -1258,7 +1383,7 @@ impl State {
         }
         let td = self.tds.get_mut(&tdr).expect("TD");
         td.sept.remove(&(level, gpa));
-        td.chldcnt -= 1;
+        td.chldcnt = td.chldcnt.saturating_sub(1);
         self.memory.set_pamt(septe.hpa, PamtEntry::FREE);
         regs.rcx = septe.hpa;
         SUCCESS
@@ -1372,7 +1497,7 @@ impl State {
             }
             self.tds.remove(&tdr);
         } else {
-            td.chldcnt -= 1;
+            td.chldcnt = td.chldcnt.saturating_sub(1);
             if entry.page_type == PageType::Tdvpr {
                 if let Some(vcpu) = self.vcpus.get_mut(&page) {
                     vcpu.bridge.gone = true;
@@ -1557,6 +1682,51 @@ mod tests {
         for bad in [0x5008, 0x5001, 0x1000 | 1, 1 << 52 | 0x1000] {
             assert_eq!(page_info(bad, 0, 0), Err(invalid(Operand::RCX)), "{bad:#x}");
         }
+    }
+
+    #[test]
+    fn reserved_areas_and_the_usable_gaps_between_them() {
+        let mut input = TdmrInput {
+            base: 1 << 32,
+            size: 1 << 30,
+            reserved: [(0, 0); crate::abi::sysinfo::TDMR_MAX_RESERVED_AREAS],
+            pamt: [(0, 0); 3],
+        };
+        input.reserved[0] = (0, 0x1000);
+        input.reserved[1] = (0x3000, 0x2000);
+        let areas = check_reserved_areas(&input, 7).unwrap();
+        let tdmr = Tdmr {
+            base: input.base,
+            size: input.size,
+            reserved: areas,
+            pamt: input.pamt,
+            initialized: 0,
+        };
+        let gaps: Vec<_> = available_areas(&tdmr).collect();
+        assert_eq!(
+            gaps,
+            [
+                ((1 << 32) + 0x1000, 0x2000),
+                ((1 << 32) + 0x5000, (1 << 30) - 0x5000)
+            ]
+        );
+        // Overlapping areas, then one past the TDMR's end: TDMR 7, area 1.
+        input.reserved[1] = (0x800, 0x1000);
+        assert_eq!(
+            check_reserved_areas(&input, 7),
+            Err(StatusCode::NonOrderedReservedInTdmr.with_details(7 | 1 << 8))
+        );
+        input.reserved[1] = (1 << 30, 0x1000);
+        assert_eq!(
+            check_reserved_areas(&input, 7),
+            Err(StatusCode::InvalidReservedInTdmr.with_details(7 | 1 << 8))
+        );
+        input.reserved[1] = (!0xFFF, 0x1000);
+        assert_eq!(
+            check_reserved_areas(&input, 7),
+            Err(StatusCode::InvalidReservedInTdmr.with_details(7 | 1 << 8)),
+            "offset + size wraps to 0"
+        );
     }
 
     #[test]

@@ -144,6 +144,7 @@ use crate::abi::td_params::TdParams;
 use crate::abi::{GuestPhysAddr, HostPhysAddr, TdrPage, TdvprPage};
 use crate::call::CallKind;
 use crate::emu::{Call, Fault, Model, Outcome};
+use crate::leaf::{Leaf, Side};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::vec::Vec;
@@ -209,8 +210,8 @@ impl SoftwareModule {
     /// # Panics
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
-    /// sized, an empty HKID range, or a CMR that reaches the KeyID bits of a physical
-    /// address (see [`SoftwareModule::keyid_shift`]).
+    /// sized or not below 2^52 (MAX_PA), an empty HKID range, or a CMR that reaches the
+    /// KeyID bits of a physical address (see [`SoftwareModule::keyid_shift`]).
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -222,6 +223,13 @@ impl SoftwareModule {
                 && config.memory_size % GIB == 0
                 && config.memory_size > 0,
             "the CMR must be 1 GiB aligned and sized"
+        );
+        assert!(
+            config
+                .memory_base
+                .checked_add(config.memory_size)
+                .is_some_and(|end| end <= 1 << 52),
+            "the CMR must end below 2^52"
         );
         assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
         assert!(
@@ -258,6 +266,8 @@ impl SoftwareModule {
             cmrs: std::vec![(config.memory_base, config.memory_size)],
             secret,
             uuid_counter: 0,
+            vcpu_serial: 0,
+            inject_panic: None,
         };
         SoftwareModule {
             shared: Arc::new(Shared {
@@ -295,11 +305,29 @@ impl SoftwareModule {
     }
 
     /// The model of the vCPU at `tdvpr`, to install on the thread that runs its guest code.
+    ///
+    /// It belongs to the vCPU TDH.VP.CREATE made at `tdvpr` before this call, for life: once
+    /// that vCPU is gone (its TD torn down, its TDVPR reclaimed, even if the page now holds
+    /// another TD's vCPU) its TDCALLs raise #UD and dropping it touches no other vCPU. Made
+    /// before TDH.VP.CREATE, it belongs to no vCPU and every TDCALL raises #UD.
     pub fn virtual_cpu(&self, tdvpr: TdvprPage) -> VirtualCpu {
+        let id = bridge::current(&self.lock(), tdvpr.raw());
         VirtualCpu {
             shared: self.shared.clone(),
             tdvpr: tdvpr.raw(),
+            id,
         }
+    }
+
+    /// **Test seam**: the next call of `leaf` (a SEAMCALL leaf on a [`LogicalProcessor`], a
+    /// TDCALL leaf on a [`VirtualCpu`]) panics inside the model, as a bug in the model would.
+    /// For tests of what a model panic does to the other threads: the panicking thread's call
+    /// gets #UD and its guard re-raises the panic (see [`emu`](crate::emu)); every vCPU that
+    /// LP runs or is associated with becomes unrunnable and guests waiting on it get #UD; a
+    /// host in TDH.VP.ENTER of a vCPU whose model panicked gets TDX_NON_RECOVERABLE_VCPU. No
+    /// thread stays blocked. Not for production use; no input of the module's ABI panics.
+    pub fn inject_panic(&self, leaf: Leaf) {
+        self.lock().inject_panic = Some(leaf);
     }
 
     /// Access to the private memory of the TD at `tdr`, by GPA.
@@ -465,21 +493,32 @@ impl Model for LogicalProcessor {
             CallKind::Seamcall | CallKind::SeamcallScrub => {}
             CallKind::Tdcall | CallKind::Tdvmcall => return Outcome::Fault(Fault::Ud),
         }
-        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Declared before the lock: on a panic it runs after the state guard is dropped.
+        let (shared, index) = (&self.shared, self.index);
+        let guard = bridge::OnUnwind::new(|| bridge::lp_panicked(shared, index));
+        let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut registers = *call.registers();
-        match state.seamcall(self.index, &mut registers) {
+        if let Some(leaf) = state.inject_panic {
+            let called = Leaf::split_rax(registers.rax)
+                .and_then(|(number, _)| Leaf::from_number(Side::Host, number));
+            if called == Some(leaf) {
+                state.inject_panic = None;
+                panic!("software module: the panic injected at {leaf:?} (test seam)");
+            }
+        }
+        let outcome = match state.seamcall(index, &mut registers) {
             host::Seam::Done(status) => {
                 drop(state);
                 // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
                 // reclaim): let them look.
-                self.shared.changed.notify_all();
+                shared.changed.notify_all();
                 registers.rax = status.raw();
                 Outcome::Return(registers.with_status(status))
             }
-            host::Seam::Enter { tdvpr } => {
-                bridge::vp_enter(&self.shared, state, self.index, tdvpr, call)
-            }
-        }
+            host::Seam::Enter { tdvpr } => bridge::vp_enter(shared, state, index, tdvpr, call),
+        };
+        guard.disarm();
+        outcome
     }
 }
 
@@ -487,10 +526,13 @@ impl Model for LogicalProcessor {
 ///
 /// SEAMCALL on a guest thread raises #UD, as inside a TD. Dropping it (the guest program
 /// ended) makes the vCPU unable to run: the host's TDH.VP.ENTER returns
-/// TDX_NON_RECOVERABLE_VCPU.
+/// TDX_NON_RECOVERABLE_VCPU. It belongs to one vCPU of one TD for life (see
+/// [`SoftwareModule::virtual_cpu`]).
 pub struct VirtualCpu {
     shared: Arc<Shared>,
     tdvpr: u64,
+    /// The vCPU it belongs to; `None` if there was none at `tdvpr` when it was made.
+    id: Option<bridge::VcpuId>,
 }
 
 impl VirtualCpu {
@@ -511,20 +553,25 @@ impl core::fmt::Debug for VirtualCpu {
 impl Model for VirtualCpu {
     fn call(&mut self, call: &mut Call<'_>) -> Outcome {
         match call.kind() {
-            CallKind::Tdcall | CallKind::Tdvmcall => bridge::tdcall(&self.shared, self.tdvpr, call),
-            CallKind::Seamcall | CallKind::SeamcallScrub => Outcome::Fault(Fault::Ud),
+            CallKind::Tdcall | CallKind::Tdvmcall => {}
+            CallKind::Seamcall | CallKind::SeamcallScrub => return Outcome::Fault(Fault::Ud),
         }
+        let Some(id) = self.id else {
+            return Outcome::Fault(Fault::Ud);
+        };
+        let shared = &self.shared;
+        let guard = bridge::OnUnwind::new(|| bridge::vcpu_panicked(shared, id));
+        let outcome = bridge::tdcall(shared, id, call);
+        guard.disarm();
+        outcome
     }
 }
 
 impl Drop for VirtualCpu {
     fn drop(&mut self) {
-        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(vcpu) = state.vcpus.get_mut(&self.tdvpr) {
-            vcpu.bridge.guest_detached = true;
+        if let Some(id) = self.id {
+            bridge::detach(&self.shared, id);
         }
-        drop(state);
-        self.shared.changed.notify_all();
     }
 }
 

@@ -76,7 +76,8 @@ impl MrtdBuilder {
         self.page_add(gpa);
         for (index, chunk) in page.chunks_exact(MR_EXTEND_CHUNK).enumerate() {
             let chunk: &[u8; MR_EXTEND_CHUNK] = chunk.try_into().expect("256-byte chunk");
-            self.mr_extend(gpa + (index * MR_EXTEND_CHUNK) as u64, chunk);
+            // A GPA near 2^64 no module accepts; wrap rather than panic on it.
+            self.mr_extend(gpa.wrapping_add((index * MR_EXTEND_CHUNK) as u64), chunk);
         }
         self
     }

@@ -270,6 +270,9 @@ pub(super) struct Bridge {
 
 /// A vCPU: its TDVPS.
 pub(super) struct Vcpu {
+    /// Unique over the module's life (a TDVPR page reused by a later TDH.VP.CREATE gets a
+    /// new serial): what a [`VirtualCpu`](super::VirtualCpu) binds to.
+    pub serial: u64,
     pub tdr: u64,
     /// TDVPS pages, the TDVPR first.
     pub tdvps_pages: Vec<u64>,
@@ -302,4 +305,9 @@ pub(super) struct State {
     /// A per-instance secret for report MACs and UUIDs.
     pub secret: [u8; 32],
     pub uuid_counter: u64,
+    /// The serial of the last vCPU created.
+    pub vcpu_serial: u64,
+    /// The test seam of [`SoftwareModule::inject_panic`](super::SoftwareModule::inject_panic):
+    /// the next call of this leaf panics inside the model.
+    pub inject_panic: Option<crate::leaf::Leaf>,
 }
