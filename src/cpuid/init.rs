@@ -59,7 +59,7 @@ impl core::fmt::Display for InitError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "error: {:#018X} leaf={:#x} subleaf={:#x}",
+            "error: 0x{:016X} leaf={:#x} subleaf={:#x}",
             self.status.raw(),
             self.rcx as u32,
             (self.rcx >> 32) as u32
