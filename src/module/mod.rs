@@ -13,9 +13,9 @@
 //!   (TDMR_INFO checks, global HKID), TDH.SYS.KEY.CONFIG, TDH.SYS.TDMR.INIT (resumable, 256
 //!   MiB per call), the TDX_SYS_NOT_READY gate, TDH.SYS.RD / RDALL over the global metadata
 //!   fields (version, TDX_FEATURES0, CMRs, sizes, ATTRIBUTES/XFAM/CONFIG_FLAGS fixed bits,
-//!   configurable CPUID leaves; see [`platform`]).
+//!   the CPUID_CONFIG_LEAVES/VALUES of [`Config::cpuid_version`]; see [`platform`]).
 //! - **TDs**: TDH.MNG.CREATE / KEY.CONFIG / ADDCX / INIT (TD_PARAMS checks, CPUID_CONFIG
-//!   against the configurable bits), VP.CREATE / ADDCX / INIT, MEM.SEPT.ADD, MEM.PAGE.ADD,
+//!   and TDCS.CPUID_VALUES through [`crate::cpuid`]), VP.CREATE / ADDCX / INIT, MEM.SEPT.ADD, MEM.PAGE.ADD,
 //!   MR.EXTEND, MR.FINALIZE, MEM.PAGE.AUG, RANGE.BLOCK / UNBLOCK, TRACK, PAGE.REMOVE,
 //!   SEPT.RD, VP.FLUSH, MNG.VPFLUSHDONE, PHYMEM.CACHE.WB, MNG.KEY.FREEID, PHYMEM.PAGE.RDMD /
 //!   RECLAIM, MNG.RD/WR and VP.RD/WR.
@@ -59,6 +59,7 @@
 //! [`GuestMemory`].
 
 mod bridge;
+mod cpuid;
 mod host;
 mod memory;
 mod metadata;
@@ -70,6 +71,7 @@ pub use self::bridge::report_from_bytes;
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
+pub use self::cpuid::values_field_id as cpuid_values_field_id;
 use self::memory::Memory;
 use self::state::{Platform, State, SysPhase};
 use crate::abi::report::TdReport;
@@ -95,6 +97,11 @@ pub struct Config {
     pub memory_size: u64,
     /// The HKIDs reserved for TDX (private HKIDs), `start..end`. Default 32..64.
     pub private_hkids: core::ops::Range<u16>,
+    /// The module version whose CPUID table and rules the model uses (one of
+    /// [`crate::cpuid::TABLES`]): TDH.SYS.RD's CPUID_CONFIG_LEAVES/VALUES, TDH.MNG.INIT's
+    /// CPUID checks, TDCS.CPUID_VALUES. Default: the newest modelled (2.0.18). The rest of
+    /// the model, and the version TDH.SYS.RD reports, stay 1.5.05.
+    pub cpuid_version: crate::leaf::ModuleVersion,
 }
 
 impl Default for Config {
@@ -104,6 +111,7 @@ impl Default for Config {
             memory_base: 1 << 32,
             memory_size: 1 << 30,
             private_hkids: 32..64,
+            cpuid_version: crate::cpuid::newest().version,
         }
     }
 }
@@ -143,7 +151,7 @@ impl SoftwareModule {
     /// # Panics
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
-    /// sized, or an empty HKID range.
+    /// sized, an empty HKID range, or a `cpuid_version` without a CPUID table.
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -157,6 +165,8 @@ impl SoftwareModule {
             "the CMR must be 1 GiB aligned and sized"
         );
         assert!(!config.private_hkids.is_empty(), "private HKIDs needed");
+        let cpuid = crate::cpuid::table(config.cpuid_version)
+            .expect("cpuid_version must be one of crate::cpuid::TABLES");
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
         let mut secret = [0u8; 32];
         let seed = mrtd::sha384(&[
@@ -183,6 +193,7 @@ impl SoftwareModule {
             cmrs: std::vec![(config.memory_base, config.memory_size)],
             secret,
             uuid_counter: 0,
+            cpuid,
         };
         SoftwareModule {
             shared: Arc::new(Shared {

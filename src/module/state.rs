@@ -76,7 +76,7 @@ pub(super) struct TdConfig {
     pub mr_config_id: Measurement,
     pub mr_owner: Measurement,
     pub mr_owner_config: Measurement,
-    /// The TD's CPUID values of the configurable leaves, in table order.
+    /// TDCS.CPUID_VALUES, in the CPUID table's lookup order (module/cpuid.rs).
     pub cpuid: Vec<CpuidValues>,
 }
 
@@ -302,4 +302,6 @@ pub(super) struct State {
     /// A per-instance secret for report MACs and UUIDs.
     pub secret: [u8; 32],
     pub uuid_counter: u64,
+    /// The CPUID table and rules of `Config::cpuid_version` (module/cpuid.rs).
+    pub cpuid: &'static crate::cpuid::CpuidTable,
 }

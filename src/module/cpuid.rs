@@ -1,0 +1,118 @@
+//! The software module's CPUID: the selected version's table and rules from
+//! [`crate::cpuid`] over the model's own native CPUID, [`crate::cpuid::SYNTHETIC_PLATFORM`]
+//! (a synthetic Intel platform that describes no real part).
+//!
+//! - TDH.SYS.RD: NUM_CPUID_CONFIG, CPUID_CONFIG_LEAVES and CPUID_CONFIG_VALUES of the
+//!   version (12 / 18 / 28 entries for 1.5.01 / 1.5.05 / 2.0.18), in 32 fields: leaves past
+//!   the table read all ones, values 0.
+//! - TDH.MNG.INIT: [`crate::cpuid::mng_init`], with its status and RCX.
+//! - TDH.MNG.RD of TDCS.CPUID_VALUES (class 20): any lookup entry whose leaf and subleaf the
+//!   field code can address. The metadata walk (the "next field" of version-1 reads and
+//!   TDH.MNG.RDALL) does not enumerate CPUID_VALUES: not modelled.
+
+use crate::abi::fields;
+use crate::abi::td_params::{CpuidLeaf, CpuidValues, TdParams};
+use crate::abi::{Attributes, Xfam};
+use crate::cpuid::{self, CpuidTable, InitError, Platform, NO_SUBLEAF, SYNTHETIC_PLATFORM};
+use crate::status::{Status, StatusCode};
+
+/// The number of CPUID_CONFIG_LEAVES / CPUID_CONFIG_VALUES fields the module's metadata has.
+pub(super) const CONFIG_FIELDS: u32 = 32;
+
+/// NUM_CPUID_CONFIG.
+pub(super) fn num_config(table: &CpuidTable) -> u64 {
+    table.configurable.len() as u64
+}
+
+/// CPUID_CONFIG_LEAVES field `i`.
+pub(super) fn config_leaf(table: &CpuidTable, i: u32) -> u64 {
+    table
+        .configurable
+        .get(i as usize)
+        .map_or(u64::MAX, |c| c.leaf.to_u64())
+}
+
+/// CPUID_CONFIG_VALUES element `i` (field i / 2; even: EBX:EAX, odd: EDX:ECX).
+pub(super) fn config_values(table: &CpuidTable, i: u32) -> u64 {
+    cpuid::config_value(table, &SYNTHETIC_PLATFORM, (i / 2) as usize).map_or(0, |v| half(v, i % 2))
+}
+
+fn half(v: CpuidValues, which: u32) -> u64 {
+    if which == 0 {
+        u64::from(v.eax) | u64::from(v.ebx) << 32
+    } else {
+        u64::from(v.ecx) | u64::from(v.edx) << 32
+    }
+}
+
+/// TDH.MNG.INIT's CPUID part over the 1024 TD_PARAMS bytes: TDCS.CPUID_VALUES in lookup
+/// order, or the module's status and RCX.
+pub(super) fn mng_init(
+    table: &'static CpuidTable,
+    bytes: &[u8; 1024],
+) -> Result<std::vec::Vec<CpuidValues>, (Status, u64)> {
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8"));
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4"));
+    let mut params = TdParams {
+        attributes: Attributes::from_bits_retain(u64_at(0)),
+        xfam: Xfam::from_bits_retain(u64_at(8)),
+        tsc_frequency: u16::from_le_bytes([bytes[40], bytes[41]]),
+        ..TdParams::default()
+    };
+    for (i, slot) in params.cpuid_config.iter_mut().enumerate() {
+        let at = 256 + 16 * i;
+        *slot = CpuidValues {
+            eax: u32_at(at),
+            ebx: u32_at(at + 4),
+            ecx: u32_at(at + 8),
+            edx: u32_at(at + 12),
+        };
+    }
+    cpuid::mng_init(table, &SYNTHETIC_PLATFORM, &Platform::default(), &params)
+        .map(|td| td.values().to_vec())
+        .map_err(|InitError { status, rcx, .. }| (status, rcx))
+}
+
+/// TDH.MNG.RD of a TDCS.CPUID_VALUES field: `None` when `id` is not one (the metadata table
+/// answers), else the element or TDX_METADATA_FIELD_ID_INCORRECT for a leaf/subleaf the
+/// table does not have. Bit 63 of the ID is ignored, as the module does.
+pub(super) fn read_values(
+    table: &CpuidTable,
+    values: &[CpuidValues],
+    id: u64,
+) -> Option<Result<u64, Status>> {
+    let base = fields::td::CPUID_VALUES.raw() & !(1 << 63);
+    if id & !(1 << 63) & !0x1_FFFF != base {
+        return None;
+    }
+    let which = (id & 1) as u32;
+    let subleaf = if id >> 8 & 1 != 0 {
+        NO_SUBLEAF
+    } else {
+        (id >> 1 & 0x7F) as u32
+    };
+    let leaf = (id >> 9 & 0x7F) as u32 | ((id >> 16 & 1) as u32) << 31;
+    let Some(index) = table.find_exact(CpuidLeaf { leaf, subleaf }) else {
+        return Some(Err(StatusCode::MetadataFieldIdIncorrect.status()));
+    };
+    Some(Ok(values.get(index).map_or(0, |v| half(*v, which))))
+}
+
+/// The TDCS.CPUID_VALUES field ID of a lookup entry (element 0), where the field code can
+/// address it (leaf bits 30:7 clear, subleaf below 128).
+pub fn values_field_id(leaf: CpuidLeaf) -> Option<u64> {
+    if leaf.leaf & 0x7FFF_FF80 != 0 || (leaf.subleaf != NO_SUBLEAF && leaf.subleaf >= 128) {
+        return None;
+    }
+    let sub = if leaf.subleaf == NO_SUBLEAF {
+        1 << 8
+    } else {
+        (leaf.subleaf as u64) << 1
+    };
+    Some(
+        fields::td::CPUID_VALUES.raw()
+            | sub
+            | (leaf.leaf as u64 & 0x7F) << 9
+            | (leaf.leaf as u64 >> 31) << 16,
+    )
+}

@@ -1,0 +1,221 @@
+//! The software module's CPUID per module version: TDH.SYS.RD's CPUID_CONFIG_LEAVES/VALUES,
+//! TDH.MNG.INIT's CPUID checks (exact status and RCX) and TDH.MNG.RD of TDCS.CPUID_VALUES.
+#![cfg(all(
+    feature = "software-module",
+    target_os = "linux",
+    target_arch = "x86_64"
+))]
+
+use std::thread;
+use tdxcall::abi::td_params::{CpuidLeaf, CpuidValues, TdParams};
+use tdxcall::abi::{Attributes, FieldId, Hkid, HostPhysAddr, TdcxPage, TdrPage, Xfam};
+use tdxcall::cpuid::{self, SYNTHETIC_PLATFORM};
+use tdxcall::emu::{self, Installed};
+use tdxcall::host::Host;
+use tdxcall::leaf::ModuleVersion;
+use tdxcall::module::{cpuid_values_field_id, Config, LogicalProcessor, SoftwareModule};
+use tdxcall::status::StatusCode;
+
+struct Machine {
+    module: SoftwareModule,
+    host: Host,
+    _lp0: Installed<LogicalProcessor>,
+}
+
+impl Machine {
+    /// A module with `version`'s CPUID, initialized up to TDMR.INIT; this thread is LP 0.
+    fn new(version: ModuleVersion) -> Machine {
+        let module = SoftwareModule::new(Config {
+            cpuid_version: version,
+            ..Config::default()
+        });
+        let lp0 = emu::install(module.logical_processor(0));
+        let mut m = Machine {
+            module,
+            host: Host::native(),
+            _lp0: lp0,
+        };
+        m.host.sys_init().unwrap();
+        m.host.sys_lp_init().unwrap();
+        let module = m.module.clone();
+        thread::spawn(move || {
+            let _lp1 = emu::install(module.logical_processor(1));
+            Host::native().sys_lp_init().unwrap();
+        })
+        .join()
+        .unwrap();
+        let (info, pointers) = (m.page(), m.page());
+        m.module.write_tdmr_info(info, &m.module.tdmr()).unwrap();
+        m.module.write_u64s(pointers, &[info.raw()]).unwrap();
+        m.host.sys_config(pointers, 1, Hkid::new(32)).unwrap();
+        m.host.sys_key_config().unwrap();
+        let tdmr = m.module.tdmr();
+        m.host
+            .sys_tdmr_init(HostPhysAddr::new(tdmr.tdmr_base).unwrap(), tdmr.tdmr_size)
+            .unwrap();
+        m
+    }
+
+    fn page(&self) -> HostPhysAddr {
+        self.module.alloc_page().unwrap()
+    }
+
+    fn create_td(&mut self) -> TdrPage {
+        let tdr = TdrPage::new(self.page()).unwrap();
+        // SAFETY: model memory.
+        unsafe { self.host.mng_create(tdr, Hkid::new(33)) }.unwrap();
+        self.host.mng_key_config(tdr).unwrap();
+        for _ in 0..6 {
+            let tdcx = TdcxPage::new(self.page()).unwrap();
+            // SAFETY: model memory.
+            unsafe { self.host.mng_addcx(tdcx, tdr) }.unwrap();
+        }
+        tdr
+    }
+
+    fn init_td(
+        &mut self,
+        tdr: TdrPage,
+        params: &TdParams,
+    ) -> tdxcall::host::DetailedResult<(), CpuidLeaf> {
+        let page = self.page();
+        self.module.write_td_params(page, params).unwrap();
+        self.host.mng_init(tdr, page)
+    }
+}
+
+fn params() -> TdParams {
+    TdParams {
+        attributes: Attributes::SEPT_VE_DISABLE,
+        xfam: Xfam::X87 | Xfam::SSE,
+        max_vcpus: 1,
+        eptp_controls: 6 | 3 << 3,
+        tsc_frequency: 100,
+        ..TdParams::default()
+    }
+}
+
+const VERSIONS: [(ModuleVersion, usize); 3] = [
+    (cpuid::V1_5_01, 12),
+    (cpuid::V1_5_05, 18),
+    (cpuid::V2_0_18, 28),
+];
+
+#[test]
+fn sys_rd_serves_each_versions_cpuid_config_leaves_and_values() {
+    for (version, count) in VERSIONS {
+        let mut m = Machine::new(version);
+        let table = cpuid::table(version).unwrap();
+        let configs: Vec<_> = m
+            .host
+            .cpuid_configs()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(configs.len(), count, "{version}");
+        for (i, config) in configs.iter().enumerate() {
+            assert_eq!(
+                config.leaf, table.configurable[i].leaf,
+                "{version} entry {i}"
+            );
+            let expected = cpuid::config_value(table, &SYNTHETIC_PLATFORM, i).unwrap();
+            assert_eq!(config.values, expected, "{version} entry {i}");
+        }
+    }
+}
+
+#[test]
+fn default_config_models_the_newest_cpuid_table() {
+    assert_eq!(Config::default().cpuid_version, cpuid::V2_0_18);
+}
+
+#[test]
+fn mng_init_refuses_a_bit_outside_config_direct_and_allow_direct() {
+    for (version, _) in VERSIONS {
+        let mut m = Machine::new(version);
+        let table = cpuid::table(version).unwrap();
+        let tdr = m.create_td();
+        // 7.2.EAX has neither CONFIG_DIRECT nor ALLOW_DIRECT bits in any version.
+        let slot = table
+            .configurable
+            .iter()
+            .position(|c| {
+                c.leaf
+                    == CpuidLeaf {
+                        leaf: 7,
+                        subleaf: 2,
+                    }
+            })
+            .unwrap();
+        let mut bad = params();
+        bad.cpuid_config[slot].eax = 1;
+        let error = m.init_td(tdr, &bad).unwrap_err();
+        assert_eq!(
+            error.status().map(|s| s.raw()),
+            Some(0xC000_0100_0000_0045),
+            "{version}"
+        );
+        let leaf = error.details.expect("RCX names the leaf");
+        assert_eq!((leaf.leaf, leaf.subleaf), (7, 2), "{version}");
+        // The same TD then initializes with a valid configuration.
+        m.init_td(tdr, &params()).unwrap();
+    }
+}
+
+#[test]
+fn mng_rd_reads_cpuid_values_as_computed_by_tdxcall_cpuid() {
+    for (version, _) in VERSIONS {
+        let mut m = Machine::new(version);
+        let table = cpuid::table(version).unwrap();
+        let tdr = m.create_td();
+        let mut p = params();
+        p.cpuid_config[0].ecx = 1 << 3; // keep MONITOR
+        m.init_td(tdr, &p).unwrap();
+        let expected =
+            cpuid::mng_init(table, &SYNTHETIC_PLATFORM, &cpuid::Platform::default(), &p).unwrap();
+        let mut read = 0;
+        for (i, entry) in table.lookup.iter().enumerate() {
+            let Some(id) = cpuid_values_field_id(entry.leaf) else {
+                continue;
+            };
+            let low = m.host.mng_rd(tdr, FieldId::from_raw(id)).unwrap();
+            let high = m.host.mng_rd(tdr, FieldId::from_raw(id + 1)).unwrap();
+            let v = CpuidValues::from_u64_pair(low, high);
+            assert_eq!(v, expected.values()[i], "{version} {:?}", entry.leaf);
+            read += 1;
+        }
+        // Every entry below leaf 0x80 or in 0x80000000-0x8000007F is addressable.
+        assert_eq!(read, table.lookup.len(), "{version}");
+        // Leaf 0 reads the fixed maximum base leaf; leaf 1 ECX kept MONITOR (bit 3).
+        let leaf0 = cpuid_values_field_id(CpuidLeaf {
+            leaf: 0,
+            subleaf: u32::MAX,
+        })
+        .unwrap();
+        assert_eq!(
+            m.host.mng_rd(tdr, FieldId::from_raw(leaf0)).unwrap() as u32,
+            0x23
+        );
+        let leaf1 = cpuid_values_field_id(CpuidLeaf {
+            leaf: 1,
+            subleaf: u32::MAX,
+        })
+        .unwrap();
+        let ecx = m.host.mng_rd(tdr, FieldId::from_raw(leaf1 + 1)).unwrap() as u32;
+        assert_eq!(ecx & (1 << 3), 1 << 3);
+        // A leaf the table does not have.
+        let none = cpuid_values_field_id(CpuidLeaf {
+            leaf: 0x30,
+            subleaf: u32::MAX,
+        })
+        .unwrap();
+        assert_eq!(
+            m.host
+                .mng_rd(tdr, FieldId::from_raw(none))
+                .unwrap_err()
+                .status()
+                .map(|s| s.raw()),
+            Some(StatusCode::MetadataFieldIdIncorrect.status().raw())
+        );
+    }
+}
