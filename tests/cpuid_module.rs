@@ -6,6 +6,8 @@
     target_arch = "x86_64"
 ))]
 
+mod module_common;
+
 use std::thread;
 use tdxcall::abi::td_params::{CpuidLeaf, CpuidValues, TdParams};
 use tdxcall::abi::{Attributes, FieldId, Hkid, HostPhysAddr, TdcxPage, TdrPage, Xfam};
@@ -218,4 +220,60 @@ fn mng_rd_reads_cpuid_values_as_computed_by_tdxcall_cpuid() {
             Some(StatusCode::MetadataFieldIdIncorrect.status().raw())
         );
     }
+}
+
+#[test]
+fn guest_writes_of_td_ctls_and_paravirt_ctls_take_effect_on_its_cpuid() {
+    use tdxcall::cpuid::{GuestCpuid, ParavirtBit, TdCtls};
+    use tdxcall::host::vp::{TdExit, VpEnterFlags};
+    let mut m = module_common::Machine::new(); // default: 2.0.18 CPUID
+    let (tdr, tdvpr, _) = m.built_td(40);
+    m.host.mr_finalize(tdr).unwrap();
+    // Before the guest opts in: leaf 6 is #VE, MCA reads 1.
+    assert_eq!(m.module.guest_cpuid(tdvpr, 6, 0), Some(GuestCpuid::Ve));
+    let Some(GuestCpuid::Value { values, .. }) = m.module.guest_cpuid(tdvpr, 1, 0) else {
+        panic!("leaf 1 answers")
+    };
+    assert_eq!(values.edx >> 14 & 1, 1);
+
+    let vcpu = m.module.virtual_cpu(tdvpr);
+    let guest = thread::spawn(move || {
+        let _vcpu = emu::install(vcpu);
+        let mut guest = tdxcall::guest::Guest::native();
+        let td_ctls = FieldId::from_raw(0x9110_0003_0000_0017);
+        let paravirt = FieldId::from_raw(0x9110_0003_0000_0022);
+        // SAFETY: TD controls of the model's TD; nothing depends on them but CPUID.
+        unsafe {
+            guest
+                .vm_wr(td_ctls, TdCtls::REDUCE_VE, TdCtls::REDUCE_VE)
+                .unwrap();
+            guest
+                .vm_wr(paravirt, ParavirtBit::Mca.mask(), ParavirtBit::Mca.mask())
+                .unwrap();
+            // Bits above 11 are not writable.
+            guest.vm_wr(paravirt, 1 << 12, 1 << 12).unwrap_err()
+        }
+    });
+    let mut regs = tdxcall::Regs::ZERO;
+    // SAFETY: the software module answers.
+    let exit = unsafe { m.host.vp_enter(tdvpr, VpEnterFlags::empty(), &mut regs) }.unwrap();
+    assert!(
+        matches!(exit, TdExit::Async(_)),
+        "the guest thread ended: {exit:?}"
+    );
+    let refused = guest.join().unwrap();
+    assert_eq!(
+        refused.status(),
+        Some(StatusCode::MetadataWrMaskNotValid.status())
+    );
+    // REDUCE_VE: leaf 6 answers (ARAT); MCA follows the host's configuration (0) since the
+    // guest took MCA over.
+    let Some(GuestCpuid::Value { values, .. }) = m.module.guest_cpuid(tdvpr, 6, 0) else {
+        panic!("REDUCE_VE set")
+    };
+    assert_eq!(values.eax, 0x4);
+    let Some(GuestCpuid::Value { values, .. }) = m.module.guest_cpuid(tdvpr, 1, 0) else {
+        panic!("leaf 1 answers")
+    };
+    assert_eq!(values.edx >> 14 & 1, 0);
 }

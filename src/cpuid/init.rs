@@ -94,6 +94,31 @@ impl TdCpuid {
         &self.valid[..self.table.lookup.len()]
     }
 
+    /// The state TDH.MNG.INIT left, rebuilt from TDCS.CPUID_VALUES (`values`, in lookup
+    /// order) and the platform's native CPUID: CPUID_VALID is `!faulting` per entry, the
+    /// native samples are re-read. `None` if `values` does not have one value per entry.
+    pub fn restore(
+        table: &'static CpuidTable,
+        values: &[CpuidValues],
+        native: &impl NativeCpuid,
+    ) -> Option<TdCpuid> {
+        if values.len() != table.lookup.len() {
+            return None;
+        }
+        let mut td = TdCpuid {
+            table,
+            values: [ZERO; MAX_LOOKUP],
+            valid: [false; MAX_LOOKUP],
+            native: [ZERO; MAX_LOOKUP],
+        };
+        for (i, entry) in table.lookup.iter().enumerate() {
+            td.values[i] = values[i];
+            td.valid[i] = !entry.faulting;
+            td.native[i] = native_of(native, entry.leaf);
+        }
+        Some(td)
+    }
+
     /// CPUID_VALUES of the entry the guest's CPUID(`leaf`, `subleaf`) finds, if any.
     pub fn values_of(&self, leaf: u32, subleaf: u32) -> Option<CpuidValues> {
         self.table.find(leaf, subleaf).map(|i| self.values[i])

@@ -116,3 +116,78 @@ pub fn values_field_id(leaf: CpuidLeaf) -> Option<u64> {
             | (leaf.leaf as u64 >> 31) << 16,
     )
 }
+
+/// TD_CTLS (class/field of 0x1110000300000017; bit 63 of the ID is ignored).
+const TD_CTLS_ID: u64 = 0x1110_0003_0000_0017;
+/// FEATURE_PARAVIRT_CTLS.
+const PARAVIRT_ID: u64 = 0x9110_0003_0000_0022;
+
+/// TDG.VM.WR (version 0): RDX = field ID, R8 = value, R9 = write mask; R8 returns the old
+/// value. TD-scope fields through the metadata table's guest write masks, except TD_CTLS,
+/// whose guest-writable bits follow the CPUID version: bit 0 (PENDING_VE_DISABLE) in 1.5,
+/// bits 3:0 (with ENUM_TOPOLOGY, VIRT_CPUID2, REDUCE_VE) in 2.0. The written TD_CTLS and
+/// FEATURE_PARAVIRT_CTLS take effect on the TD's next guest CPUID
+/// ([`super::SoftwareModule::guest_cpuid`]).
+pub(super) fn vm_wr(
+    state: &mut super::state::State,
+    tdr: u64,
+    regs: &mut crate::emu::Registers,
+) -> Result<Status, Status> {
+    use super::metadata::{self, element_key, Accessor};
+    let (id, value, mask) = (regs.rdx, regs.r8, regs.r9);
+    regs.r8 = 0;
+    if regs.rcx != 0 {
+        return Err(StatusCode::OperandInvalid.with_operand(crate::status::Operand::RCX));
+    }
+    let v2 = state.cpuid.version.major >= 2;
+    let td = state.tds.get_mut(&tdr).expect("the vCPU's TD");
+    if v2 && id & !(1 << 63) == TD_CTLS_ID {
+        if mask & !cpuid::TdCtls::WRITABLE != 0 {
+            return Err(StatusCode::MetadataWrMaskNotValid.status());
+        }
+        let key = element_key(TD_CTLS_ID);
+        let old = td.stored(key, 0);
+        td.stored.insert(key, old & !mask | value & mask);
+        regs.r8 = old;
+        return Ok(StatusCode::Success.status());
+    }
+    let (key, new, old) = metadata::write(
+        metadata::TD_FIELDS,
+        id,
+        Accessor::Guest,
+        value,
+        mask,
+        |get, i| get(td, i),
+    )?;
+    td.stored.insert(key, new);
+    regs.r8 = old;
+    Ok(StatusCode::Success.status())
+}
+
+impl super::SoftwareModule {
+    /// What the guest's CPUID(`leaf`, `subleaf`) returns on the vCPU at `tdvpr`, given the
+    /// TD's TD_CTLS and FEATURE_PARAVIRT_CTLS (as the guest wrote them with TDG.VM.WR) and
+    /// the vCPU's CPUID #VE controls (TDG.VP.CPUIDVE.SET; supervisor mode assumed): a value
+    /// or `GuestCpuid::Ve`. `None` if there is no such vCPU or its TD is not initialized.
+    ///
+    /// This is the explicit call for the guest's CPUID. Trapping the guest thread's real
+    /// `cpuid` instruction (ARCH_SET_CPUID faulting) is not modelled yet.
+    pub fn guest_cpuid(
+        &self,
+        tdvpr: crate::abi::TdvprPage,
+        leaf: u32,
+        subleaf: u32,
+    ) -> Option<cpuid::GuestCpuid> {
+        use super::metadata::element_key;
+        let state = self.lock();
+        let vcpu = state.vcpus.get(&tdvpr.raw())?;
+        let td = state.tds.get(&vcpu.tdr)?;
+        let restored = cpuid::TdCpuid::restore(state.cpuid, &td.config.cpuid, &SYNTHETIC_PLATFORM)?;
+        let controls = cpuid::GuestControls {
+            td_ctls: td.stored(element_key(TD_CTLS_ID), 0),
+            paravirt: td.stored(element_key(PARAVIRT_ID), 0),
+            ve_all: vcpu.stored(element_key(0xA020_0000_0000_0007), 0) & 1 != 0,
+        };
+        Some(restored.guest_view(leaf, subleaf, &controls))
+    }
+}

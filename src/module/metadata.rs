@@ -188,6 +188,9 @@ metadata_table! {
         CONFIG_FLAGS = fields::td::CONFIG_FLAGS.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.config_flags;
         TD_CTLS = fields::td::TD_CTLS.raw(), 1, 1, host(0, 0), guest(ALL, 1),
             |td, _i| td.stored(element_key(0x1110_0003_0000_0017), 0);
+        // FEATURE_PARAVIRT_CTLS (2.0; CPUID reference 1.2): guest-writable bits 11:0.
+        FEATURE_PARAVIRT_CTLS = 0x9110_0003_0000_0022, 1, 1, host(ALL, 0), guest(ALL, 0xFFF),
+            |td, _i| td.stored(element_key(0x9110_0003_0000_0022), 0);
         TD_EPOCH = fields::td::TD_EPOCH.raw(), 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.td_epoch;
         MRTD = fields::td::MRTD.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.mrtd, i);
         MRCONFIGID = fields::td::MRCONFIGID.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_config_id, i);
