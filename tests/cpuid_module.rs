@@ -277,3 +277,106 @@ fn guest_writes_of_td_ctls_and_paravirt_ctls_take_effect_on_its_cpuid() {
     };
     assert_eq!(values.edx >> 14 & 1, 0);
 }
+
+/// The guest's #VE handler: asks the module what happened, asks the VMM for the CPUID
+/// values with TDG.VP.VMCALL Instruction.CPUID, and resumes after the `cpuid`.
+extern "C" fn ve_handler(frame: &mut tdxcall::module::VeFrame) {
+    let mut guest = tdxcall::guest::Guest::native();
+    let info = guest.vp_veinfo_get().expect("a pending #VE");
+    assert_eq!(info.exit_reason.raw(), 10, "exit reason CPUID");
+    assert_eq!(info.instruction_length, 2);
+    let answer = guest
+        .tdvmcall_cpuid(frame.rax as u32, frame.rcx as u32)
+        .expect("the VMM answers");
+    frame.rax = answer.eax.into();
+    frame.rbx = answer.ebx.into();
+    frame.rcx = answer.ecx.into();
+    frame.rdx = answer.edx.into();
+    frame.rip += tdxcall::module::VeFrame::CPUID_LEN;
+}
+
+#[test]
+fn a_guest_threads_cpuid_instruction_gets_the_tds_value_or_a_ve() {
+    use std::arch::x86_64::__cpuid_count;
+    use tdxcall::cpuid::GuestCpuid;
+    use tdxcall::host::vp::{TdExit, VpEnterFlags};
+    let mut m = module_common::Machine::new();
+    let (tdr, tdvpr, _) = m.built_td(40);
+    m.host.mr_finalize(tdr).unwrap();
+    let expected = |leaf| match m.module.guest_cpuid(tdvpr, leaf, 0) {
+        Some(GuestCpuid::Value { values, .. }) => values,
+        other => panic!("{other:?}"),
+    };
+    let (leaf0, leaf7) = (expected(0), expected(7));
+    assert_eq!(m.module.guest_cpuid(tdvpr, 6, 0), Some(GuestCpuid::Ve));
+
+    let module = m.module.clone();
+    let guest = thread::spawn(move || {
+        let _vcpu = emu::install(module.virtual_cpu(tdvpr));
+        let trap = match module.virtual_cpu(tdvpr).trap_cpuid(Some(ve_handler)) {
+            Ok(trap) => trap,
+            Err(unavailable) => {
+                eprintln!("skipped: {unavailable}");
+                return None;
+            }
+        };
+        assert!(tdxcall::module::cpuid_faulting_enabled());
+        // A vector register live across the #VE comes back intact.
+        let marker = std::hint::black_box(f64::from(0x1234_5678u32));
+        // SAFETY: CPUID exists on every x86-64 CPU; here it faults and the model answers.
+        #[allow(unused_unsafe)]
+        let (r0, r7, r6, hv) = unsafe {
+            (
+                __cpuid_count(0, 0),
+                __cpuid_count(7, 0),
+                __cpuid_count(6, 0), // #VE: the VMM answers through the handler
+                __cpuid_count(0x4000_0000, 0), // #VE
+            )
+        };
+        let marker_ok = std::hint::black_box(marker) == f64::from(0x1234_5678u32);
+        drop(trap);
+        assert!(!tdxcall::module::cpuid_faulting_enabled());
+        Some((r0, r7, r6, hv, marker_ok))
+    });
+    // The VMM: answer Instruction.CPUID exits until the guest thread ends.
+    let mut vmm_answers = 0;
+    let mut regs = tdxcall::Regs::ZERO;
+    loop {
+        // SAFETY: the software module answers.
+        let exit = unsafe { m.host.vp_enter(tdvpr, VpEnterFlags::empty(), &mut regs) }.unwrap();
+        match exit {
+            TdExit::Async(_) => break,
+            TdExit::Tdvmcall(_) => {
+                assert_eq!(regs.r11, 10, "Instruction.CPUID");
+                let leaf = regs.r12;
+                regs = tdxcall::Regs {
+                    r10: 0,
+                    r12: leaf + 0x100,
+                    r13: 0xBBBB,
+                    r14: 0xCCCC,
+                    r15: 0xDDDD,
+                    ..tdxcall::Regs::ZERO
+                };
+                vmm_answers += 1;
+            }
+        }
+    }
+    let Some((r0, r7, r6, hv, marker_ok)) = guest.join().unwrap() else {
+        return; // CPUID faulting unavailable: reported above
+    };
+    assert_eq!(
+        (r0.eax, r0.ebx, r0.ecx, r0.edx),
+        (leaf0.eax, leaf0.ebx, leaf0.ecx, leaf0.edx)
+    );
+    assert_eq!(
+        (r7.eax, r7.ebx, r7.ecx, r7.edx),
+        (leaf7.eax, leaf7.ebx, leaf7.ecx, leaf7.edx)
+    );
+    assert_eq!(
+        (r6.eax, r6.ebx, r6.ecx, r6.edx),
+        (0x106, 0xBBBB, 0xCCCC, 0xDDDD)
+    );
+    assert_eq!(hv.eax, 0x4000_0100);
+    assert!(marker_ok);
+    assert_eq!(vmm_answers, 2);
+}

@@ -191,3 +191,418 @@ impl super::SoftwareModule {
         Some(restored.guest_view(leaf, subleaf, &controls))
     }
 }
+
+// ---- The guest's real CPUID instruction: CPUID faulting and #VE delivery ----
+
+/// `arch_prctl` codes (Linux, x86-64).
+const ARCH_GET_CPUID: libc::c_int = 0x1011;
+const ARCH_SET_CPUID: libc::c_int = 0x1012;
+/// Exit reason of a CPUID #VE (TDG.VP.VEINFO.GET RCX).
+const EXIT_REASON_CPUID: u64 = 10;
+/// The x86 CPUID instruction and its length.
+const CPUID_OPCODE: [u8; 2] = [0x0F, 0xA2];
+/// Legacy-area offsets of the XSAVE software bytes in a signal frame's fpstate.
+const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+const SW_MAGIC1: usize = 464;
+const SW_XSTATE_SIZE: usize = 480;
+/// The x86-64 ABI's red zone below RSP that interrupted code may use.
+const RED_ZONE: u64 = 128;
+
+/// The interrupted context a guest #VE handler gets (and may change) for a CPUID #VE: the
+/// general registers, RIP (still at the `cpuid` instruction: advance it by
+/// [`VeFrame::CPUID_LEN`] after emulating), RSP and RFLAGS. When the handler returns, the
+/// thread resumes with exactly these values (and its vector state as it was at the `cpuid`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VeFrame {
+    /// RAX (the leaf on entry; EAX of the answer on return).
+    pub rax: u64,
+    /// RBX.
+    pub rbx: u64,
+    /// RCX (the subleaf on entry).
+    pub rcx: u64,
+    /// RDX.
+    pub rdx: u64,
+    /// RSI.
+    pub rsi: u64,
+    /// RDI.
+    pub rdi: u64,
+    /// RBP.
+    pub rbp: u64,
+    /// R8-R15.
+    pub r: [u64; 8],
+    /// RIP of the `cpuid` instruction.
+    pub rip: u64,
+    /// RSP.
+    pub rsp: u64,
+    /// RFLAGS.
+    pub rflags: u64,
+    /// Bytes of saved vector state that follow this struct (0 if none).
+    xstate_len: u64,
+}
+
+impl VeFrame {
+    /// The length of the `cpuid` instruction.
+    pub const CPUID_LEN: u64 = 2;
+}
+
+/// A guest's #VE handler: runs on the guest thread, at the point of the `cpuid`, as a
+/// plain function call (it may issue TDCALLs and TDVMCALLs).
+pub type VeHandler = extern "C" fn(&mut VeFrame);
+
+/// Why CPUID faulting could not be turned on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuidFaultingUnavailable {
+    /// The `errno` of `arch_prctl(ARCH_SET_CPUID, 0)` (ENODEV: the CPU or kernel lacks CPUID
+    /// faulting).
+    pub errno: i32,
+}
+
+impl core::fmt::Display for CpuidFaultingUnavailable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "CPUID faulting is unavailable here (arch_prctl(ARCH_SET_CPUID) errno {}); \
+             use SoftwareModule::guest_cpuid for the same answers",
+            self.errno
+        )
+    }
+}
+
+struct Trap {
+    module: super::SoftwareModule,
+    tdvpr: crate::abi::TdvprPage,
+    handler: Option<VeHandler>,
+    /// The #VE TDG.VP.VEINFO.GET reports, until read.
+    pending_ve: bool,
+}
+
+std::thread_local! {
+    static TRAP: core::cell::RefCell<Option<Trap>> = const { core::cell::RefCell::new(None) };
+}
+
+/// CPUID faulting on for this thread; dropping it turns it off.
+#[derive(Debug)]
+pub struct CpuidTrap {
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+impl Drop for CpuidTrap {
+    fn drop(&mut self) {
+        // SAFETY: arch_prctl only changes this thread's CPUID-faulting flag.
+        unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 1) };
+        let _ = TRAP.try_with(|t| t.borrow_mut().take());
+    }
+}
+
+impl super::VirtualCpu {
+    /// Makes the calling (guest) thread's `cpuid` instructions fault, so that the model
+    /// answers each at its real site: the TD's value
+    /// ([`SoftwareModule::guest_cpuid`](super::SoftwareModule::guest_cpuid)), or a #VE
+    /// delivered to `ve_handler` the way hardware does (TDG.VP.VEINFO.GET then reports exit
+    /// reason CPUID). Without a handler, a #VE leaf leaves the fault unhandled (the
+    /// process's previous SIGSEGV disposition applies), as a #VE without a guest handler
+    /// would be fatal. Needs the crate's signal handler (installed by `emu::install`).
+    ///
+    /// # Errors
+    ///
+    /// [`CpuidFaultingUnavailable`] where the CPU or kernel has no CPUID faulting; the same
+    /// answers are then available through `SoftwareModule::guest_cpuid`.
+    pub fn trap_cpuid(
+        &self,
+        ve_handler: Option<VeHandler>,
+    ) -> Result<CpuidTrap, CpuidFaultingUnavailable> {
+        crate::signal::install();
+        TRAP.with(|t| {
+            *t.borrow_mut() = Some(Trap {
+                module: super::SoftwareModule {
+                    shared: self.shared.clone(),
+                },
+                tdvpr: crate::abi::TdvprPage::new(
+                    crate::abi::HostPhysAddr::new(self.tdvpr).expect("TDVPR"),
+                )
+                .expect("TDVPR"),
+                handler: ve_handler,
+                pending_ve: false,
+            })
+        });
+        // SAFETY: arch_prctl only changes this thread's CPUID-faulting flag.
+        let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 0) };
+        if rc != 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            TRAP.with(|t| t.borrow_mut().take());
+            return Err(CpuidFaultingUnavailable { errno });
+        }
+        Ok(CpuidTrap {
+            _not_send: core::marker::PhantomData,
+        })
+    }
+}
+
+/// Whether CPUID faulting is on for the calling thread.
+pub fn cpuid_faulting_enabled() -> bool {
+    // SAFETY: arch_prctl(ARCH_GET_CPUID) only reads this thread's flag.
+    unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_CPUID, 0) == 0 }
+}
+
+core::arch::global_asm!(
+    ".pushsection .text.tdxcall_module_ve_return,\"ax\",@progbits",
+    ".globl tdxcall_module_ve_return",
+    ".type tdxcall_module_ve_return,@function",
+    "tdxcall_module_ve_return:",
+    "ud2",
+    ".size tdxcall_module_ve_return, . - tdxcall_module_ve_return",
+    ".popsection",
+);
+
+extern "C" {
+    /// Where a guest #VE handler returns to: a `ud2` the signal hook recognizes.
+    fn tdxcall_module_ve_return();
+}
+
+/// TDG.VP.VEINFO.GET on the calling guest thread: the pending CPUID #VE, once.
+pub(super) fn veinfo_get(regs: &mut crate::emu::Registers) -> Result<Status, Status> {
+    let pending = TRAP
+        .try_with(|t| {
+            t.try_borrow_mut().is_ok_and(|mut t| {
+                t.as_mut()
+                    .is_some_and(|trap| core::mem::take(&mut trap.pending_ve))
+            })
+        })
+        .unwrap_or(false);
+    if !pending {
+        return Err(StatusCode::NoValidVeInfo.status());
+    }
+    regs.rcx = EXIT_REASON_CPUID;
+    regs.rdx = 0;
+    regs.r8 = 0;
+    regs.r9 = 0;
+    regs.r10 = VeFrame::CPUID_LEN;
+    Ok(StatusCode::Success.status())
+}
+
+/// The signal hook: a faulting `cpuid` on a trapping guest thread, or the return of its
+/// #VE handler. Returns whether the signal was handled (the context is then updated).
+///
+/// # Safety
+///
+/// `context` is the `ucontext_t` the kernel passed for a signal it raised on this thread,
+/// not otherwise referenced during the call.
+pub(crate) unsafe fn on_fault(context: *mut libc::ucontext_t) -> bool {
+    // SAFETY: the contract; only the register array and the fpstate it points to are used.
+    let gregs = unsafe { &mut *core::ptr::addr_of_mut!((*context).uc_mcontext.gregs) };
+    // SAFETY: as above.
+    let fpregs = unsafe { (*context).uc_mcontext.fpregs }.cast::<u8>();
+    let rip = gregs[libc::REG_RIP as usize] as u64;
+    let trapno = gregs[libc::REG_TRAPNO as usize];
+    if trapno == 6 && rip == tdxcall_module_ve_return as *const () as usize as u64 {
+        // SAFETY: RSP points at the VeFrame the handler was entered with (the handler
+        // returned, popping the return address), which lies on this thread's stack.
+        return unsafe { ve_return(gregs, fpregs) };
+    }
+    if trapno != 13 {
+        return false;
+    }
+    let trapping = TRAP
+        .try_with(|t| t.try_borrow().is_ok_and(|t| t.is_some()))
+        .unwrap_or(false);
+    if !trapping {
+        return false;
+    }
+    // SAFETY: RIP is where this thread just executed an instruction: mapped and readable.
+    let opcode = unsafe { core::ptr::read_unaligned(rip as *const [u8; 2]) };
+    if opcode != CPUID_OPCODE {
+        return false;
+    }
+    let leaf = gregs[libc::REG_RAX as usize] as u32;
+    let subleaf = gregs[libc::REG_RCX as usize] as u32;
+    if crate::emu::in_model() {
+        // The module's own code (a model call on this thread, which may hold the module's
+        // lock) runs natively, as in SEAM: CPUID faulting off for the one instruction.
+        // SAFETY: arch_prctl only changes this thread's flag; CPUID has no memory effects.
+        let native = unsafe {
+            libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 1);
+            #[allow(unused_unsafe)]
+            // SAFETY: CPUID exists on every x86-64 CPU and only writes registers.
+            let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, subleaf) };
+            libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 0);
+            r
+        };
+        gregs[libc::REG_RAX as usize] = i64::from(native.eax);
+        gregs[libc::REG_RBX as usize] = i64::from(native.ebx);
+        gregs[libc::REG_RCX as usize] = i64::from(native.ecx);
+        gregs[libc::REG_RDX as usize] = i64::from(native.edx);
+        gregs[libc::REG_RIP as usize] = (rip + VeFrame::CPUID_LEN) as i64;
+        return true;
+    }
+    let Some(answer) = TRAP
+        .try_with(|t| {
+            let t = t.try_borrow().ok()?;
+            let trap = t.as_ref()?;
+            Some((
+                trap.module.guest_cpuid(trap.tdvpr, leaf, subleaf),
+                trap.handler,
+            ))
+        })
+        .ok()
+        .flatten()
+    else {
+        return false;
+    };
+    match answer {
+        (Some(cpuid::GuestCpuid::Value { values, .. }), _) => {
+            gregs[libc::REG_RAX as usize] = i64::from(values.eax);
+            gregs[libc::REG_RBX as usize] = i64::from(values.ebx);
+            gregs[libc::REG_RCX as usize] = i64::from(values.ecx);
+            gregs[libc::REG_RDX as usize] = i64::from(values.edx);
+            gregs[libc::REG_RIP as usize] = (rip + VeFrame::CPUID_LEN) as i64;
+            true
+        }
+        (Some(cpuid::GuestCpuid::Ve), Some(handler)) => {
+            let _ = TRAP.try_with(|t| {
+                if let Ok(mut t) = t.try_borrow_mut() {
+                    if let Some(trap) = t.as_mut() {
+                        trap.pending_ve = true;
+                    }
+                }
+            });
+            // SAFETY: the frame is built below the interrupted RSP's red zone on this
+            // thread's own stack; `fpregs` is this signal frame's fpstate.
+            unsafe { ve_enter(gregs, fpregs, handler) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The saved vector-state length of a signal frame's fpstate (XSAVE area without magic2,
+/// or the 512-byte FXSAVE area).
+///
+/// # Safety
+///
+/// `fpregs` is null or a signal frame's fpstate.
+unsafe fn xstate_len(fpregs: *const u8) -> usize {
+    if fpregs.is_null() {
+        return 0;
+    }
+    // SAFETY: the legacy area is at least 512 bytes.
+    let magic = unsafe { core::ptr::read_unaligned(fpregs.add(SW_MAGIC1).cast::<u32>()) };
+    if magic == FP_XSTATE_MAGIC1 {
+        // SAFETY: as above.
+        unsafe { core::ptr::read_unaligned(fpregs.add(SW_XSTATE_SIZE).cast::<u32>()) as usize }
+    } else {
+        512
+    }
+}
+
+/// Rewrites the interrupted context so that the thread calls `handler(&mut VeFrame)` and
+/// then returns to `tdxcall_module_ve_return`.
+///
+/// # Safety
+///
+/// `gregs`/`fpregs` are this signal frame's; the interrupted RSP is this thread's stack
+/// with room for the frame below its red zone.
+unsafe fn ve_enter(gregs: &mut [libc::greg_t; 23], fpregs: *const u8, handler: VeHandler) {
+    let g = |r: libc::c_int| gregs[r as usize] as u64;
+    // SAFETY: the contract.
+    let xlen = unsafe { xstate_len(fpregs) };
+    let size = core::mem::size_of::<VeFrame>() + xlen;
+    let base = (g(libc::REG_RSP) - RED_ZONE - size as u64) & !63;
+    let frame = VeFrame {
+        rax: g(libc::REG_RAX),
+        rbx: g(libc::REG_RBX),
+        rcx: g(libc::REG_RCX),
+        rdx: g(libc::REG_RDX),
+        rsi: g(libc::REG_RSI),
+        rdi: g(libc::REG_RDI),
+        rbp: g(libc::REG_RBP),
+        r: [
+            g(libc::REG_R8),
+            g(libc::REG_R9),
+            g(libc::REG_R10),
+            g(libc::REG_R11),
+            g(libc::REG_R12),
+            g(libc::REG_R13),
+            g(libc::REG_R14),
+            g(libc::REG_R15),
+        ],
+        rip: g(libc::REG_RIP),
+        rsp: g(libc::REG_RSP),
+        rflags: g(libc::REG_EFL),
+        xstate_len: xlen as u64,
+    };
+    // SAFETY: `base` is 64-byte aligned, below the red zone, on this thread's stack, and
+    // `size` bytes long; the fpstate is `xlen` readable bytes.
+    unsafe {
+        core::ptr::write(base as *mut VeFrame, frame);
+        if xlen > 0 {
+            core::ptr::copy_nonoverlapping(
+                fpregs,
+                (base as *mut u8).add(core::mem::size_of::<VeFrame>()),
+                xlen,
+            );
+        }
+        // A call's entry state: RSP = 16n - 8 holding the return address.
+        let rsp = base - 8;
+        core::ptr::write(
+            rsp as *mut u64,
+            tdxcall_module_ve_return as *const () as usize as u64,
+        );
+        gregs[libc::REG_RSP as usize] = rsp as i64;
+    }
+    gregs[libc::REG_RDI as usize] = base as i64;
+    gregs[libc::REG_RIP as usize] = handler as usize as i64;
+    // The ABI wants DF clear at a call.
+    gregs[libc::REG_EFL as usize] &= !0x400;
+}
+
+/// Restores the context saved by [`ve_enter`], with the handler's changes.
+///
+/// # Safety
+///
+/// RSP in `gregs` points at that VeFrame; `fpregs` is this signal frame's fpstate.
+unsafe fn ve_return(gregs: &mut [libc::greg_t; 23], fpregs: *mut u8) -> bool {
+    let base = gregs[libc::REG_RSP as usize] as u64;
+    // SAFETY: the contract.
+    let frame = unsafe { core::ptr::read(base as *const VeFrame) };
+    // SAFETY: as above.
+    let xlen = unsafe { xstate_len(fpregs) };
+    if xlen == frame.xstate_len as usize && xlen > 0 {
+        // SAFETY: both areas are `xlen` bytes: the saved copy after the VeFrame and this
+        // signal frame's fpstate (same thread, same layout).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (base as *const u8).add(core::mem::size_of::<VeFrame>()),
+                fpregs,
+                xlen,
+            )
+        };
+    }
+    let mut set = |r: libc::c_int, v: u64| gregs[r as usize] = v as i64;
+    set(libc::REG_RAX, frame.rax);
+    set(libc::REG_RBX, frame.rbx);
+    set(libc::REG_RCX, frame.rcx);
+    set(libc::REG_RDX, frame.rdx);
+    set(libc::REG_RSI, frame.rsi);
+    set(libc::REG_RDI, frame.rdi);
+    set(libc::REG_RBP, frame.rbp);
+    for (i, reg) in [
+        libc::REG_R8,
+        libc::REG_R9,
+        libc::REG_R10,
+        libc::REG_R11,
+        libc::REG_R12,
+        libc::REG_R13,
+        libc::REG_R14,
+        libc::REG_R15,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        set(reg, frame.r[i]);
+    }
+    set(libc::REG_RIP, frame.rip);
+    set(libc::REG_RSP, frame.rsp);
+    set(libc::REG_EFL, frame.rflags);
+    true
+}

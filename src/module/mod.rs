@@ -71,7 +71,11 @@ pub use self::bridge::report_from_bytes;
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
+pub(crate) use self::cpuid::on_fault as on_cpuid_fault;
 pub use self::cpuid::values_field_id as cpuid_values_field_id;
+pub use self::cpuid::{
+    cpuid_faulting_enabled, CpuidFaultingUnavailable, CpuidTrap, VeFrame, VeHandler,
+};
 use self::memory::Memory;
 use self::state::{Platform, State, SysPhase};
 use crate::abi::report::TdReport;
