@@ -609,7 +609,10 @@ fn classify_names_every_kind_of_bit() {
     assert_eq!(classify(t15, 7, 0, Reg::Edx, 30), BitClass::Native); // verified 1 in 1.5
     assert_eq!(classify(t2, 0x4000_0000, 0, Reg::Eax, 0), BitClass::Ve);
     assert_eq!(classify(t2, 0x3, 0, Reg::Eax, 0), BitClass::Fixed0);
-    assert_eq!(classify(t2, 0x9, 0, Reg::Eax, 0), BitClass::Ve);
+    // 0x9 is in 2.0's fixed-0 bitmap (0 once the guest sets REDUCE_VE; #VE before).
+    assert_eq!(classify(t2, 0x9, 0, Reg::Eax, 0), BitClass::Fixed0);
+    assert_eq!(classify(t2, 6, 0, Reg::Eax, 2), BitClass::Fixed1); // ARAT, with REDUCE_VE
+    assert_eq!(classify(t2, 0x1F, 1, Reg::Ebx, 3), BitClass::Configurable);
     assert_eq!(classify(t15, 0x9, 0, Reg::Eax, 0), BitClass::Ve);
     assert_eq!(classify(t15, 6, 0, Reg::Eax, 2), BitClass::Ve);
     assert_eq!(classify(t2, 0xD, 5, Reg::Eax, 0), BitClass::Xfam(5));

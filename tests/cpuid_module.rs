@@ -380,3 +380,35 @@ fn a_guest_threads_cpuid_instruction_gets_the_tds_value_or_a_ve() {
     assert!(marker_ok);
     assert_eq!(vmm_answers, 2);
 }
+
+#[test]
+fn the_modules_guest_cpuid_equals_the_librarys_guest_view_for_every_leaf() {
+    use tdxcall::abi::TdvprPage;
+    for (version, _) in VERSIONS {
+        let mut m = Machine::new(version);
+        let table = cpuid::table(version).unwrap();
+        let tdr = m.create_td();
+        let mut p = params();
+        p.xfam = Xfam::from_bits_retain(0xE7);
+        p.cpuid_config[0].ecx = 1 << 3 | 1 << 28; // MONITOR, AVX
+        m.init_td(tdr, &p).unwrap();
+        let tdvpr = TdvprPage::new(m.page()).unwrap();
+        // SAFETY: model memory.
+        unsafe { m.host.vp_create(tdvpr, tdr) }.unwrap();
+        let library =
+            cpuid::mng_init(table, &SYNTHETIC_PLATFORM, &cpuid::Platform::default(), &p).unwrap();
+        let controls = cpuid::GuestControls::default();
+        let leaves = table
+            .lookup
+            .iter()
+            .map(|e| (e.leaf.leaf, e.leaf.subleaf & 0xFF))
+            .chain([(0x9, 0), (0x4000_0000, 0), (0x30, 0), (0x8000_0010, 0)]);
+        for (leaf, subleaf) in leaves {
+            assert_eq!(
+                m.module.guest_cpuid(tdvpr, leaf, subleaf),
+                Some(library.guest_view(leaf, subleaf, &controls)),
+                "{version} {leaf:#x}.{subleaf:#x}"
+            );
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! `td_cpuid.c` and `helpers.c`); 1.5.01 / 1.5.05 rules from the same reference (M2: faulting
 //! entries and leaves outside the table always get #VE; no REDUCE_VE path).
 
-use super::{zip, CpuidTable, CpuidValues, Reg, TdCpuid, NO_SUBLEAF, ZERO};
+use super::{zip, CpuidValues, Reg, TdCpuid, NO_SUBLEAF, ZERO};
 
 /// TD_CTLS bits (TDCS field 0x9110000300000017), written by the guest with TDG.VM.WR.
 pub struct TdCtls;
@@ -242,17 +242,6 @@ pub enum GuestCpuid {
         /// The bits filled in per vCPU at run time (APIC IDs, OSXSAVE, XSAVE sizes, ...).
         dynamic: CpuidValues,
     },
-}
-
-/// Whether `leaf` is one whose whole answer may be #VE at guest time by a per-leaf rule of
-/// `table`'s version (as opposed to the table's own faulting flag).
-pub(crate) fn leaf_may_ve(table: &CpuidTable, leaf: u32) -> bool {
-    table.rules().v2_0
-        && matches!(
-            leaf,
-            0x2 | 0x6 | 0x9 | 0xB | 0xC | 0xF | 0x10 | 0x16 | 0x17 | 0x1B | 0x1F | 0x8000_0002
-                ..=0x8000_0005
-        )
 }
 
 /// 2.0 per-leaf #VE conditions (CPUID reference 2.3 and 2.4 step 6).

@@ -563,8 +563,8 @@ pub enum BitClass {
     /// A #VE-reduction bit: its final value depends on TD_CTLS.REDUCE_VE and this
     /// FEATURE_PARAVIRT_CTLS bit (see [`VE_REDUCTION_BITS`]).
     VeReduction(ParavirtBit),
-    /// The whole leaf raises #VE at guest time unless the guest opts in (2.0), or always
-    /// (1.5 faulting leaves, leaves outside the table, 0x40000000-0x4FFFFFFF).
+    /// The whole leaf always raises #VE at guest time (1.5 faulting leaves, leaves outside
+    /// the table and its fixed-0 bitmap, 2.0's 0x40000000-0x4FFFFFFF).
     Ve,
 }
 
@@ -679,7 +679,12 @@ const ATTRIBUTE_LEAVES: [(u32, u8, ModuleVersion); 3] = [
 
 /// The class of bit `bit` of register `reg` of `leaf`/`subleaf` in `table`'s version.
 ///
-/// Precedence: whole-leaf #VE (guest time), then #VE-reduction, dynamic, calculated,
+/// A leaf whose #VE depends on the guest's run-time opt-ins (2.0: 0x2 without VIRT_CPUID2,
+/// 0xB/0x1F without ENUM_TOPOLOGY, 0x6, 0x9, 0xC, ... without REDUCE_VE) reports the class
+/// its bits have once the guest opted in; [`TdCpuid::guest_view`] decides the #VE.
+///
+/// Precedence: always-#VE leaves (1.5 faulting entries, leaves outside the table and its
+/// fixed-0 bitmap, 2.0's 0x40000000-0x4FFFFFFF), then #VE-reduction, dynamic, calculated,
 /// ATTRIBUTES-controlled bits and leaves, the forced-0 Key Locker bits, fixed 1, fixed 0,
 /// XFAM masks, configurable, native-or-0, native. A bit that is both ALLOW_DIRECT and
 /// XFAM-masked reports the XFAM bit (it is native-or-0 *and* cleared without that XFAM bit).
@@ -701,13 +706,13 @@ pub fn classify(table: &CpuidTable, leaf: u32, subleaf: u32, reg: Reg, bit: u32)
         return BitClass::Ve;
     }
     let Some(index) = table.find(leaf, subleaf) else {
-        if table.in_fixed0_bitmap(leaf) && !guest::leaf_may_ve(table, leaf) {
+        if table.in_fixed0_bitmap(leaf) {
             return BitClass::Fixed0;
         }
         return BitClass::Ve;
     };
     let entry = &table.lookup[index];
-    if entry.faulting || guest::leaf_may_ve(table, leaf) {
+    if entry.faulting {
         return BitClass::Ve;
     }
     if rules.v2_0 {
