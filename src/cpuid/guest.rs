@@ -266,8 +266,8 @@ impl TdCpuid {
     /// CPUID #VE control → #VE; a leaf above the maximum base leaf (below 0x80000000) or
     /// above the maximum extended leaf is treated as the maximum base leaf; the per-leaf #VE
     /// conditions; a leaf outside the table reads 0 when it is in the fixed-0 bitmap or the
-    /// guest set REDUCE_VE (then for 0xB/0x1F ECX[7:0] = subleaf), else #VE; a table leaf
-    /// reads TDCS.CPUID_VALUES, with leaf 4 native under REDUCE_VE (EAX[31:14] stay the
+    /// guest set REDUCE_VE (then for 0xB/0x1F `ECX[7:0]` = subleaf), else #VE; a table leaf
+    /// reads TDCS.CPUID_VALUES, with leaf 4 native under REDUCE_VE (`EAX[31:14]` stay the
     /// host's) and the #VE-reduction bits applied. 1.5.x: the vCPU control, the clamp, then
     /// #VE for faulting entries and leaves outside the table, else CPUID_VALUES.
     ///

@@ -199,7 +199,7 @@ const IA32_ARCH_CAPABILITIES: u32 = 0x10A;
 /// - 1: EAX (family/model/stepping) 0 means native; a non-migratable TD must give the native
 ///   value, a migratable one the native family/model with a stepping not above the native
 ///   one (the module's ALLOWED_FMS list of older CPUs is not modelled: UNVERIFIED beyond
-///   this); ECX loses the XFAM[2] (AVX) mask bits when XFAM[2] is 0.
+///   this); ECX loses the `XFAM[2]` (AVX) mask bits when `XFAM[2]` is 0.
 /// - 5: zero unless the virtual 1.ECX.MONITOR is 1.
 /// - 7.0: XFAM masks; HLE must equal RTM (RCX = leaf 7 from 1.5.05, 0 in 1.5.01); HLE = RTM
 ///   = 1 needs IA32_TSX_CTRL (TDX_INCORRECT_MSR_VALUE, MSR 0x10A, RCX 0); ECX.PKS :=
@@ -207,15 +207,15 @@ const IA32_ARCH_CAPABILITIES: u32 = 0x10A;
 /// - 7.1: XFAM masks; from 1.5.05 EAX.LASS := ATTRIBUTES.LASS.
 /// - 0xA: zero unless ATTRIBUTES.PERFMON.
 /// - 0xD.0: XFAM masks, ECX = the maximum XSAVE size for XFAM (standard format over XFAM's
-///   XCR0 components, from native 0xD.n); 0xD.1: XFAM masks, EAX[4] (XFD) only if a XFAM
-///   component supports XFD; 0xD.2-0xD.18: zero unless XFAM[n].
-/// - 0x14: zero unless XFAM[8]; 0x1C: zero unless XFAM[15]; 0x1D: zero unless XFAM[17]
-///   and XFAM[18].
+///   XCR0 components, from native 0xD.n); 0xD.1: XFAM masks, `EAX[4]` (XFD) only if a XFAM
+///   component supports XFD; 0xD.2-0xD.18: zero unless `XFAM[n]`.
+/// - 0x14: zero unless `XFAM[8]`; 0x1C: zero unless `XFAM[15]`; 0x1D: zero unless `XFAM[17]`
+///   and `XFAM[18]`.
 /// - 0x15: EBX = TSC_FREQUENCY; 0x19: zero.
 /// - From 1.5.05: 0x1A zero for a MIGRATABLE TD; 0x23 zero unless PERFMON and the virtual
-///   7.1.EAX[8].
+///   `7.1.EAX[8]`.
 /// - 2.0: 0x23.n (n ≥ 1) zero unless bit n of the virtual 0x23.0.EAX (UNVERIFIED detail).
-/// - 0x80000008: EAX[15:8] = 57 with the virtual LA57, else 48. 2.0: EAX[7:0] is
+/// - 0x80000008: `EAX[15:8]` = 57 with the virtual LA57, else 48. 2.0: `EAX[7:0]` is
 ///   CONFIG_DIRECT (virtual MAXPA): 0 means native, a value above the native one fails with
 ///   OPERAND_INVALID(CPUID_CONFIG) (UNVERIFIED: the MIN_VIRT_MAXPA bound and
 ///   CONFIG_FLAGS.MAXPA_VIRT are not modelled).
@@ -410,14 +410,14 @@ fn xsave_max_size(native: &impl NativeCpuid, xfam: u64) -> u32 {
     size
 }
 
-/// The XFAM components that support XFD (native 0xD.n ECX[2]).
+/// The XFAM components that support XFD (native 0xD.n `ECX[2]`).
 fn xfd_mask(native: &impl NativeCpuid) -> u64 {
     (2..=super::XFAM_MAX_BIT)
         .filter(|&n| native.cpuid(0xD, n).ecx & (1 << 2) != 0)
         .fold(0, |m, n| m | 1 << n)
 }
 
-/// Level types of leaf 0x1F / 0xB (ECX[15:8]).
+/// Level types of leaf 0x1F / 0xB (`ECX[15:8]`).
 const LEVEL_INVALID: u32 = 0;
 const LEVEL_SMT: u32 = 1;
 const LEVEL_CORE: u32 = 2;
@@ -426,7 +426,7 @@ const LEVEL_MAX: u32 = 6;
 /// 1.5.05+: checks the 0x1F topology configuration and derives 0xB from it.
 ///
 /// An all-zero configuration of every 0x1F subleaf means the hardware values. The checks
-/// (CPUID reference 2.3): ECX[7:0] equals the subleaf for valid levels; level types ascend
+/// (CPUID reference 2.3): `ECX[7:0]` equals the subleaf for valid levels; level types ascend
 /// strictly; SMT only at subleaf 0; a CORE level is required; after the first invalid level
 /// all are invalid. 0xB.0 is the SMT level (or, without one, a one-thread SMT level:
 /// UNVERIFIED), 0xB.1 a CORE level with the shift and count of the last valid 0x1F level,

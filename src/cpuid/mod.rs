@@ -293,7 +293,7 @@ pub(crate) struct Rules {
     /// 1.5.05+: HLE != RTM reports RCX = leaf 7; 1.5.01 leaves RCX 0.
     pub hle_rtm_rcx: bool,
     /// 1.5.05+: 7.1.EAX.LASS := ATTRIBUTES.LASS; 0x1A zero for migratable TDs; 0x23 zero
-    /// unless PERFMON and 7.1.EAX[8]; 0x1F check and 0xB derivation.
+    /// unless PERFMON and `7.1.EAX[8]`; 0x1F check and 0xB derivation.
     pub v1_5_05: bool,
     /// 2.0: #VE reduction (TD_CTLS.REDUCE_VE, FEATURE_PARAVIRT_CTLS), leaves 0x2/0x6 and the
     /// fixed-0 bitmap at guest time, 0x40000000 range always #VE, 0x23.n gated by 0x23.0,
@@ -692,11 +692,11 @@ const ATTRIBUTE_LEAVES: [(u32, u8, ModuleVersion); 3] = [
 /// ```
 /// use tdxcall::cpuid::{self, BitClass, ParavirtBit, Reg};
 /// let t = cpuid::table(cpuid::V2_0_18).unwrap();
-/// // CPUID(1).ECX[31]: the hypervisor bit is fixed 1.
+/// // CPUID(1)`.ECX[31]`: the hypervisor bit is fixed 1.
 /// assert_eq!(cpuid::classify(t, 1, 0, Reg::Ecx, 31), BitClass::Fixed1);
-/// // CPUID(1).EDX[14] MCA is a #VE-reduction bit in 2.0.18.
+/// // CPUID(1)`.EDX[14]` MCA is a #VE-reduction bit in 2.0.18.
 /// assert_eq!(cpuid::classify(t, 1, 0, Reg::Edx, 14), BitClass::VeReduction(ParavirtBit::Mca));
-/// // CPUID(7,0).EBX[16] AVX512F needs XFAM bits 5-7.
+/// // CPUID(7,0)`.EBX[16]` AVX512F needs XFAM bits 5-7.
 /// assert!(matches!(cpuid::classify(t, 7, 0, Reg::Ebx, 16), BitClass::Xfam(5..=7)));
 /// ```
 pub fn classify(table: &CpuidTable, leaf: u32, subleaf: u32, reg: Reg, bit: u32) -> BitClass {
