@@ -170,25 +170,41 @@ impl super::SoftwareModule {
     /// the vCPU's CPUID #VE controls (TDG.VP.CPUIDVE.SET; supervisor mode assumed): a value
     /// or `GuestCpuid::Ve`. `None` if there is no such vCPU or its TD is not initialized.
     ///
-    /// This is the explicit call for the guest's CPUID. Trapping the guest thread's real
-    /// `cpuid` instruction (ARCH_SET_CPUID faulting) is not modelled yet.
+    /// This is the explicit call for the guest's CPUID; `VirtualCpu::trap_cpuid` answers the
+    /// guest thread's real `cpuid` instructions the same way.
     pub fn guest_cpuid(
         &self,
         tdvpr: crate::abi::TdvprPage,
         leaf: u32,
         subleaf: u32,
     ) -> Option<cpuid::GuestCpuid> {
+        let mut cache = None;
+        self.guest_cpuid_cached(tdvpr, leaf, subleaf, &mut cache)
+    }
+
+    /// [`Self::guest_cpuid`] with the TD's post-MNG.INIT state kept in `cache` (it never
+    /// changes once TDH.MNG.INIT succeeded); the controls are read on every call.
+    fn guest_cpuid_cached(
+        &self,
+        tdvpr: crate::abi::TdvprPage,
+        leaf: u32,
+        subleaf: u32,
+        cache: &mut Option<cpuid::TdCpuid>,
+    ) -> Option<cpuid::GuestCpuid> {
         use super::metadata::element_key;
         let state = self.lock();
         let vcpu = state.vcpus.get(&tdvpr.raw())?;
         let td = state.tds.get(&vcpu.tdr)?;
-        let restored = cpuid::TdCpuid::restore(state.cpuid, &td.config.cpuid, &SYNTHETIC_PLATFORM)?;
         let controls = cpuid::GuestControls {
             td_ctls: td.stored(element_key(TD_CTLS_ID), 0),
             paravirt: td.stored(element_key(PARAVIRT_ID), 0),
             ve_all: vcpu.stored(element_key(0xA020_0000_0000_0007), 0) & 1 != 0,
         };
-        Some(restored.guest_view(leaf, subleaf, &controls))
+        if cache.is_none() {
+            *cache = cpuid::TdCpuid::restore(state.cpuid, &td.config.cpuid, &SYNTHETIC_PLATFORM);
+        }
+        drop(state);
+        Some(cache.as_ref()?.guest_view(leaf, subleaf, &controls))
     }
 }
 
@@ -275,10 +291,15 @@ struct Trap {
     handler: Option<VeHandler>,
     /// The #VE TDG.VP.VEINFO.GET reports, until read.
     pending_ve: bool,
+    /// The TD's state after TDH.MNG.INIT, once known.
+    cache: Option<cpuid::TdCpuid>,
 }
 
 std::thread_local! {
     static TRAP: core::cell::RefCell<Option<Trap>> = const { core::cell::RefCell::new(None) };
+    /// Whether `TRAP` is set. Constant-initialized, no destructor: safe to read from the
+    /// signal handler on any thread (unlike `TRAP`, whose first use registers a destructor).
+    static TRAPPING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// CPUID faulting on for this thread; dropping it turns it off.
@@ -291,6 +312,7 @@ impl Drop for CpuidTrap {
     fn drop(&mut self) {
         // SAFETY: arch_prctl only changes this thread's CPUID-faulting flag.
         unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 1) };
+        TRAPPING.with(|on| on.set(false));
         let _ = TRAP.try_with(|t| t.borrow_mut().take());
     }
 }
@@ -324,12 +346,15 @@ impl super::VirtualCpu {
                 .expect("TDVPR"),
                 handler: ve_handler,
                 pending_ve: false,
+                cache: None,
             })
         });
+        TRAPPING.with(|on| on.set(true));
         // SAFETY: arch_prctl only changes this thread's CPUID-faulting flag.
         let rc = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_SET_CPUID, 0) };
         if rc != 0 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            TRAPPING.with(|on| on.set(false));
             TRAP.with(|t| t.borrow_mut().take());
             return Err(CpuidFaultingUnavailable { errno });
         }
@@ -403,10 +428,7 @@ pub(crate) unsafe fn on_fault(context: *mut libc::ucontext_t) -> bool {
     if trapno != 13 {
         return false;
     }
-    let trapping = TRAP
-        .try_with(|t| t.try_borrow().is_ok_and(|t| t.is_some()))
-        .unwrap_or(false);
-    if !trapping {
+    if !TRAPPING.with(core::cell::Cell::get) {
         return false;
     }
     // SAFETY: RIP is where this thread just executed an instruction: mapped and readable.
@@ -437,12 +459,12 @@ pub(crate) unsafe fn on_fault(context: *mut libc::ucontext_t) -> bool {
     }
     let Some(answer) = TRAP
         .try_with(|t| {
-            let t = t.try_borrow().ok()?;
-            let trap = t.as_ref()?;
-            Some((
-                trap.module.guest_cpuid(trap.tdvpr, leaf, subleaf),
-                trap.handler,
-            ))
+            let mut t = t.try_borrow_mut().ok()?;
+            let trap = t.as_mut()?;
+            let answer = trap
+                .module
+                .guest_cpuid_cached(trap.tdvpr, leaf, subleaf, &mut trap.cache);
+            Some((answer, trap.handler))
         })
         .ok()
         .flatten()
