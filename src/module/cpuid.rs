@@ -387,14 +387,15 @@ extern "C" {
 
 /// TDG.VP.VEINFO.GET on the calling guest thread: the pending CPUID #VE, once.
 pub(super) fn veinfo_get(regs: &mut crate::emu::Registers) -> Result<Status, Status> {
-    let pending = TRAP
-        .try_with(|t| {
-            t.try_borrow_mut().is_ok_and(|mut t| {
-                t.as_mut()
-                    .is_some_and(|trap| core::mem::take(&mut trap.pending_ve))
+    let pending = TRAPPING.with(core::cell::Cell::get)
+        && TRAP
+            .try_with(|t| {
+                t.try_borrow_mut().is_ok_and(|mut t| {
+                    t.as_mut()
+                        .is_some_and(|trap| core::mem::take(&mut trap.pending_ve))
+                })
             })
-        })
-        .unwrap_or(false);
+            .unwrap_or(false);
     if !pending {
         return Err(StatusCode::NoValidVeInfo.status());
     }
