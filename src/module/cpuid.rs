@@ -223,6 +223,10 @@ const SW_MAGIC1: usize = 464;
 const SW_XSTATE_SIZE: usize = 480;
 /// The x86-64 ABI's red zone below RSP that interrupted code may use.
 const RED_ZONE: u64 = 128;
+/// A handler frame this close below the interrupted RSP runs on the interrupted stack.
+const SAME_STACK_SPAN: u64 = 1 << 20;
+/// Room left for the handler's own deeper frames (`ve_enter` and the copies it calls).
+const HANDLER_DEPTH: u64 = 16 << 10;
 
 /// The interrupted context a guest #VE handler gets (and may change) for a CPUID #VE: the
 /// general registers, RIP (still at the `cpuid` instruction: advance it by
@@ -523,14 +527,22 @@ unsafe fn xstate_len(fpregs: *const u8) -> usize {
 ///
 /// # Safety
 ///
-/// `gregs`/`fpregs` are this signal frame's; the interrupted RSP is this thread's stack
-/// with room for the frame below its red zone.
+/// `gregs`/`fpregs` are this signal frame's; the interrupted RSP is this thread's stack,
+/// with room for the frame below its red zone (and below this signal frame and 16 KiB of
+/// handler frames when the handler runs on that stack).
 unsafe fn ve_enter(gregs: &mut [libc::greg_t; 23], fpregs: *const u8, handler: VeHandler) {
     let g = |r: libc::c_int| gregs[r as usize] as u64;
     // SAFETY: the contract.
     let xlen = unsafe { xstate_len(fpregs) };
     let size = core::mem::size_of::<VeFrame>() + xlen;
-    let base = (g(libc::REG_RSP) - RED_ZONE - size as u64) & !63;
+    // Below the interrupted red zone, and, when this handler runs on the interrupted stack
+    // (no alternate signal stack), below this signal frame and the handler's own frames.
+    let here = core::ptr::addr_of!(xlen) as u64;
+    let mut limit = g(libc::REG_RSP) - RED_ZONE;
+    if here < limit && limit - here < SAME_STACK_SPAN {
+        limit = here - HANDLER_DEPTH;
+    }
+    let base = (limit - size as u64) & !63;
     let frame = VeFrame {
         rax: g(libc::REG_RAX),
         rbx: g(libc::REG_RBX),
@@ -628,4 +640,101 @@ unsafe fn ve_return(gregs: &mut [libc::greg_t; 23], fpregs: *mut u8) -> bool {
     set(libc::REG_RSP, frame.rsp);
     set(libc::REG_EFL, frame.rflags);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    //! The #VE delivery mechanics without CPUID faulting: a `hlt` (#GP in user mode, so
+    //! SIGSEGV) stands in for the faulting `cpuid`, and a test SIGSEGV handler enters the
+    //! guest handler through [`ve_enter`] as the CPUID hook would; the return goes through
+    //! the crate's real SIGILL path and [`ve_return`].
+    use super::*;
+
+    core::arch::global_asm!(
+        ".pushsection .text.tdxcall_test_ve,\"ax\",@progbits",
+        ".globl tdxcall_test_ve_site",
+        ".globl tdxcall_test_ve_hlt",
+        "tdxcall_test_ve_site:",
+        "    movq xmm7, rdi",
+        "    mov rax, 0x1111",
+        "tdxcall_test_ve_hlt:",
+        "    hlt",
+        "    movq rdx, xmm7",
+        "    ret",
+        ".popsection",
+    );
+
+    #[repr(C)]
+    struct Pair(u64, u64);
+
+    extern "C" {
+        /// Puts `marker` in XMM7, faults at `hlt`, returns (RAX, XMM7).
+        fn tdxcall_test_ve_site(marker: u64) -> Pair;
+        static tdxcall_test_ve_hlt: u8;
+    }
+
+    static mut PREVIOUS: core::mem::MaybeUninit<libc::sigaction> = core::mem::MaybeUninit::zeroed();
+
+    extern "C" fn guest_handler(frame: &mut VeFrame) {
+        assert_eq!(frame.rax, 0x1111, "the interrupted RAX");
+        frame.rax = 0xFEED;
+        frame.rip += 1; // past the 1-byte hlt
+                        // Clobber the vector register the interrupted code keeps live.
+                        // SAFETY: XMM7 is caller-saved; nothing here depends on it.
+        unsafe { core::arch::asm!("pxor xmm7, xmm7", out("xmm7") _) };
+    }
+
+    extern "C" fn test_segv(
+        signal: libc::c_int,
+        info: *mut libc::siginfo_t,
+        context: *mut libc::c_void,
+    ) {
+        let context = context.cast::<libc::ucontext_t>();
+        // SAFETY: the kernel's ucontext for an SA_SIGINFO handler.
+        let gregs = unsafe { &mut *core::ptr::addr_of_mut!((*context).uc_mcontext.gregs) };
+        // Only the address of the label is taken.
+        let site = core::ptr::addr_of!(tdxcall_test_ve_hlt) as u64;
+        if gregs[libc::REG_RIP as usize] as u64 == site {
+            // SAFETY: this signal frame's registers and fpstate; the interrupted stack is
+            // this thread's.
+            unsafe { ve_enter(gregs, (*context).uc_mcontext.fpregs.cast(), guest_handler) };
+            return;
+        }
+        // Not ours: the disposition that was there before (the crate's handler).
+        // SAFETY: PREVIOUS was written before this handler was installed.
+        let previous = unsafe { (*core::ptr::addr_of!(PREVIOUS)).assume_init() };
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            // SAFETY: the previous disposition is the crate's SA_SIGINFO handler.
+            unsafe { core::mem::transmute(previous.sa_sigaction) };
+        f(signal, info, context.cast());
+    }
+
+    #[test]
+    fn a_ve_handler_runs_at_the_fault_and_the_thread_resumes_with_its_changes() {
+        crate::signal::install();
+        // SAFETY: swaps SIGSEGV's disposition for the test's handler (which chains to the
+        // crate's for anything else), and back.
+        let pair = unsafe {
+            let mut action: libc::sigaction = core::mem::zeroed();
+            action.sa_sigaction = test_segv as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO;
+            let previous = (*core::ptr::addr_of_mut!(PREVIOUS)).as_mut_ptr();
+            assert_eq!(
+                libc::sigaction(libc::SIGSEGV, core::ptr::null(), previous),
+                0
+            );
+            assert_eq!(
+                libc::sigaction(libc::SIGSEGV, &action, core::ptr::null_mut()),
+                0
+            );
+            let pair = tdxcall_test_ve_site(0x0123_4567_89AB_CDEF);
+            assert_eq!(
+                libc::sigaction(libc::SIGSEGV, previous, core::ptr::null_mut()),
+                0
+            );
+            pair
+        };
+        assert_eq!(pair.0, 0xFEED, "the handler's RAX");
+        assert_eq!(pair.1, 0x0123_4567_89AB_CDEF, "XMM7 as before the #VE");
+    }
 }
