@@ -52,6 +52,7 @@ fn entry_counts_match_the_reference_per_version() {
     let expected = [
         (cpuid::V1_5_01, 64, 12),
         (cpuid::V1_5_05, 68, 18),
+        (cpuid::V1_5_32, 79, 28),
         (cpuid::V2_0_18, 79, 28),
     ];
     for (version, lookup, configurable) in expected {
@@ -64,7 +65,7 @@ fn entry_counts_match_the_reference_per_version() {
         );
         assert!(table.lookup.len() <= cpuid::MAX_LOOKUP);
     }
-    assert_eq!(TABLES.len(), 3);
+    assert_eq!(TABLES.len(), 4);
 }
 
 #[test]
@@ -154,6 +155,7 @@ fn configurable_lists_match_the_reference() {
     let mut v2018 = v1505.clone();
     v2018.push((0x19, NO_SUBLEAF));
     v2018.extend((0..9).map(|s| (0x18, s)));
+    assert_eq!(list(t(cpuid::V1_5_32)), v2018);
     assert_eq!(list(t(cpuid::V2_0_18)), v2018);
 }
 
@@ -226,6 +228,32 @@ fn version_differences_reproduce_the_reference_diff_list() {
     assert_eq!(cfg(c, 0x8000_0008, NO_SUBLEAF).config_direct.eax, 0xFF);
     assert_eq!(cfg(c, 0x18, 0).config_direct.edx, 0x03FF_C000);
     assert!(!entry(c, 6, NO_SUBLEAF).faulting && entry(b, 6, NO_SUBLEAF).faulting);
+    // 1.5.32 equals 2.0.18 except leaf 7.1.
+    let d = t(cpuid::V1_5_32);
+    let l71 = CpuidLeaf {
+        leaf: 7,
+        subleaf: 1,
+    };
+    for (i, (x, y)) in d.lookup.iter().zip(c.lookup).enumerate() {
+        if x.leaf == l71 {
+            let f0 = (x.fixed0_or_dynamic.eax, y.fixed0_or_dynamic.eax);
+            assert_eq!(f0, (0xFB77_E20F, 0xFB57_E200));
+        } else {
+            assert_eq!(x, y, "lookup entry {i}");
+        }
+    }
+    for (x, y) in d.configurable.iter().zip(c.configurable) {
+        if x.leaf == l71 {
+            assert_eq!(
+                (x.allow_direct.eax, y.allow_direct.eax),
+                (0x0488_1DB0, 0x04A8_1DBF)
+            );
+        } else {
+            assert_eq!(x, y);
+        }
+    }
+    let amx = |t: &CpuidTable| t.xfam_masks(l71).unwrap()[17].eax;
+    assert_eq!((amx(d), amx(c)), (0, 0x20_0000));
 }
 
 #[test]
@@ -578,9 +606,10 @@ fn qemu_fixed1_bits_are_fixed1_verified_native_1_or_ve_reduction_bits() {
                 }
             }
         }
-        // The only exception: in 1.5 leaf 6 is a faulting leaf (the VMM answers it through
-        // #VE), so ARAT is no module bit there. (SYSCALL, dynamic at run time, is verified 1.)
-        let expected = if table.version < cpuid::V2_0_18 {
+        // The only exception: before 1.5.28 leaf 6 is a faulting leaf (the VMM answers it
+        // through #VE), so ARAT is no module bit there. (SYSCALL, dynamic at run time, is
+        // verified 1.)
+        let expected = if table.version < cpuid::V1_5_28 {
             vec![(6, Reg::Eax, 2, BitClass::Ve)]
         } else {
             vec![]
@@ -819,6 +848,7 @@ fn version_parsing() {
     assert_eq!(cpuid::parse_version("1.5.05"), Some(cpuid::V1_5_05));
     assert_eq!(cpuid::parse_version("2.0.18"), Some(cpuid::V2_0_18));
     assert_eq!(cpuid::parse_version("1.5"), None);
-    assert!(cpuid::table(cpuid::parse_version("1.5.32").unwrap()).is_none());
+    assert_eq!(cpuid::parse_version("1.5.32"), Some(cpuid::V1_5_32));
+    assert!(cpuid::table(cpuid::parse_version("1.5.28").unwrap()).is_none());
     assert_eq!(cpuid::newest().version, cpuid::V2_0_18);
 }

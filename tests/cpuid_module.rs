@@ -97,9 +97,10 @@ fn params() -> TdParams {
     }
 }
 
-const VERSIONS: [(ModuleVersion, usize); 3] = [
+const VERSIONS: [(ModuleVersion, usize); 4] = [
     (cpuid::V1_5_01, 12),
     (cpuid::V1_5_05, 18),
+    (cpuid::V1_5_32, 28),
     (cpuid::V2_0_18, 28),
 ];
 

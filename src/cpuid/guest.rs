@@ -13,9 +13,9 @@ pub struct TdCtls;
 impl TdCtls {
     /// Bit 0: PENDING_VE_DISABLE.
     pub const PENDING_VE_DISABLE: u64 = 1 << 0;
-    /// Bit 1: ENUM_TOPOLOGY: leaves 0xB and 0x1F answer instead of #VE (2.0).
+    /// Bit 1: ENUM_TOPOLOGY: leaves 0xB and 0x1F answer instead of #VE (1.5.28+, 2.0).
     pub const ENUM_TOPOLOGY: u64 = 1 << 1;
-    /// Bit 2: VIRT_CPUID2: leaf 2 answers instead of #VE (2.0).
+    /// Bit 2: VIRT_CPUID2: leaf 2 answers instead of #VE (1.5.28+, 2.0).
     pub const VIRT_CPUID2: u64 = 1 << 2;
     /// Bit 3: REDUCE_VE (2.0, TDX_FEATURES0.VE_REDUCTION).
     pub const REDUCE_VE: u64 = 1 << 3;
@@ -262,7 +262,7 @@ fn leaf_ve_2_0(leaf: u32, c: &GuestControls) -> bool {
 impl TdCpuid {
     /// What the guest sees for CPUID(`leaf`, `subleaf`) given its run-time controls.
     ///
-    /// Decision order (2.0): the hypervisor range 0x40000000-0x4FFFFFFF → #VE; the vCPU's
+    /// Decision order (1.5.28+ and 2.0): the hypervisor range 0x40000000-0x4FFFFFFF → #VE; the vCPU's
     /// CPUID #VE control → #VE; a leaf above the maximum base leaf (below 0x80000000) or
     /// above the maximum extended leaf is treated as the maximum base leaf; the per-leaf #VE
     /// conditions; a leaf outside the table reads 0 when it is in the fixed-0 bitmap or the
@@ -292,7 +292,7 @@ impl TdCpuid {
     pub fn guest_view(&self, leaf: u32, subleaf: u32, controls: &GuestControls) -> GuestCpuid {
         let table = self.table;
         let rules = table.rules();
-        if rules.v2_0 && (0x4000_0000..=0x4FFF_FFFF).contains(&leaf) {
+        if rules.v1_5_28 && (0x4000_0000..=0x4FFF_FFFF).contains(&leaf) {
             return GuestCpuid::Ve;
         }
         if controls.ve_all {
@@ -300,12 +300,12 @@ impl TdCpuid {
         }
         let leaf = self.clamp(leaf);
         let reduce = controls.reduce_ve();
-        if rules.v2_0 && leaf_ve_2_0(leaf, controls) {
+        if rules.v1_5_28 && leaf_ve_2_0(leaf, controls) {
             return GuestCpuid::Ve;
         }
         let dynamic = super::dynamic_mask(leaf, subleaf);
         let Some(index) = table.find(leaf, subleaf) else {
-            if rules.v2_0 && (table.in_fixed0_bitmap(leaf) || reduce) {
+            if rules.v1_5_28 && (table.in_fixed0_bitmap(leaf) || reduce) {
                 let mut values = ZERO;
                 if leaf == 0xB || leaf == 0x1F {
                     values.ecx = subleaf & 0xFF;
@@ -314,18 +314,18 @@ impl TdCpuid {
             }
             return GuestCpuid::Ve;
         };
-        if !(self.valid[index] || rules.v2_0 && reduce) {
+        if !(self.valid[index] || rules.v1_5_28 && reduce) {
             return GuestCpuid::Ve;
         }
         let mut values = self.values[index];
-        if rules.v2_0 && reduce && leaf == 4 {
+        if rules.v1_5_28 && reduce && leaf == 4 {
             let native = self.native[index];
             values = CpuidValues {
                 eax: (values.eax & 0xFFFF_C000) | (native.eax & 0x3FFF),
                 ..native
             };
         }
-        if rules.v2_0 {
+        if rules.v1_5_28 {
             for row in VE_REDUCTION_BITS.iter() {
                 if row.leaf == leaf && row.subleaf_matches(subleaf) {
                     let m = 1u32 << row.bit;

@@ -353,12 +353,12 @@ pub fn mng_init(
                 }
                 if n == 0 {
                     v0x23_eax = v.eax;
-                } else if rules.v2_0 && n < 32 && v0x23_eax & (1 << n) == 0 {
+                } else if rules.v1_5_28 && n < 32 && v0x23_eax & (1 << n) == 0 {
                     v = ZERO;
                 }
             }
             (0x8000_0008, _) => {
-                if rules.v2_0 {
+                if rules.v1_5_28 {
                     let native_pa = sampled.eax & 0xFF;
                     let pa = v.eax & 0xFF;
                     if pa == 0 {

@@ -72,6 +72,18 @@ pub const V1_5_05: ModuleVersion = ModuleVersion {
     minor: 5,
     update: 5,
 };
+/// TDX module 1.5.28: the first with #VE reduction and the 2.0-style table (not tabled here).
+pub const V1_5_28: ModuleVersion = ModuleVersion {
+    major: 1,
+    minor: 5,
+    update: 28,
+};
+/// TDX module 1.5.32.
+pub const V1_5_32: ModuleVersion = ModuleVersion {
+    major: 1,
+    minor: 5,
+    update: 32,
+};
 /// TDX module 2.0.18.
 pub const V2_0_18: ModuleVersion = ModuleVersion {
     major: 2,
@@ -295,10 +307,11 @@ pub(crate) struct Rules {
     /// 1.5.05+: 7.1.EAX.LASS := ATTRIBUTES.LASS; 0x1A zero for migratable TDs; 0x23 zero
     /// unless PERFMON and `7.1.EAX[8]`; 0x1F check and 0xB derivation.
     pub v1_5_05: bool,
-    /// 2.0: #VE reduction (TD_CTLS.REDUCE_VE, FEATURE_PARAVIRT_CTLS), leaves 0x2/0x6 and the
-    /// fixed-0 bitmap at guest time, 0x40000000 range always #VE, 0x23.n gated by 0x23.0,
-    /// virtual MAXPA in 0x80000008.
-    pub v2_0: bool,
+    /// 1.5.28+ and 2.0: #VE reduction (TD_CTLS.REDUCE_VE, FEATURE_PARAVIRT_CTLS), leaves
+    /// 0x2/0x6 and the fixed-0 bitmap at guest time, 0x40000000 range always #VE, 0x23.n
+    /// gated by 0x23.0, virtual MAXPA in 0x80000008 (CPUID reference 2.4/2.5: the 1.5.28
+    /// and 2.0.08 guest-time logic is identical).
+    pub v1_5_28: bool,
 }
 
 impl Rules {
@@ -306,7 +319,7 @@ impl Rules {
         Rules {
             hle_rtm_rcx: version >= V1_5_05,
             v1_5_05: version >= V1_5_05,
-            v2_0: version.major >= 2,
+            v1_5_28: version >= V1_5_28,
         }
     }
 }
@@ -333,6 +346,17 @@ pub static TABLE_1_5_05: CpuidTable = CpuidTable {
     path: "include/auto_gen/cpuid_configurations.c",
 };
 
+/// 1.5.32 (differs from 2.0.18 only in 7.1: fixed0 EAX, ALLOW_DIRECT EAX, no AMX XFAM masks).
+pub static TABLE_1_5_32: CpuidTable = CpuidTable {
+    version: V1_5_32,
+    lookup: &tables::V1_5_32_LOOKUP,
+    configurable: &tables::V1_5_32_CONFIGURABLE,
+    xfam: &tables::V1_5_32_XFAM,
+    fixed0_bitmap: Some(tables::V2_0_18_FIXED0_BITMAP),
+    commit: "9fd3c8b1d52ba3092f7d99d9eb036644f9765a79",
+    path: "include/auto_gen_1_5/cpuid_configurations.c",
+};
+
 /// 2.0.18.
 pub static TABLE_2_0_18: CpuidTable = CpuidTable {
     version: V2_0_18,
@@ -345,7 +369,7 @@ pub static TABLE_2_0_18: CpuidTable = CpuidTable {
 };
 
 /// Every modelled version's table, oldest first.
-pub static TABLES: [&CpuidTable; 3] = [&TABLE_1_5_01, &TABLE_1_5_05, &TABLE_2_0_18];
+pub static TABLES: [&CpuidTable; 4] = [&TABLE_1_5_01, &TABLE_1_5_05, &TABLE_1_5_32, &TABLE_2_0_18];
 
 /// The table of `version`, if it is modelled (exact match).
 pub fn table(version: ModuleVersion) -> Option<&'static CpuidTable> {
@@ -702,7 +726,7 @@ const ATTRIBUTE_LEAVES: [(u32, u8, ModuleVersion); 3] = [
 pub fn classify(table: &CpuidTable, leaf: u32, subleaf: u32, reg: Reg, bit: u32) -> BitClass {
     let rules = table.rules();
     let m = 1u32 << (bit & 31);
-    if rules.v2_0 && (0x4000_0000..=0x4FFF_FFFF).contains(&leaf) {
+    if rules.v1_5_28 && (0x4000_0000..=0x4FFF_FFFF).contains(&leaf) {
         return BitClass::Ve;
     }
     let Some(index) = table.find(leaf, subleaf) else {
@@ -715,7 +739,7 @@ pub fn classify(table: &CpuidTable, leaf: u32, subleaf: u32, reg: Reg, bit: u32)
     if entry.faulting {
         return BitClass::Ve;
     }
-    if rules.v2_0 {
+    if rules.v1_5_28 {
         if let Some(row) = VE_REDUCTION_BITS
             .iter()
             .find(|r| r.leaf == leaf && r.subleaf_matches(subleaf) && r.reg == reg && r.bit == bit)

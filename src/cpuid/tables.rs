@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | 1.5.01 | `72d8cffb214b74ae94d75afce36423020f74b47c` (branch `tdx_1.5`; same file at `a31dfd40551586c34fa8cfc5df67832b103cfdaf`) | `include/auto_gen/cpuid_configurations.c` |
 //! | 1.5.05 | `e98d9639138dd59d020ca4d14e9fc14c8df045bb` | `include/auto_gen/cpuid_configurations.c` |
+//! | 1.5.32 | `9fd3c8b1d52ba3092f7d99d9eb036644f9765a79` | `include/auto_gen_1_5/cpuid_configurations.c` |
 //! | 2.0.18 | `e69a4391305e993a7c646eb5eee15f2c47a649c4` | `include/auto_gen_2_0/cpuid_configurations.c` |
 //!
 //! The numbers were transcribed as numbers (no code or prose carried over) into the layout
@@ -18,8 +19,10 @@
 //! Registers absent from an initializer in the source are 0 here. The 1.5.01 to 1.5.05
 //! differences reproduce the list in the project's CPUID reference (section 4); the
 //! 2.0.18 ordered lookup table (97 rows) is not transcribed: only its fixed-0 leaf bitmap
-//! constant is, which is what the guest-time rules read. 1.5.32's table (same sizes as
-//! 2.0.18) was not transcribed: UNVERIFIED whether it equals 2.0.18's.
+//! constant is, which is what the guest-time rules read (1.5.32 has the same constant).
+//! 1.5.32's table was read in full against 2.0.18's: they differ only in leaf 7.1 (fixed0
+//! EAX 0xFB77E20F vs 0xFB57E200, ALLOW_DIRECT EAX 0x04881DB0 vs 0x04A81DBF, and 2.0.18's
+//! extra XFAM[17]/[18] mask 0x200000 on EAX).
 
 #![allow(clippy::unreadable_literal)]
 
@@ -78,7 +81,7 @@ const fn configurable(
     }
 }
 
-/// 2.0.18's CPUID_FIXED0_BITMAP constant: the leaves the module answers with 0
+/// 2.0.18's (and 1.5.32's) CPUID_FIXED0_BITMAP constant: the leaves the module answers with 0
 /// without a lookup entry (bit n = leaf n for n < 52, bit 52 + k = leaf 0x80000000 + k).
 pub(super) const V2_0_18_FIXED0_BITMAP: u64 = 0x0380_0005_08CF_D308;
 
@@ -3084,6 +3087,1138 @@ pub(super) static V2_0_18_XFAM: [[[u32; 4]; 19]; 5] = [
         [0, 0, 0, 0],            // XFAM[16]
         [0x200000, 0, 0, 0],     // XFAM[17]
         [0x200000, 0, 0, 0],     // XFAM[18]
+    ],
+    [
+        // leaf 0xd.0
+        [0, 0, 0, 0],       // XFAM[0]
+        [0, 0, 0, 0],       // XFAM[1]
+        [4, 0, 0, 0],       // XFAM[2]
+        [0, 0, 0, 0],       // XFAM[3]
+        [0, 0, 0, 0],       // XFAM[4]
+        [0xE0, 0, 0, 0],    // XFAM[5]
+        [0xE0, 0, 0, 0],    // XFAM[6]
+        [0xE0, 0, 0, 0],    // XFAM[7]
+        [0, 0, 0, 0],       // XFAM[8]
+        [0x200, 0, 0, 0],   // XFAM[9]
+        [0, 0, 0, 0],       // XFAM[10]
+        [0, 0, 0, 0],       // XFAM[11]
+        [0, 0, 0, 0],       // XFAM[12]
+        [0, 0, 0, 0],       // XFAM[13]
+        [0, 0, 0, 0],       // XFAM[14]
+        [0, 0, 0, 0],       // XFAM[15]
+        [0, 0, 0, 0],       // XFAM[16]
+        [0x60000, 0, 0, 0], // XFAM[17]
+        [0x60000, 0, 0, 0], // XFAM[18]
+    ],
+    [
+        // leaf 0xd.1
+        [0, 0, 0, 0],      // XFAM[0]
+        [0, 0, 0, 0],      // XFAM[1]
+        [0, 0, 0, 0],      // XFAM[2]
+        [0, 0, 0, 0],      // XFAM[3]
+        [0, 0, 0, 0],      // XFAM[4]
+        [0, 0, 0, 0],      // XFAM[5]
+        [0, 0, 0, 0],      // XFAM[6]
+        [0, 0, 0, 0],      // XFAM[7]
+        [0, 0, 0x100, 0],  // XFAM[8]
+        [0, 0, 0, 0],      // XFAM[9]
+        [0, 0, 0, 0],      // XFAM[10]
+        [0, 0, 0x1800, 0], // XFAM[11]
+        [0, 0, 0x1800, 0], // XFAM[12]
+        [0, 0, 0, 0],      // XFAM[13]
+        [0, 0, 0x4000, 0], // XFAM[14]
+        [0, 0, 0x8000, 0], // XFAM[15]
+        [0, 0, 0, 0],      // XFAM[16]
+        [0, 0, 0, 0],      // XFAM[17]
+        [0, 0, 0, 0],      // XFAM[18]
+    ],
+];
+// ---- V1_5_32 ----
+/// Lookup entries, in the module's index order.
+pub(super) static V1_5_32_LOOKUP: [LookupEntry; 79] = [
+    // 0
+    lookup(
+        1,
+        NS,
+        NOFAULT,
+        [0, 0xFF00, 0x47FAA217, 0x1FA9FBFF],
+        [0, 0x800, 0x47FAA217, 0x1FA9FBFF],
+        [0xF000C000, 0xFFFF, 0xF7FFFF9F, 0xFFFFFFFF],
+        [0xF000C000, 0xFF0000FF, 0x8010060, 0x40120400],
+        [0, 0, 0x80000000, 0x200],
+        Some(0),
+    ),
+    // 1
+    lookup(
+        4,
+        0,
+        NOFAULT,
+        [0, 0xFFF, 0, 0],
+        [0, 0x3F, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0x3C00, 0, 0, 0xFFFFFFF8],
+        [0, 0, 0, 0],
+        Some(1),
+    ),
+    // 2
+    lookup(
+        4,
+        1,
+        NOFAULT,
+        [0, 0xFFF, 0, 0],
+        [0, 0x3F, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0x3C00, 0, 0, 0xFFFFFFF8],
+        [0, 0, 0, 0],
+        Some(2),
+    ),
+    // 3
+    lookup(
+        4,
+        2,
+        NOFAULT,
+        [0, 0xFFF, 0, 0],
+        [0, 0x3F, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0x3C00, 0, 0, 0xFFFFFFF8],
+        [0, 0, 0, 0],
+        Some(3),
+    ),
+    // 4
+    lookup(
+        4,
+        3,
+        NOFAULT,
+        [0xE0, 0xFFF, 0, 1],
+        [0x60, 0x3F, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0x3C00, 0, 0, 0xFFFFFFF8],
+        [0, 0, 0, 0],
+        Some(4),
+    ),
+    // 5
+    lookup(
+        7,
+        0,
+        NOFAULT,
+        [0xFFFFFFFF, 0x219424C3, 0x99000000, 0xFC082600],
+        [2, 0x219424C3, 0x99000000, 0xFC080400],
+        [0xFFFFFFFF, 0xFFFFFFFB, 0xBFC17F6F, 0xFFEBFFFF],
+        [0, 0x404006, 0x643E8010, 0x2298C3],
+        [0, 0, 0, 0],
+        Some(5),
+    ),
+    // 6
+    lookup(
+        7,
+        1,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFB77E20F, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFDBBCF],
+        [0, 0, 0, 0],
+        Some(6),
+    ),
+    // 7
+    lookup(
+        0xA,
+        NS,
+        NOFAULT,
+        [0xFF00, 0, 0xFFFFFF80, 0x8000],
+        [0x800, 0, 0, 0x8000],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFF6000],
+        [0, 0, 0, 0],
+        Some(7),
+    ),
+    // 8
+    lookup(
+        0x1C,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(8),
+    ),
+    // 9
+    lookup(
+        0x80000008,
+        NS,
+        NOFAULT,
+        [0, 0x200, 0, 0],
+        [0, 0x200, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0xFFFFFDFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(9),
+    ),
+    // 10
+    lookup(
+        0,
+        NS,
+        NOFAULT,
+        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0x756E6547, 0x6C65746E, 0x49656E69],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFDC, 0, 0, 0],
+        [0x23, 0, 0, 0],
+        NONE,
+    ),
+    // 11
+    lookup(
+        3,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 12
+    lookup(
+        4,
+        4,
+        NOFAULT,
+        [0x1F, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 13
+    lookup(
+        6,
+        NS,
+        NOFAULT,
+        [0x800000, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0x800000, 0, 0, 0],
+        [0xFFFFFFFB, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [4, 0, 0, 0],
+        NONE,
+    ),
+    // 14
+    lookup(
+        7,
+        2,
+        NOFAULT,
+        [0, 0, 0, 0x17],
+        [0, 0, 0, 0x17],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFC0],
+        [0, 0, 0, 0],
+        Some(10),
+    ),
+    // 15
+    lookup(
+        8,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 16
+    lookup(
+        0xD,
+        0,
+        NOFAULT,
+        [3, 0, 0, 0],
+        [3, 0, 0, 0],
+        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFF9FD18, 0xFFFFFFFF, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 17
+    lookup(
+        0xD,
+        1,
+        NOFAULT,
+        [0xF, 0, 0x1800, 0],
+        [0xF, 0, 0x1800, 0],
+        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFE0, 0xFFFFFFFF, 0xFFFF26FF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 18
+    lookup(
+        0xD,
+        2,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 19
+    lookup(
+        0xD,
+        3,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 20
+    lookup(
+        0xD,
+        4,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 21
+    lookup(
+        0xD,
+        5,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 22
+    lookup(
+        0xD,
+        6,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 23
+    lookup(
+        0xD,
+        7,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 24
+    lookup(
+        0xD,
+        8,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 25
+    lookup(
+        0xD,
+        9,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 26
+    lookup(
+        0xD,
+        0xA,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 27
+    lookup(
+        0xD,
+        0xB,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 28
+    lookup(
+        0xD,
+        0xC,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 29
+    lookup(
+        0xD,
+        0xD,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 30
+    lookup(
+        0xD,
+        0xE,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 31
+    lookup(
+        0xD,
+        0xF,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 32
+    lookup(
+        0xD,
+        0x10,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 33
+    lookup(
+        0xD,
+        0x11,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 34
+    lookup(
+        0xD,
+        0x12,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 35
+    lookup(
+        0xE,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 36
+    lookup(
+        0x11,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 37
+    lookup(
+        0x12,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 38
+    lookup(
+        0x13,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 39
+    lookup(
+        0x14,
+        0,
+        NOFAULT,
+        [0xFFFFFFFF, 0, 0, 0],
+        [1, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0xFFFFFE00, 0x7FFFFFF0, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 40
+    lookup(
+        0x14,
+        1,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFF8, 0, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 41
+    lookup(
+        0x15,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFFE, 0, 0xFE8287BF, 0xFFFFFFFF],
+        [1, 0, 0x17D7840, 0],
+        NONE,
+    ),
+    // 42
+    lookup(
+        0x19,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(18),
+    ),
+    // 43
+    lookup(
+        0x1D,
+        0,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 44
+    lookup(
+        0x1D,
+        1,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 45
+    lookup(
+        0x1E,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 46
+    lookup(
+        0x1F,
+        0,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(12),
+    ),
+    // 47
+    lookup(
+        0x1F,
+        1,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(13),
+    ),
+    // 48
+    lookup(
+        0x1F,
+        2,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(14),
+    ),
+    // 49
+    lookup(
+        0x1F,
+        3,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(15),
+    ),
+    // 50
+    lookup(
+        0x1F,
+        4,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(16),
+    ),
+    // 51
+    lookup(
+        0x1F,
+        5,
+        NOFAULT,
+        [0, 0, 0xFF00, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(17),
+    ),
+    // 52
+    lookup(
+        0x20,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 53
+    lookup(
+        0x21,
+        0,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0x9A8B91B6, 0xDFDFDFDF, 0xA7BBAB93],
+        [0, 0x65746E49, 0x20202020, 0x5844546C],
+        NONE,
+    ),
+    // 54
+    lookup(
+        0x80000000,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0x7FFFFFF7, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0x80000008, 0, 0, 0],
+        NONE,
+    ),
+    // 55
+    lookup(
+        0x80000001,
+        NS,
+        NOFAULT,
+        [0, 0, 0x121, 0x2C100800],
+        [0, 0, 0x121, 0x2C100800],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEDE, 0xD3EFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 56
+    lookup(
+        0x80000006,
+        NS,
+        NOFAULT,
+        [0, 0, 0xFF, 0],
+        [0, 0, 0x40, 0],
+        [0, 0, 0xFF, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0x8FBF, 0xFFFFFFFF],
+        [0, 0, 0x7040, 0],
+        NONE,
+    ),
+    // 57
+    lookup(
+        0x80000007,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0x100],
+        [0, 0, 0, 0x100],
+        [0, 0, 0, 0x100],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 58
+    lookup(
+        0x22,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 59
+    lookup(
+        0x23,
+        0,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFF0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        Some(11),
+    ),
+    // 60
+    lookup(
+        0x23,
+        1,
+        NOFAULT,
+        [0xFFFFFF00, 0xFFFFFF80, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 61
+    lookup(
+        0x23,
+        2,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 62
+    lookup(
+        0x23,
+        3,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 63
+    lookup(
+        5,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFFFF0000, 0xFFFF0000, 0xFFFFFFFC, 0],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 64
+    lookup(
+        0xB,
+        0,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 65
+    lookup(
+        0xB,
+        1,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 66
+    lookup(
+        0xB,
+        2,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFF00, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 67
+    lookup(
+        0x1A,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0, 0, 0, 0],
+        NONE,
+    ),
+    // 68
+    lookup(
+        0x18,
+        0,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(19),
+    ),
+    // 69
+    lookup(
+        0x18,
+        1,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(20),
+    ),
+    // 70
+    lookup(
+        0x18,
+        2,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(21),
+    ),
+    // 71
+    lookup(
+        0x18,
+        3,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(22),
+    ),
+    // 72
+    lookup(
+        2,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0xFF0100FE, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
+        [0xFEFF01, 0, 0, 0],
+        NONE,
+    ),
+    // 73
+    lookup(
+        0x18,
+        4,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(23),
+    ),
+    // 74
+    lookup(
+        0x18,
+        5,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(24),
+    ),
+    // 75
+    lookup(
+        0x18,
+        6,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(25),
+    ),
+    // 76
+    lookup(
+        0x18,
+        7,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(26),
+    ),
+    // 77
+    lookup(
+        0x18,
+        8,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        Some(27),
+    ),
+    // 78
+    lookup(
+        0x80000002,
+        NS,
+        NOFAULT,
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0x9A8B91B6, 0xBBABDF93, 0xDFDFDFA7, 0xFFFFFFFF],
+        [0x65746E49, 0x4454206C, 0x20202058, 0],
+        NONE,
+    ),
+];
+/// Configurable entries, in CPUID_CONFIG_LEAVES order.
+pub(super) static V1_5_32_CONFIGURABLE: [ConfigurableEntry; 28] = [
+    configurable(
+        1,
+        NS,
+        [0xFFF3FFF, 0xFF0000, 0, 0],
+        [0, 0, 0x31044D88, 0xB8445080],
+        0,
+    ), // 0
+    configurable(
+        4,
+        0,
+        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
+        [0, 0, 0, 0],
+        1,
+    ), // 1
+    configurable(
+        4,
+        1,
+        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
+        [0, 0, 0, 0],
+        2,
+    ), // 2
+    configurable(
+        4,
+        2,
+        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
+        [0, 0, 0, 0],
+        3,
+    ), // 3
+    configurable(
+        4,
+        3,
+        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
+        [0, 0, 0, 0],
+        4,
+    ), // 4
+    configurable(
+        7,
+        0,
+        [0, 0, 0, 0],
+        [0, 0xDC2B9B18, 0x2417F65, 0x4005411C],
+        5,
+    ), // 5
+    configurable(7, 1, [0, 0, 0, 0], [0x4881DB0, 0, 0, 0x24430], 6), // 6
+    configurable(0xA, NS, [0, 0, 0, 0], [0, 0, 0, 0], 7),            // 7
+    configurable(0x1C, NS, [0, 0, 0, 0], [0xFF, 0, 0, 0], 8),        // 8
+    configurable(0x80000008, NS, [0xFF, 0, 0, 0], [0, 0x200, 0, 0], 9), // 9
+    configurable(7, 2, [0, 0, 0, 0], [0, 0, 0, 0x28], 14),           // 10
+    configurable(0x23, 0, [0, 0, 0, 0], [0xF, 0, 0, 0], 59),         // 11
+    configurable(0x1F, 0, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 46), // 12
+    configurable(0x1F, 1, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 47), // 13
+    configurable(0x1F, 2, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 48), // 14
+    configurable(0x1F, 3, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 49), // 15
+    configurable(0x1F, 4, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 50), // 16
+    configurable(0x1F, 5, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 51), // 17
+    configurable(0x19, NS, [0, 0, 0, 0], [0, 0, 0, 0], 42),          // 18
+    configurable(0x18, 0, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 68),   // 19
+    configurable(0x18, 1, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 69),   // 20
+    configurable(0x18, 2, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 70),   // 21
+    configurable(0x18, 3, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 71),   // 22
+    configurable(0x18, 4, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 73),   // 23
+    configurable(0x18, 5, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 74),   // 24
+    configurable(0x18, 6, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 75),   // 25
+    configurable(0x18, 7, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 76),   // 26
+    configurable(0x18, 8, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 77),   // 27
+];
+/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
+pub(super) static V1_5_32_XFAM: [[[u32; 4]; 19]; 5] = [
+    [
+        // leaf 0x1.NS
+        [0, 0, 0, 0],          // XFAM[0]
+        [0, 0, 0, 0],          // XFAM[1]
+        [0, 0, 0x30001000, 0], // XFAM[2]
+        [0, 0, 0, 0],          // XFAM[3]
+        [0, 0, 0, 0],          // XFAM[4]
+        [0, 0, 0, 0],          // XFAM[5]
+        [0, 0, 0, 0],          // XFAM[6]
+        [0, 0, 0, 0],          // XFAM[7]
+        [0, 0, 0, 0],          // XFAM[8]
+        [0, 0, 0, 0],          // XFAM[9]
+        [0, 0, 0, 0],          // XFAM[10]
+        [0, 0, 0, 0],          // XFAM[11]
+        [0, 0, 0, 0],          // XFAM[12]
+        [0, 0, 0, 0],          // XFAM[13]
+        [0, 0, 0, 0],          // XFAM[14]
+        [0, 0, 0, 0],          // XFAM[15]
+        [0, 0, 0, 0],          // XFAM[16]
+        [0, 0, 0, 0],          // XFAM[17]
+        [0, 0, 0, 0],          // XFAM[18]
+    ],
+    [
+        // leaf 0x7.0
+        [0, 0, 0, 0],                      // XFAM[0]
+        [0, 0, 0, 0],                      // XFAM[1]
+        [0, 0x20, 0x600, 0],               // XFAM[2]
+        [0, 0, 0, 0],                      // XFAM[3]
+        [0, 0, 0, 0],                      // XFAM[4]
+        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[5]
+        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[6]
+        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[7]
+        [0, 0x2000000, 0, 0],              // XFAM[8]
+        [0, 0, 8, 0],                      // XFAM[9]
+        [0, 0, 0, 0],                      // XFAM[10]
+        [0, 0, 0x80, 0x100000],            // XFAM[11]
+        [0, 0, 0x80, 0x100000],            // XFAM[12]
+        [0, 0, 0, 0],                      // XFAM[13]
+        [0, 0, 0, 0x20],                   // XFAM[14]
+        [0, 0, 0, 0x80000],                // XFAM[15]
+        [0, 0, 0, 0],                      // XFAM[16]
+        [0, 0, 0, 0x3400000],              // XFAM[17]
+        [0, 0, 0, 0x3400000],              // XFAM[18]
+    ],
+    [
+        // leaf 0x7.1
+        [0, 0, 0, 0],            // XFAM[0]
+        [0, 0, 0, 0],            // XFAM[1]
+        [0x800010, 0, 0, 0x430], // XFAM[2]
+        [0, 0, 0, 0],            // XFAM[3]
+        [0, 0, 0, 0],            // XFAM[4]
+        [0x20, 0, 0, 0],         // XFAM[5]
+        [0x20, 0, 0, 0],         // XFAM[6]
+        [0x20, 0, 0, 0],         // XFAM[7]
+        [0, 0, 0, 0],            // XFAM[8]
+        [0, 0, 0, 0],            // XFAM[9]
+        [0, 0, 0, 0],            // XFAM[10]
+        [0, 0, 0, 0],            // XFAM[11]
+        [0, 0, 0, 0],            // XFAM[12]
+        [0, 0, 0, 0],            // XFAM[13]
+        [0, 0, 0, 0],            // XFAM[14]
+        [0, 0, 0, 0],            // XFAM[15]
+        [0, 0, 0, 0],            // XFAM[16]
+        [0, 0, 0, 0],            // XFAM[17]
+        [0, 0, 0, 0],            // XFAM[18]
     ],
     [
         // leaf 0xd.0

@@ -3,7 +3,8 @@
 //! (a synthetic Intel platform that describes no real part).
 //!
 //! - TDH.SYS.RD: NUM_CPUID_CONFIG, CPUID_CONFIG_LEAVES and CPUID_CONFIG_VALUES of the
-//!   version (12 / 18 / 28 entries for 1.5.01 / 1.5.05 / 2.0.18), in 32 fields: leaves past
+//!   version (12 / 18 / 28 / 28 entries for 1.5.01 / 1.5.05 / 1.5.32 / 2.0.18), in 32
+//!   fields: leaves past
 //!   the table read all ones, values 0.
 //! - TDH.MNG.INIT: [`crate::cpuid::mng_init`], with its status and RCX.
 //! - TDH.MNG.RD of TDCS.CPUID_VALUES (class 20): any lookup entry whose leaf and subleaf the
@@ -125,7 +126,7 @@ const PARAVIRT_ID: u64 = 0x9110_0003_0000_0022;
 /// TDG.VM.WR (version 0): RDX = field ID, R8 = value, R9 = write mask; R8 returns the old
 /// value. TD-scope fields through the metadata table's guest write masks, except TD_CTLS,
 /// whose guest-writable bits follow the CPUID version: bit 0 (PENDING_VE_DISABLE) in 1.5,
-/// bits 3:0 (with ENUM_TOPOLOGY, VIRT_CPUID2, REDUCE_VE) in 2.0. The written TD_CTLS and
+/// bits 3:0 (with ENUM_TOPOLOGY, VIRT_CPUID2, REDUCE_VE) from 1.5.28 (1.5.32, 2.0.18 here). The written TD_CTLS and
 /// FEATURE_PARAVIRT_CTLS take effect on the TD's next guest CPUID
 /// ([`super::SoftwareModule::guest_cpuid`]).
 pub(super) fn vm_wr(
@@ -139,7 +140,7 @@ pub(super) fn vm_wr(
     if regs.rcx != 0 {
         return Err(StatusCode::OperandInvalid.with_operand(crate::status::Operand::RCX));
     }
-    let v2 = state.cpuid.version.major >= 2;
+    let v2 = state.cpuid.version >= cpuid::V1_5_28;
     let td = state.tds.get_mut(&tdr).expect("the vCPU's TD");
     if v2 && id & !(1 << 63) == TD_CTLS_ID {
         if mask & !cpuid::TdCtls::WRITABLE != 0 {
