@@ -28,6 +28,7 @@ extern crate std;
 pub mod abi;
 pub mod bench;
 pub mod call;
+pub mod cpuid;
 #[cfg(all(feature = "emulator", target_os = "linux", target_arch = "x86_64"))]
 pub mod emu;
 pub mod error;

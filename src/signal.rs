@@ -254,6 +254,11 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
         let from_kernel = (*info).si_code > 0;
         // The thread's model, if any, answers first; it may also pick the fault the
         // exception table then applies (see crate::emu).
+        // A guest thread's trapped `cpuid` (software module, CPUID faulting).
+        #[cfg(feature = "software-module")]
+        if from_kernel && crate::module::on_cpuid_fault(context.cast()) {
+            return;
+        }
         #[cfg(feature = "emulator")]
         if from_kernel && crate::emu::on_fault(context.cast()) {
             return;

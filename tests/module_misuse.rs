@@ -202,7 +202,7 @@ fn td_build_misuse() {
         StatusCode::OperandInvalid.with_operand(Operand::EPTP_CONTROLS)
     );
     let mut bad = params;
-    bad.cpuid_config[1].ebx = 1; // leaf 7/0 EBX bit 0 is not configurable
+    bad.cpuid_config[5].ebx = 1; // leaf 7/0 (slot 5) EBX bit 0 is not configurable
     let error = m.init_td(tdr, &bad).unwrap_err();
     assert_eq!(
         error.status(),

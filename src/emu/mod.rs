@@ -515,6 +515,13 @@ impl<M: Model + 'static> core::fmt::Debug for Installed<M> {
     }
 }
 
+/// Whether a model is running (or lent out) on this thread: the code running now is the
+/// model's, not the program's. Safe in a signal handler.
+#[cfg(feature = "software-module")]
+pub(crate) fn in_model() -> bool {
+    BUSY.with(Cell::get)
+}
+
 /// Marks the thread busy for its lifetime; `None` if it already was.
 struct BusyGuard;
 

@@ -620,6 +620,8 @@ impl State {
                 Ok(Status::SUCCESS)
             }
             Leaf::TdgMrReport => self.mr_report(tdr, regs),
+            Leaf::TdgVmWr => super::cpuid::vm_wr(self, tdr, regs),
+            Leaf::TdgVpVeinfoGet => super::cpuid::veinfo_get(regs),
             // Not modelled: #VE information, CPUID #VE control, vCPU metadata, TD
             // partitioning, service TDs, report verification, RDALL.
             _ => Err(invalid(Operand::RAX)),

@@ -10,7 +10,6 @@ use super::mrtd::MrtdBuilder;
 use super::platform::*;
 use super::state::*;
 use super::PAGE_SIZE;
-use crate::abi::td_params::{CpuidLeaf, CpuidValues};
 use crate::abi::{FieldId, NULL_PA};
 use crate::emu::Registers;
 use crate::leaf::{Leaf, Side};
@@ -760,7 +759,7 @@ impl State {
         }
         let mut params = [0u8; 1024];
         self.memory.host_read(params_hpa, &mut params);
-        let config = parse_td_params(&params).map_err(|(status, cpuid_leaf)| {
+        let config = parse_td_params(&params, self.cpuid).map_err(|(status, cpuid_leaf)| {
             regs.rcx = cpuid_leaf;
             status
         })?;
@@ -784,6 +783,10 @@ impl State {
         if FieldId::from_raw(id).is_null() {
             regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Host);
             return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
+        }
+        if let Some(value) = super::cpuid::read_values(self.cpuid, &td.config.cpuid, id) {
+            regs.r8 = value?;
+            return SUCCESS;
         }
         let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Host, |get, i| get(td, i))?;
         regs.r8 = read.value;
@@ -1534,7 +1537,10 @@ impl State {
 /// Parses and checks TD_PARAMS as TDH.MNG.INIT does (`read_and_set_td_configurations`,
 /// `read_and_set_cpuid_configurations`). An error carries the status and the value of RCX
 /// (the CPUID leaf/subleaf for a CPUID_CONFIG error, else 0).
-fn parse_td_params(p: &[u8; 1024]) -> Result<TdConfig, (Status, u64)> {
+fn parse_td_params(
+    p: &[u8; 1024],
+    cpuid_table: &'static crate::cpuid::CpuidTable,
+) -> Result<TdConfig, (Status, u64)> {
     let u64_at = |offset: usize| u64::from_le_bytes(p[offset..offset + 8].try_into().expect("8"));
     let u16_at = |offset: usize| u16::from_le_bytes([p[offset], p[offset + 1]]);
     let zero = |range: core::ops::Range<usize>| p[range].iter().all(|&b| b == 0);
@@ -1585,36 +1591,7 @@ fn parse_td_params(p: &[u8; 1024]) -> Result<TdConfig, (Status, u64)> {
     if !zero(232..256) {
         return fail(Operand::RDX);
     }
-    let mut cpuid = Vec::new();
-    for (index, leaf) in CPUID_CONFIGURABLE.iter().enumerate() {
-        let at = 256 + 16 * index;
-        let word =
-            |i: usize| u32::from_le_bytes(p[at + 4 * i..at + 4 * i + 4].try_into().expect("4"));
-        let requested = CpuidValues {
-            eax: word(0),
-            ebx: word(1),
-            ecx: word(2),
-            edx: word(3),
-        };
-        let c = leaf.configurable;
-        let n = leaf.native;
-        if requested.eax & !c.eax != 0
-            || requested.ebx & !c.ebx != 0
-            || requested.ecx & !c.ecx != 0
-            || requested.edx & !c.edx != 0
-        {
-            return Err((
-                StatusCode::OperandInvalid.with_operand(Operand::CPUID_CONFIG),
-                CpuidLeaf::to_u64(leaf.leaf),
-            ));
-        }
-        cpuid.push(CpuidValues {
-            eax: n.eax & !c.eax | requested.eax,
-            ebx: n.ebx & !c.ebx | requested.ebx,
-            ecx: n.ecx & !c.ecx | requested.ecx,
-            edx: n.edx & !c.edx | requested.edx,
-        });
-    }
+    let cpuid = super::cpuid::mng_init(cpuid_table, p)?;
     // IA32_ARCH_CAPABILITIES_CONFIG: the model's mask of configurable bits is empty.
     if p[19] & 1 != 0 && u64_at(224) != 0 {
         return fail(Operand::IA32_ARCH_CAPABILITIES_CONFIG);

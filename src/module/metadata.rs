@@ -126,10 +126,6 @@ fn cmr(state: &State, i: u32) -> (u64, u64) {
     state.cmrs.get(i as usize).copied().unwrap_or((0, 0))
 }
 
-fn cpuid_config(i: u32) -> Option<&'static ConfigurableCpuid> {
-    CPUID_CONFIGURABLE.get(i as usize)
-}
-
 metadata_table! {
     /// Global (platform) fields.
     static SYS_FIELDS: SysGet = {
@@ -158,46 +154,15 @@ metadata_table! {
         ATTRIBUTES_FIXED1 = fields::sys::ATTRIBUTES_FIXED1.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| ATTRIBUTES_FIXED1;
         XFAM_FIXED0 = fields::sys::XFAM_FIXED0.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED0;
         XFAM_FIXED1 = fields::sys::XFAM_FIXED1.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| XFAM_FIXED1;
-        NUM_CPUID_CONFIG = fields::sys::NUM_CPUID_CONFIG.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| CPUID_CONFIGURABLE.len() as u64;
+        NUM_CPUID_CONFIG = fields::sys::NUM_CPUID_CONFIG.raw(), 1, 1, host(U16, 0), guest(0, 0), |s, _i| super::cpuid::num_config(s.cpuid);
         CONFIG_FLAGS_FIXED0 = fields::sys::CONFIG_FLAGS_FIXED0.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED0;
         CONFIG_FLAGS_FIXED1 = fields::sys::CONFIG_FLAGS_FIXED1.raw(), 1, 1, host(ALL, 0), guest(0, 0), |_s, _i| CONFIG_FLAGS_FIXED1;
-        CPUID_CONFIG_LEAVES = fields::sys::CPUID_CONFIG_LEAVES.raw(), CPUID_CONFIGURABLE.len() as u32, 1, host(ALL, 0), guest(0, 0),
-            |_s, i| cpuid_config(i).map_or(0, |c| c.leaf.to_u64());
-        CPUID_CONFIG_VALUES = fields::sys::CPUID_CONFIG_VALUES.raw(), CPUID_CONFIGURABLE.len() as u32, 2, host(ALL, 0), guest(0, 0),
-            |_s, i| cpuid_config(i / 2).map_or(0, |c| {
-                let v = c.configurable;
-                if i % 2 == 0 { u64::from(v.eax) | u64::from(v.ebx) << 32 } else { u64::from(v.ecx) | u64::from(v.edx) << 32 }
-            });
+        CPUID_CONFIG_LEAVES = fields::sys::CPUID_CONFIG_LEAVES.raw(), super::cpuid::CONFIG_FIELDS, 1, host(ALL, 0), guest(0, 0),
+            |s, i| super::cpuid::config_leaf(s.cpuid, i);
+        CPUID_CONFIG_VALUES = fields::sys::CPUID_CONFIG_VALUES.raw(), super::cpuid::CONFIG_FIELDS, 2, host(ALL, 0), guest(0, 0),
+            |s, i| super::cpuid::config_values(s.cpuid, i);
         MAX_SERV_TDS = fields::sys::MAX_SERV_TDS.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 0;
     }
-}
-
-/// The TD's CPUID_VALUES field (TDCS class 20) of configurable leaf `index`: field code bit 0
-/// selects EAX/EBX or ECX/EDX, bits 7:1 the subleaf, bit 8 "no subleaf", bits 15:9 leaf
-/// bits 6:0, bit 16 leaf bit 31.
-const fn cpuid_values_id(index: usize) -> u64 {
-    let leaf = CPUID_CONFIGURABLE[index].leaf;
-    let subleaf = if leaf.subleaf == crate::abi::td_params::CpuidLeaf::NO_SUBLEAF {
-        1 << 8
-    } else {
-        (leaf.subleaf as u64 & 0x7F) << 1
-    };
-    fields::td::CPUID_VALUES.raw()
-        | subleaf
-        | (leaf.leaf as u64 & 0x7F) << 9
-        | (leaf.leaf as u64 >> 31) << 16
-}
-
-/// Element `half` (0: EBX:EAX, 1: EDX:ECX) of the TD's CPUID values of configurable leaf
-/// `index`.
-fn cpuid_value(td: &Td, index: usize, half: u32) -> u64 {
-    td.config.cpuid.get(index).map_or(0, |v| {
-        if half == 0 {
-            u64::from(v.eax) | u64::from(v.ebx) << 32
-        } else {
-            u64::from(v.ecx) | u64::from(v.edx) << 32
-        }
-    })
 }
 
 metadata_table! {
@@ -223,16 +188,15 @@ metadata_table! {
         CONFIG_FLAGS = fields::td::CONFIG_FLAGS.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |td, _i| td.config.config_flags;
         TD_CTLS = fields::td::TD_CTLS.raw(), 1, 1, host(0, 0), guest(ALL, 1),
             |td, _i| td.stored(element_key(0x1110_0003_0000_0017), 0);
+        // FEATURE_PARAVIRT_CTLS (2.0; CPUID reference 1.2): guest-writable bits 11:0.
+        FEATURE_PARAVIRT_CTLS = 0x9110_0003_0000_0022, 1, 1, host(ALL, 0), guest(ALL, 0xFFF),
+            |td, _i| td.stored(element_key(0x9110_0003_0000_0022), 0);
         TD_EPOCH = fields::td::TD_EPOCH.raw(), 1, 1, host(ALL, 0), guest(0, 0), |td, _i| td.td_epoch;
         MRTD = fields::td::MRTD.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.mrtd, i);
         MRCONFIGID = fields::td::MRCONFIGID.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_config_id, i);
         MROWNER = fields::td::MROWNER.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner, i);
         MROWNERCONFIG = fields::td::MROWNERCONFIG.raw(), 1, 6, host(ALL, 0), guest(ALL, 0), |td, i| measurement_qword(&td.config.mr_owner_config, i);
         RTMR = fields::td::RTMR.raw(), 4, 6, host(0, 0), guest(ALL, 0), |td, i| measurement_qword(&td.rtmr[(i / 6) as usize], i % 6);
-        CPUID_VALUES_0 = cpuid_values_id(0), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 0, i);
-        CPUID_VALUES_1 = cpuid_values_id(1), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 1, i);
-        CPUID_VALUES_2 = cpuid_values_id(2), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 2, i);
-        CPUID_VALUES_3 = cpuid_values_id(3), 1, 2, host(ALL, 0), guest(0, 0), |td, i| cpuid_value(td, 3, i);
     }
 }
 
@@ -460,9 +424,10 @@ mod tests {
         );
         // RTMR is guest-only: the host's walk skips it; the guest's walk enters it.
         let owner_config = lookup(TD_FIELDS, 0x1310_0003_0000_0020).unwrap().0;
+        // (TDCS.CPUID_VALUES is read through module/cpuid.rs and not enumerated here.)
         assert_eq!(
             next_readable(TD_FIELDS, Some((owner_config, 5)), Accessor::Host),
-            cpuid_values_id(0)
+            FieldId::NA.raw()
         );
         assert_eq!(
             next_readable(TD_FIELDS, Some((owner_config, 5)), Accessor::Guest),

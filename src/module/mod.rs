@@ -13,9 +13,9 @@
 //!   (TDMR_INFO checks, global HKID), TDH.SYS.KEY.CONFIG, TDH.SYS.TDMR.INIT (resumable, 256
 //!   MiB per call), the TDX_SYS_NOT_READY gate, TDH.SYS.RD / RDALL over the global metadata
 //!   fields (version, TDX_FEATURES0, CMRs, sizes, ATTRIBUTES/XFAM/CONFIG_FLAGS fixed bits,
-//!   configurable CPUID leaves; see [`platform`]).
+//!   the CPUID_CONFIG_LEAVES/VALUES of [`Config::cpuid_version`]; see [`platform`]).
 //! - **TDs**: TDH.MNG.CREATE / KEY.CONFIG / ADDCX / INIT (TD_PARAMS checks, CPUID_CONFIG
-//!   against the configurable bits), VP.CREATE / ADDCX / INIT, MEM.SEPT.ADD, MEM.PAGE.ADD,
+//!   and TDCS.CPUID_VALUES through [`crate::cpuid`]), VP.CREATE / ADDCX / INIT, MEM.SEPT.ADD, MEM.PAGE.ADD,
 //!   MR.EXTEND, MR.FINALIZE, MEM.PAGE.AUG, RANGE.BLOCK / UNBLOCK, TRACK, PAGE.REMOVE,
 //!   SEPT.RD, VP.FLUSH, MNG.VPFLUSHDONE, PHYMEM.CACHE.WB, MNG.KEY.FREEID, PHYMEM.PAGE.RDMD /
 //!   RECLAIM, MNG.RD/WR and VP.RD/WR.
@@ -125,6 +125,7 @@
 //! poisoned line (the model lets the TD take the line, the rest zero).
 
 mod bridge;
+mod cpuid;
 mod host;
 mod memory;
 mod metadata;
@@ -136,6 +137,11 @@ pub use self::bridge::report_from_bytes;
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
+pub(crate) use self::cpuid::on_fault as on_cpuid_fault;
+pub use self::cpuid::values_field_id as cpuid_values_field_id;
+pub use self::cpuid::{
+    cpuid_faulting_enabled, CpuidFaultingUnavailable, CpuidTrap, VeFrame, VeHandler,
+};
 use self::memory::Memory;
 use self::state::{Platform, State, SysPhase};
 use crate::abi::report::TdReport;
@@ -162,6 +168,11 @@ pub struct Config {
     pub memory_size: u64,
     /// The HKIDs reserved for TDX (private HKIDs), `start..end`. Default 32..64.
     pub private_hkids: core::ops::Range<u16>,
+    /// The module version whose CPUID table and rules the model uses (one of
+    /// [`crate::cpuid::TABLES`]): TDH.SYS.RD's CPUID_CONFIG_LEAVES/VALUES, TDH.MNG.INIT's
+    /// CPUID checks, TDCS.CPUID_VALUES. Default: the newest modelled (2.0.18). The rest of
+    /// the model, and the version TDH.SYS.RD reports, stay 1.5.05.
+    pub cpuid_version: crate::leaf::ModuleVersion,
 }
 
 impl Default for Config {
@@ -171,6 +182,7 @@ impl Default for Config {
             memory_base: 1 << 32,
             memory_size: 1 << 30,
             private_hkids: 32..64,
+            cpuid_version: crate::cpuid::newest().version,
         }
     }
 }
@@ -210,8 +222,9 @@ impl SoftwareModule {
     /// # Panics
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
-    /// sized or not below 2^52 (MAX_PA), an empty HKID range, or a CMR that reaches the
-    /// KeyID bits of a physical address (see [`SoftwareModule::keyid_shift`]).
+    /// sized or not below 2^52 (MAX_PA), an empty HKID range, a CMR that reaches the KeyID
+    /// bits of a physical address (see [`SoftwareModule::keyid_shift`]), or a `cpuid_version`
+    /// without a CPUID table.
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -239,6 +252,8 @@ impl SoftwareModule {
                 .is_some_and(|end| (end - 1) >> memory::keyid_shift(config.private_hkids.end) == 0),
             "the CMR must lie below the KeyID bits"
         );
+        let cpuid = crate::cpuid::table(config.cpuid_version)
+            .expect("cpuid_version must be one of crate::cpuid::TABLES");
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
         let mut secret = [0u8; 32];
         let seed = mrtd::sha384(&[
@@ -268,6 +283,7 @@ impl SoftwareModule {
             uuid_counter: 0,
             vcpu_serial: 0,
             inject_panic: None,
+            cpuid,
         };
         SoftwareModule {
             shared: Arc::new(Shared {

@@ -4,7 +4,6 @@
 //! through the global metadata fields (TDH.SYS.RD/RDALL, TDG.SYS.RD). They are plausible
 //! for a real platform but describe no particular CPU.
 
-use crate::abi::td_params::{CpuidLeaf, CpuidValues};
 use crate::abi::{Attributes, ConfigFlags, TdxFeatures0, Xfam};
 
 /// MAJOR_VERSION.
@@ -56,47 +55,6 @@ pub const MAX_TDVPS_PAGES: usize = 15;
 /// PAMT entry size in bytes, for each of the three PAMT levels.
 pub const PAMT_ENTRY_SIZE: u64 = 16;
 
-/// One configurable CPUID leaf: which output bits TD_PARAMS may set, and the platform's
-/// native values the rest comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConfigurableCpuid {
-    /// The leaf and subleaf.
-    pub leaf: CpuidLeaf,
-    /// The bits TD_PARAMS.CPUID_CONFIG may set (CONFIG_DIRECT).
-    pub configurable: CpuidValues,
-    /// The native values (what the TD sees for bits that are not configurable).
-    pub native: CpuidValues,
-}
-
-const fn values(eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuidValues {
-    CpuidValues { eax, ebx, ecx, edx }
-}
-
-const fn leaf(leaf: u32, subleaf: u32) -> CpuidLeaf {
-    CpuidLeaf { leaf, subleaf }
-}
-
-/// The configurable CPUID leaves, in CPUID_CONFIG_LEAVES order: TD_PARAMS.CPUID_CONFIG
-/// entry *i* configures entry *i* here.
-pub const CPUID_CONFIGURABLE: [ConfigurableCpuid; 4] = [
-    ConfigurableCpuid {
-        leaf: leaf(0x1, CpuidLeaf::NO_SUBLEAF),
-        configurable: values(0, 0, 0x0040_0000, 0x0000_0000),
-        native: values(0x0008_06F8, 0x0080_0800, 0xF7FA_3223, 0x1FAB_FBFF),
-    },
-    ConfigurableCpuid {
-        leaf: leaf(0x7, 0),
-        configurable: values(0, 0x0008_0000, 0x0040_0000, 0x0000_0010),
-        native: values(0x0000_0002, 0xF3BF_FBFF, 0x1B41_5F6E, 0xBC04_0412),
-    },
-    ConfigurableCpuid {
-        leaf: leaf(0xD, 1),
-        configurable: values(0x0000_000E, 0, 0, 0),
-        native: values(0x0000_001F, 0, 0, 0),
-    },
-    ConfigurableCpuid {
-        leaf: leaf(0x8000_0008, CpuidLeaf::NO_SUBLEAF),
-        configurable: values(0x0000_00FF, 0, 0, 0),
-        native: values(0x0000_3934, 0x0000_0200, 0, 0),
-    },
-];
+/// The CPUID the model's platform offers: [`crate::cpuid::SYNTHETIC_PLATFORM`], through the
+/// version selected by [`super::Config::cpuid_version`] (module/cpuid.rs).
+pub use crate::cpuid::SYNTHETIC_PLATFORM as NATIVE_CPUID;

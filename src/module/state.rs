@@ -76,7 +76,7 @@ pub(super) struct TdConfig {
     pub mr_config_id: Measurement,
     pub mr_owner: Measurement,
     pub mr_owner_config: Measurement,
-    /// The TD's CPUID values of the configurable leaves, in table order.
+    /// TDCS.CPUID_VALUES, in the CPUID table's lookup order (module/cpuid.rs).
     pub cpuid: Vec<CpuidValues>,
 }
 
@@ -310,4 +310,6 @@ pub(super) struct State {
     /// The test seam of [`SoftwareModule::inject_panic`](super::SoftwareModule::inject_panic):
     /// the next call of this leaf panics inside the model.
     pub inject_panic: Option<crate::leaf::Leaf>,
+    /// The CPUID table and rules of `Config::cpuid_version` (module/cpuid.rs).
+    pub cpuid: &'static crate::cpuid::CpuidTable,
 }
