@@ -19,6 +19,14 @@
 //! back in front, chaining to the program's. Without that, a TDX instruction under a program
 //! handler that returns would fault again forever.
 //!
+//! # Layers above
+//!
+//! This is the base layer: it names no feature-gated module. A layer above it that answers
+//! faults itself (the emulator's per-thread model, `emu::install`; the software module's
+//! CPUID trap) registers a hook with `register_fault_hook` before it installs the handler;
+//! the handler offers every fault the kernel raised to the registered hooks, in registration
+//! order, before it applies the exception table.
+//!
 //! # Chaining
 //!
 //! The dispositions the crate's handler replaces are kept. A signal that is not a #UD or #GP
@@ -247,20 +255,77 @@ pub fn is_installed() -> bool {
     SIGNALS.iter().all(|&signal| is_ours(&current(signal)))
 }
 
+/// A fault hook: a layer above this one (the emulator, the software module's CPUID trap)
+/// that may answer a fault the kernel raised before the exception table is applied.
+///
+/// It returns `true` when it completed the faulting instruction in `context` (the handler
+/// then just returns), `false` to let the handler go on (it may have changed the trap number
+/// in `context` to the fault it chose).
+///
+/// # Safety
+///
+/// The handler calls a hook only with the `ucontext_t` the kernel passed for a signal it
+/// raised on this thread, not otherwise referenced during the call; the hook must be
+/// async-signal-safe.
+pub(crate) type FaultHook = unsafe fn(*mut libc::ucontext_t) -> bool;
+
+/// How many hooks can be registered: one per layer that has one.
+const FAULT_HOOK_SLOTS: usize = 4;
+
+/// The registered hooks, as addresses (0 = empty), called in registration order. Slots are
+/// only ever filled, never emptied: a hook decides per thread whether it has anything to do.
+static FAULT_HOOKS: [AtomicUsize; FAULT_HOOK_SLOTS] =
+    [const { AtomicUsize::new(0) }; FAULT_HOOK_SLOTS];
+
+/// Registers `hook` with the fault handler, once (registering it again does nothing). The
+/// layers above this one call it, so this base layer names none of them.
+///
+/// # Panics
+///
+/// If more than [`FAULT_HOOK_SLOTS`] distinct hooks are registered (the crate has two).
+pub(crate) fn register_fault_hook(hook: FaultHook) {
+    let address = hook as usize;
+    for slot in &FAULT_HOOKS {
+        match slot.compare_exchange(0, address, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(current) if current == address => return,
+            Err(_) => {}
+        }
+    }
+    panic!("tdxcall: more than {FAULT_HOOK_SLOTS} fault hooks registered");
+}
+
+/// Calls the registered hooks in order until one completes the instruction.
+///
+/// # Safety
+///
+/// That of [`FaultHook`].
+unsafe fn run_fault_hooks(context: *mut libc::ucontext_t) -> bool {
+    for slot in &FAULT_HOOKS {
+        let address = slot.load(Ordering::Acquire);
+        if address == 0 {
+            break;
+        }
+        // SAFETY: only `register_fault_hook` stores non-zero values, each the address of a
+        // `FaultHook`; the caller passes the context a hook expects.
+        let hook = unsafe { core::mem::transmute::<usize, FaultHook>(address) };
+        // SAFETY: as above.
+        if unsafe { hook(context) } {
+            return true;
+        }
+    }
+    false
+}
+
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler; they
     // are ours for the duration of the handler.
     unsafe {
         let from_kernel = (*info).si_code > 0;
-        // The thread's model, if any, answers first; it may also pick the fault the
+        // The layers above this one that registered a hook (the emulator's model, the
+        // software module's CPUID trap) answer first; a hook may also pick the fault the
         // exception table then applies (see crate::emu).
-        // A guest thread's trapped `cpuid` (software module, CPUID faulting).
-        #[cfg(feature = "software-module")]
-        if from_kernel && crate::module::on_cpuid_fault(context.cast()) {
-            return;
-        }
-        #[cfg(feature = "emulator")]
-        if from_kernel && crate::emu::on_fault(context.cast()) {
+        if from_kernel && run_fault_hooks(context.cast()) {
             return;
         }
         // Only the general-register array is borrowed: glibc's `ucontext_t` is larger than

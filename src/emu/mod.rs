@@ -405,6 +405,7 @@ std::thread_local! {
 ///
 /// If the thread already has a model installed, or if called from inside a model.
 pub fn install<M: Model + 'static>(model: M) -> Installed<M> {
+    crate::signal::register_fault_hook(on_fault);
     crate::signal::install();
     xstate::warm_up();
     assert!(

@@ -339,6 +339,7 @@ impl super::VirtualCpu {
         &self,
         ve_handler: Option<VeHandler>,
     ) -> Result<CpuidTrap, CpuidFaultingUnavailable> {
+        crate::signal::register_fault_hook(on_fault);
         crate::signal::install();
         TRAP.with(|t| {
             *t.borrow_mut() = Some(Trap {
@@ -712,6 +713,7 @@ mod tests {
 
     #[test]
     fn a_ve_handler_runs_at_the_fault_and_the_thread_resumes_with_its_changes() {
+        crate::signal::register_fault_hook(on_fault);
         crate::signal::install();
         // SAFETY: swaps SIGSEGV's disposition for the test's handler (which chains to the
         // crate's for anything else), and back.

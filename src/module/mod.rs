@@ -137,7 +137,6 @@ pub use self::bridge::report_from_bytes;
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
-pub(crate) use self::cpuid::on_fault as on_cpuid_fault;
 pub use self::cpuid::values_field_id as cpuid_values_field_id;
 pub use self::cpuid::{
     cpuid_faulting_enabled, CpuidFaultingUnavailable, CpuidTrap, VeFrame, VeHandler,
