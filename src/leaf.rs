@@ -10,7 +10,8 @@
 //! against 1.5.05 and 1.0.3. Leaf 42 (`TDH_MEM_SEPT_WR` in the enum) is never dispatched by
 //! any of those modules and is left out; so is the debug-build-only TDDEBUGCONFIG (0xFE).
 
-use crate::call::CallKind;
+pub use crate::version::ModuleVersion;
+use crate::version::CallKind;
 use core::fmt;
 
 /// The two sides of the TDX ABI.
@@ -20,44 +21,6 @@ pub enum Side {
     Host,
     /// Guest (TD) to module: TDCALL, `TDG.*` leaves.
     Guest,
-}
-
-/// A TDX module version, for "needs at least" checks and docs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModuleVersion {
-    /// Major version.
-    pub major: u8,
-    /// Minor version.
-    pub minor: u8,
-    /// Update version.
-    pub update: u8,
-}
-
-impl ModuleVersion {
-    /// TDX module 1.0 (1.0.3 is the version checked).
-    pub const V1_0: ModuleVersion = ModuleVersion {
-        major: 1,
-        minor: 0,
-        update: 3,
-    };
-    /// TDX module 1.5.01.
-    pub const V1_5: ModuleVersion = ModuleVersion {
-        major: 1,
-        minor: 5,
-        update: 1,
-    };
-    /// TDX module 1.5.05.
-    pub const V1_5_05: ModuleVersion = ModuleVersion {
-        major: 1,
-        minor: 5,
-        update: 5,
-    };
-}
-
-impl fmt::Display for ModuleVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{:02}", self.major, self.minor, self.update)
-    }
 }
 
 /// RAX bits 15:0: the leaf number.

@@ -50,7 +50,7 @@ pub use parse::{
 };
 pub use tdvmcall::{TdvmcallCode, TdvmcallStatus};
 
-use crate::leaf::ModuleVersion;
+use crate::version::ModuleVersion;
 use crate::regs::offsets;
 use core::fmt;
 
