@@ -76,6 +76,9 @@ impl<B: Backend> Guest<B> {
     /// typed wrapper of that leaf).
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
+        if let Some(refusal) = self.refusal(leaf, version) {
+            return refusal;
+        }
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe {
             self.backend

@@ -142,6 +142,9 @@ impl<B: Backend> Host<B> {
             !leaf.clobbers_vector_state(),
             "{leaf} must go through call_migration"
         );
+        if let Some(refusal) = self.refusal(leaf, version) {
+            return refusal;
+        }
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe {
             self.backend
@@ -165,6 +168,9 @@ impl<B: Backend> Host<B> {
         preserve: Preserve<'_>,
     ) -> Status {
         debug_assert!(leaf.clobbers_vector_state());
+        if let Some(refusal) = self.refusal(leaf, 0) {
+            return refusal;
+        }
         let rax = Self::rax(leaf, 0);
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe { xstate::call_preserving(&mut self.backend, leaf.call_kind(), rax, regs, preserve) }

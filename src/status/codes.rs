@@ -103,21 +103,21 @@ impl Release {
             .find(|release| release.version() == version)
     }
 
-    /// The audited release whose code list best matches `version`: the newest read release
-    /// of the same major.minor that is not newer than `version` (1.0.x reads as 1.0.3, 1.5.00
-    /// to 1.5.04 as 1.5.01, 2.0.00 to 2.0.07 as 2.0.08, a 3.x module as 2.0.18). For a
-    /// version that was not read this is a guess; [`Release::exact`] says whether it is one.
+    /// The audited release whose code list best matches `version`
+    /// ([`ModuleVersion::nearest_read`]). For a version that was not read this is a guess;
+    /// [`Release::exact`] says whether it is one.
     pub const fn for_version(version: ModuleVersion) -> Release {
-        match (version.major, version.minor, version.update) {
-            (0, _, _) | (1, 0..=4, _) => Release::V1_0_3,
-            (1, 5, 0..=4) => Release::V1_5_01,
-            (1, 5, 5) => Release::V1_5_05,
-            (1, 5, 6..=27) => Release::V1_5_06,
-            (1, 5, 28..=31) => Release::V1_5_28,
-            (1, _, _) => Release::V1_5_32,
-            (2, 0, 0..=17) => Release::V2_0_08,
-            _ => Release::V2_0_18,
+        let read = version.nearest_read();
+        let mut i = 0;
+        while i < Release::NEWEST_FIRST.len() {
+            let release = Release::NEWEST_FIRST[i];
+            let v = release.version();
+            if v.major == read.major && v.minor == read.minor && v.update == read.update {
+                return release;
+            }
+            i += 1;
         }
+        Release::V2_0_18
     }
 
     const fn bit(self) -> u8 {
