@@ -480,9 +480,87 @@ impl Leaf {
     }
 }
 
+/// The P-SEAMLDR calls a host uses to update the TDX module at run time: SEAMCALL with RAX
+/// bit 63 set, answered by the persistent SEAM loader, not by the module. Not module leaves,
+/// so not in [`Leaf`] (and never refused by a known module version).
+///
+/// Source: Linux `arch/x86/virt/vmx/tdx/seamldr.c` (`torvalds/linux` b2128290, release
+/// **UNVERIFIED**) and the TDX module-update patch series; the loader's own source was not
+/// read, so the layouts in [`crate::abi::seamldr`] are **UNVERIFIED** beyond Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SeamldrLeaf {
+    /// SEAMLDR.INFO: RCX = physical address of a 256-byte, 256-aligned SEAMLDR_INFO.
+    Info,
+    /// SEAMLDR.INSTALL: RCX = physical address of a 4 KiB SEAMLDR_PARAMS page.
+    Install,
+}
+
+impl SeamldrLeaf {
+    /// RAX bit 63: the call is for the P-SEAMLDR.
+    pub const P_SEAMLDR_BIT: u64 = 1 << 63;
+
+    /// The RAX value.
+    pub const fn rax(self) -> u64 {
+        Self::P_SEAMLDR_BIT
+            | match self {
+                SeamldrLeaf::Info => 0,
+                SeamldrLeaf::Install => 1,
+            }
+    }
+
+    /// The name, e.g. `"SEAMLDR.INFO"`.
+    pub const fn spec_name(self) -> &'static str {
+        match self {
+            SeamldrLeaf::Info => "SEAMLDR.INFO",
+            SeamldrLeaf::Install => "SEAMLDR.INSTALL",
+        }
+    }
+}
+
 impl fmt::Display for Leaf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.spec_name())
+    }
+}
+
+/// README coverage cells generated from the table (tests only).
+#[cfg(all(test, feature = "std"))]
+pub(crate) mod coverage {
+    /// The per-family columns of a coverage row: for each family of read versions (1.0,
+    /// 1.5.0x, 1.5.2x/3x, 2.0), the leaf versions its read modules accept ("v0", "v0, v1",
+    /// "—"), or per read version when they differ. Shared with the guest table.
+    pub(crate) fn family_cells(leaf: super::Leaf) -> std::string::String {
+        use super::ModuleVersion;
+        let accepted = |module: ModuleVersion| {
+            let versions: std::vec::Vec<std::string::String> = (0..=1u8)
+                .filter(|&v| leaf.modules_with_version(v).contains(module))
+                .map(|v| std::format!("v{v}"))
+                .collect();
+            if versions.is_empty() {
+                std::string::String::from("—")
+            } else {
+                versions.join(", ")
+            }
+        };
+        let mut cells = std::vec::Vec::new();
+        for family in ["1.0", "1.5.0x", "1.5.2x/3x", "2.0"] {
+            let read: std::vec::Vec<ModuleVersion> = ModuleVersion::READ
+                .into_iter()
+                .filter(|v| v.family() == family)
+                .collect();
+            let each: std::vec::Vec<std::string::String> = read.iter().map(|&v| accepted(v)).collect();
+            if each.iter().all(|cell| *cell == each[0]) {
+                cells.push(each[0].clone());
+            } else {
+                let parts: std::vec::Vec<std::string::String> = read
+                    .iter()
+                    .zip(&each)
+                    .map(|(v, cell)| std::format!("{v}: {cell}"))
+                    .collect();
+                cells.push(parts.join("; "));
+            }
+        }
+        cells.join(" | ")
     }
 }
 
@@ -529,7 +607,18 @@ mod tests {
         assert_eq!(Leaf::split_rax(0x1_0016), Some((22, 1)));
         assert_eq!(Leaf::split_rax(1 << 24), None);
         let versioned: usize = Leaf::ALL.iter().filter(|l| l.max_version() == 1).count();
-        assert_eq!(versioned, 7);
+        // 7 of 1.5.05, then SYS.INIT/CONFIG/UPDATE, EXPORT.MEM/BLOCKW/RESTORE, IMPORT.MEM,
+        // SHARED.SEPT.WR and TDG.VP.VEINFO.GET.
+        assert_eq!(versioned, 16);
+        // 2.0.18 accepts version 1 on 14 host leaves and 2 guest leaves.
+        let in_2018 = |side| {
+            Leaf::ALL
+                .iter()
+                .filter(|l| l.side() == side && l.v1_modules().contains(ModuleVersion::V2_0_18))
+                .count()
+        };
+        assert_eq!(in_2018(Side::Host), 14);
+        assert_eq!(in_2018(Side::Guest), 2);
     }
 
     #[test]

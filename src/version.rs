@@ -233,6 +233,13 @@ impl CallKind {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "std")]
+    #[test]
+    fn display() {
+        assert_eq!(std::format!("{}", ModuleVersion::V1_5_06), "1.5.06");
+        assert_eq!(std::format!("{}", ModuleVersion::V2_0_18), "2.0.18");
+    }
+
     #[test]
     fn sets_and_nearest() {
         let dpamt = ModuleSet::from(ModuleVersion::V1_5_28);
@@ -262,7 +269,6 @@ mod tests {
         assert_eq!(ModuleVersion::parse("1.5.6"), Some(ModuleVersion::V1_5_06));
         assert_eq!(ModuleVersion::parse("1.5"), None);
         assert_eq!(ModuleVersion::parse("1.5.x"), None);
-        assert_eq!(ModuleVersion::V1_5_06.to_string(), "1.5.06");
         let families: [&str; 8] = ModuleVersion::READ.map(ModuleVersion::family);
         assert_eq!(
             families,

@@ -69,8 +69,12 @@ pub mod metadata;
 pub mod mig;
 pub mod mng;
 pub mod mr;
+pub mod pamt;
 pub mod phymem;
+pub mod scan;
+pub mod seamldr;
 pub mod servtd;
+pub mod shared_sept;
 pub mod sys;
 pub mod vp;
 
