@@ -30,7 +30,7 @@ use crate::version::CallKind;
 use core::fmt;
 
 /// The two sides of the TDX ABI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
     /// Host (VMM) to module: SEAMCALL, `TDH.*` leaves.
     Host,

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use tdxcall::leaf::{Leaf, ModuleVersion, Side};
 use tdxcall::status::{Operand, Release, StatusCode};
 
 const STATUS_FULL: &str = include_str!("data/status-2.0.18.txt");
@@ -131,4 +132,90 @@ fn operand_ids_of_2_0_18_are_named_as_its_header() {
     // Every named operand but 1.0.3's TDVPX (131) and the reserved RSP (4) is in the list.
     let listed = data_lines(OPERANDS).count();
     assert_eq!(Operand::ALL.len(), listed + 2);
+}
+
+const LEAVES: &str = include_str!("data/leaves.txt");
+const ABI_LEAVES: &str = include_str!("data/abi-leaves.txt");
+
+fn parse_leaf_list(words: &mut dyn Iterator<Item = &str>) -> Vec<(Side, u16)> {
+    let mut side = None;
+    let mut leaves = Vec::new();
+    for word in words {
+        match word {
+            "base" => leaves.extend(data_lines(ABI_LEAVES).map(|line| {
+                let mut fields = line.split_whitespace();
+                let side = if fields.next() == Some("host") {
+                    Side::Host
+                } else {
+                    Side::Guest
+                };
+                (side, fields.next().unwrap().parse().unwrap())
+            })),
+            "host" => side = Some(Side::Host),
+            "guest" => side = Some(Side::Guest),
+            number => leaves.push((side.expect(number), number.parse().expect(number))),
+        }
+    }
+    leaves.sort();
+    leaves
+}
+
+fn table_leaves(version: ModuleVersion, leaf_version: u8) -> Vec<(Side, u16)> {
+    let mut leaves: Vec<(Side, u16)> = Leaf::ALL
+        .iter()
+        .filter(|leaf| leaf.modules_with_version(leaf_version).contains(version))
+        .map(|leaf| (leaf.side(), leaf.number()))
+        .collect();
+    leaves.sort();
+    leaves
+}
+
+#[test]
+fn leaf_table_per_version_is_the_dispatchers() {
+    let mut checked = 0;
+    for line in data_lines(LEAVES) {
+        let (head, rest) = line.split_once(": ").expect(line);
+        let (leaf_version, label) = match head.strip_prefix("v1 ") {
+            Some(label) => (1, label),
+            None => (0, head),
+        };
+        let version = ModuleVersion::parse(label).expect(line);
+        let expected = parse_leaf_list(&mut rest.split_whitespace());
+        assert_eq!(
+            table_leaves(version, leaf_version),
+            expected,
+            "{version} v{leaf_version}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
+}
+
+#[test]
+fn leaf_counts_per_version() {
+    let count = |version, side| {
+        table_leaves(version, 0)
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .count()
+    };
+    let counts: Vec<(String, usize, usize)> = ModuleVersion::READ
+        .iter()
+        .map(|&v| (v.to_string(), count(v, Side::Host), count(v, Side::Guest)))
+        .collect();
+    let expected = [
+        ("1.0.03", 43, 9),
+        ("1.5.01", 68, 21),
+        ("1.5.05", 68, 21),
+        ("1.5.06", 68, 21),
+        ("1.5.28", 70, 21),
+        ("1.5.32", 74, 22),
+        ("2.0.08", 71, 21),
+        ("2.0.18", 75, 22),
+    ];
+    let expected: Vec<(String, usize, usize)> = expected
+        .iter()
+        .map(|(v, h, g)| (v.to_string(), *h, *g))
+        .collect();
+    assert_eq!(counts, expected);
 }
