@@ -75,6 +75,7 @@ pub mod scan;
 pub mod seamldr;
 pub mod servtd;
 pub mod shared_sept;
+pub mod versions;
 pub mod sys;
 pub mod vp;
 
@@ -171,11 +172,28 @@ impl<B: Backend> Host<B> {
         regs: &mut Regs,
         preserve: Preserve<'_>,
     ) -> Status {
+        // SAFETY: forwarded.
+        unsafe { self.call_migration_versioned(leaf, 0, regs, preserve) }
+    }
+
+    /// [`Host::call_migration`] at leaf version `version`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::call`].
+    #[inline]
+    unsafe fn call_migration_versioned(
+        &mut self,
+        leaf: Leaf,
+        version: u8,
+        regs: &mut Regs,
+        preserve: Preserve<'_>,
+    ) -> Status {
         debug_assert!(leaf.clobbers_vector_state());
-        if let Some(refusal) = self.refusal(leaf, 0) {
+        if let Some(refusal) = self.refusal(leaf, version) {
             return refusal;
         }
-        let rax = Self::rax(leaf, 0);
+        let rax = Self::rax(leaf, version);
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe { xstate::call_preserving(&mut self.backend, leaf.call_kind(), rax, regs, preserve) }
     }

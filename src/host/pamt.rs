@@ -5,7 +5,7 @@
 //! entries before it uses the range at 4 KiB granularity, and takes the pair back when the
 //! range is empty. Leaves dispatched by 1.5.28, 1.5.32, 2.0.08 and 2.0.18 (the leaf table);
 //! the module refuses them with TDX_OPERAND_INVALID(RAX) while Dynamic PAMT is not enabled
-//! (TDH.SYS.CONFIG version 1, [`SysConfigOptions::DYNAMIC_PAMT`](super::sys::SysConfigOptions)).
+//! (TDH.SYS.CONFIG version 1, [`SysConfigOptions`](super::versions::SysConfigOptions)).
 //!
 //! Registers, from the 2.0.18 dispatcher (`intel/tdx-module` e69a4391) and the 2.0.08
 //! handler of PAMT.REMOVE (1666adc4, `tdh_phymem_pamt_remove.c`): RCX is a
