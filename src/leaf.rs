@@ -25,8 +25,8 @@
 //! module answers TDX_OPERAND_INVALID(RAX), so they are left out.
 
 use crate::abi::TdxFeatures0;
-pub use crate::version::{ModuleSet, ModuleVersion};
 use crate::version::CallKind;
+pub use crate::version::{ModuleSet, ModuleVersion};
 use core::fmt;
 
 /// The two sides of the TDX ABI.
@@ -370,7 +370,11 @@ pub struct NotInModule {
 
 impl fmt::Display for NotInModule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} version {} is not in TDX module {}", self.leaf, self.version, self.module)?;
+        write!(
+            f,
+            "{} version {} is not in TDX module {}",
+            self.leaf, self.version, self.module
+        )?;
         if let Some(feature) = self.missing_feature0 {
             write!(f, " without TDX_FEATURES0 {feature:?}")?;
         }
@@ -548,7 +552,8 @@ pub(crate) mod coverage {
                 .into_iter()
                 .filter(|v| v.family() == family)
                 .collect();
-            let each: std::vec::Vec<std::string::String> = read.iter().map(|&v| accepted(v)).collect();
+            let each: std::vec::Vec<std::string::String> =
+                read.iter().map(|&v| accepted(v)).collect();
             if each.iter().all(|cell| *cell == each[0]) {
                 cells.push(each[0].clone());
             } else {

@@ -101,8 +101,7 @@ impl ModuleVersion {
         let mut i = 0;
         while i < ModuleVersion::READ.len() {
             let read = ModuleVersion::READ[i];
-            if read.major == self.major && read.minor == self.minor && read.update == self.update
-            {
+            if read.major == self.major && read.minor == self.minor && read.update == self.update {
                 return Some(i as u8);
             }
             i += 1;
@@ -252,14 +251,27 @@ mod tests {
         assert_eq!(ModuleSet::NONE.first(), None);
         assert_eq!(
             ModuleSet::of(&[ModuleVersion::V1_0, ModuleVersion::new(9, 9, 9)]),
-            ModuleSet::from(ModuleVersion::V1_0).without(ModuleVersion::V1_5)
-                .without(ModuleVersion::V1_5_05).without(ModuleVersion::V1_5_06)
-                .without(ModuleVersion::V1_5_28).without(ModuleVersion::V1_5_32)
-                .without(ModuleVersion::V2_0_08).without(ModuleVersion::V2_0_18)
+            ModuleSet::from(ModuleVersion::V1_0)
+                .without(ModuleVersion::V1_5)
+                .without(ModuleVersion::V1_5_05)
+                .without(ModuleVersion::V1_5_06)
+                .without(ModuleVersion::V1_5_28)
+                .without(ModuleVersion::V1_5_32)
+                .without(ModuleVersion::V2_0_08)
+                .without(ModuleVersion::V2_0_18)
         );
-        assert_eq!(ModuleVersion::new(2, 0, 12).nearest_read(), ModuleVersion::V2_0_08);
-        assert_eq!(ModuleVersion::new(1, 5, 16).nearest_read(), ModuleVersion::V1_5_06);
-        assert_eq!(ModuleVersion::V1_5_32.nearest_read(), ModuleVersion::V1_5_32);
+        assert_eq!(
+            ModuleVersion::new(2, 0, 12).nearest_read(),
+            ModuleVersion::V2_0_08
+        );
+        assert_eq!(
+            ModuleVersion::new(1, 5, 16).nearest_read(),
+            ModuleVersion::V1_5_06
+        );
+        assert_eq!(
+            ModuleVersion::V1_5_32.nearest_read(),
+            ModuleVersion::V1_5_32
+        );
         assert!(!ModuleVersion::new(2, 0, 12).was_read());
     }
 
@@ -272,7 +284,16 @@ mod tests {
         let families: [&str; 8] = ModuleVersion::READ.map(ModuleVersion::family);
         assert_eq!(
             families,
-            ["1.0", "1.5.0x", "1.5.0x", "1.5.0x", "1.5.2x/3x", "1.5.2x/3x", "2.0", "2.0"]
+            [
+                "1.0",
+                "1.5.0x",
+                "1.5.0x",
+                "1.5.0x",
+                "1.5.2x/3x",
+                "1.5.2x/3x",
+                "2.0",
+                "2.0"
+            ]
         );
     }
 }

@@ -127,4 +127,3 @@ macro_rules! wrapper_front {
 }
 
 pub(crate) use wrapper_front;
-

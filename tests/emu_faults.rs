@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 use tdxcall::abi::mig::{GpaListInfo, Mbmd, MigCommand, MigStreamIndex, PageListInfo, ServtdAttr};
+use tdxcall::abi::seamldr::{SeamldrInfo, SeamldrParams};
 use tdxcall::abi::{
     Context, FieldId, GuestPhysAddr, Hkid, HostPhysAddr, PageLevel, TdcxPage, TdrPage, TdvprPage,
 };
@@ -32,11 +33,10 @@ use tdxcall::guest::tdvmcall::{
 };
 use tdxcall::guest::{self, Guest, L2Vm};
 use tdxcall::host::export::MemBundle;
+use tdxcall::host::scan::ScanRegs;
 use tdxcall::host::servtd::ServtdSlot;
 use tdxcall::host::vp::VpEnterFlags;
 use tdxcall::host::Host;
-use tdxcall::abi::seamldr::{SeamldrInfo, SeamldrParams};
-use tdxcall::host::scan::ScanRegs;
 use tdxcall::leaf::{Leaf, SeamldrLeaf};
 use tdxcall::status::{Operand, StatusCode, TdvmcallCode, TdvmcallStatus};
 use tdxcall::xstate::Preserve;
@@ -631,17 +631,33 @@ fn host_cases(c: &mut Cases) {
         seen(unsafe { h.mem_scan_reset(1) })
     });
     for version in 0..=1 {
-        c.host("mem_shared_sept_wr", TdhMemSharedSeptWr, version, move |h| {
-            seen(unsafe { h.mem_shared_sept_wr(version, gpa(), PageLevel::Size4K, tdr(), [0; 4]) })
-        });
+        c.host(
+            "mem_shared_sept_wr",
+            TdhMemSharedSeptWr,
+            version,
+            move |h| {
+                seen(unsafe {
+                    h.mem_shared_sept_wr(version, gpa(), PageLevel::Size4K, tdr(), [0; 4])
+                })
+            },
+        );
     }
     c.host("learn_module", TdhSysRd, 0, |h| seen(h.learn_module()));
     c.host("sys_init_v1", TdhSysInit, 1, |h| seen(h.sys_init_v1()));
     c.host("sys_config_v1", TdhSysConfig, 1, |h| {
         let options = tdxcall::host::versions::SysConfigOptions { dynamic_pamt: true };
-        seen(h.sys_config_v1(HostPhysAddr::new(0x200).unwrap(), 1, Hkid::new(1), options, 0, 0))
+        seen(h.sys_config_v1(
+            HostPhysAddr::new(0x200).unwrap(),
+            1,
+            Hkid::new(1),
+            options,
+            0,
+            0,
+        ))
     });
-    c.host("sys_update_v1", TdhSysUpdate, 1, |h| seen(h.sys_update_v1(0, 0)));
+    c.host("sys_update_v1", TdhSysUpdate, 1, |h| {
+        seen(h.sys_update_v1(0, 0))
+    });
     c.host("export_blockw_v1", TdhExportBlockw, 1, |h| {
         seen(unsafe { h.export_blockw_v1(gpa_list(), tdr()) })
     });
@@ -658,10 +674,14 @@ fn host_cases(c: &mut Cases) {
         let mut info = Box::new(SeamldrInfo::ZERO);
         seen(unsafe { h.seamldr_info(HostPhysAddr::new(0x1_0000).unwrap(), &mut info) })
     });
-    c.host_target("seamldr_install", Target::Seamldr(SeamldrLeaf::Install), |h| {
-        let params = Box::new(SeamldrParams::update(hpa(), &[hpa()]).unwrap());
-        seen(unsafe { h.seamldr_install(HostPhysAddr::new(0x1_0000).unwrap(), &params) })
-    });
+    c.host_target(
+        "seamldr_install",
+        Target::Seamldr(SeamldrLeaf::Install),
+        |h| {
+            let params = Box::new(SeamldrParams::update(hpa(), &[hpa()]).unwrap());
+            seen(unsafe { h.seamldr_install(HostPhysAddr::new(0x1_0000).unwrap(), &params) })
+        },
+    );
 }
 
 /// Every TDCALL wrapper of `Guest`, one case per public method.
@@ -750,7 +770,9 @@ fn guest_cases(c: &mut Cases) {
     c.guest("vp_invvpid_list", TdgVpInvvpid, 0, |g| {
         seen(g.vp_invvpid_list(L2Vm::VM1, vp::GlaListInfo::new(guest_page(), 0, 1).unwrap()))
     });
-    c.guest("vp_veinfo_get_v1", TdgVpVeinfoGet, 1, |g| seen(g.vp_veinfo_get_v1()));
+    c.guest("vp_veinfo_get_v1", TdgVpVeinfoGet, 1, |g| {
+        seen(g.vp_veinfo_get_v1())
+    });
     c.guest("mr_key_get", TdgMrKeyGet, 0, |g| {
         seen(unsafe { g.mr_key_get(guest_page(), guest_aligned(0x2000, 32), 0) })
     });

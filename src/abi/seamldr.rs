@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn update_params() {
         let sig = HostPhysAddr::new(0x1000).unwrap();
-        let pages = [HostPhysAddr::new(0x2000).unwrap(), HostPhysAddr::new(0x3000).unwrap()];
+        let pages = [
+            HostPhysAddr::new(0x2000).unwrap(),
+            HostPhysAddr::new(0x3000).unwrap(),
+        ];
         let params = SeamldrParams::update(sig, &pages).unwrap();
         assert_eq!(params.scenario, 1);
         assert_eq!(params.module_pages, 2);

@@ -359,11 +359,11 @@ mod tests {
                 Leaf::TdgVpInvvpid => g
                     .vp_invvpid(L2Vm::VM1, vp::GlaRange::new(0x1000, 0).unwrap())
                     .map_err(drop),
-                Leaf::TdgMrKeyGet => unsafe {
-                    g.mr_key_get(page, GuestPhysAddr::page(0x2000).unwrap(), 0)
+                Leaf::TdgMrKeyGet => {
+                    unsafe { g.mr_key_get(page, GuestPhysAddr::page(0x2000).unwrap(), 0) }
+                        .map(drop)
+                        .map_err(drop)
                 }
-                .map(drop)
-                .map_err(drop),
                 other => panic!("guest leaf {other} has no wrapper"),
             }
         });

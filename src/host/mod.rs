@@ -75,8 +75,8 @@ pub mod scan;
 pub mod seamldr;
 pub mod servtd;
 pub mod shared_sept;
-pub mod versions;
 pub mod sys;
+pub mod versions;
 pub mod vp;
 
 /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.

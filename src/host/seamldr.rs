@@ -40,10 +40,7 @@ impl<B: Backend> Host<B> {
     ///
     /// The loader reads or writes the structure at `rcx`.
     unsafe fn seamldr_call(&mut self, leaf: SeamldrLeaf, rcx: u64) -> Result<Status> {
-        let mut regs = Regs {
-            rcx,
-            ..Regs::ZERO
-        };
+        let mut regs = Regs { rcx, ..Regs::ZERO };
         // SAFETY: forwarded; the caller upholds the structure's contract.
         Status::check(unsafe { self.backend.call(CallKind::Seamcall, leaf.rax(), &mut regs) })
     }

@@ -52,7 +52,8 @@ impl<B: Backend> Host<B> {
             ..Regs::ZERO
         };
         // SAFETY: the caller owns the pages the entries name.
-        let status = Status::check(unsafe { self.call(Leaf::TdhMemSharedSeptWr, version, &mut regs) })?;
+        let status =
+            Status::check(unsafe { self.call(Leaf::TdhMemSharedSeptWr, version, &mut regs) })?;
         Ok((status, regs))
     }
 }

@@ -389,7 +389,8 @@ fn call_wrapper<B: crate::call::Backend>(
                 Unsafe,
             ),
             Leaf::TdhMemScanRange => (
-                host.mem_scan_range(super::scan::ScanRegs::default()).is_ok(),
+                host.mem_scan_range(super::scan::ScanRegs::default())
+                    .is_ok(),
                 "mem_scan_range",
                 Unsafe,
             ),
@@ -399,7 +400,8 @@ fn call_wrapper<B: crate::call::Backend>(
                 Unsafe,
             ),
             Leaf::TdhMemScanConfig => (
-                host.mem_scan_config(super::scan::ScanRegs::default()).is_ok(),
+                host.mem_scan_config(super::scan::ScanRegs::default())
+                    .is_ok(),
                 "mem_scan_config",
                 Unsafe,
             ),

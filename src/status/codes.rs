@@ -263,8 +263,8 @@ const fn v103(details: DetailsKind) -> (Origin, DetailsKind) {
 const SW: (Origin, DetailsKind) = (Origin::Software, DetailsKind::PartOfCode);
 
 use DetailsKind::{
-    CpuidLeaf, ExitReason, HkidLimit, L2SeptLevel, MetadataList, MsrIndex, NotRead, Operand, PackageId,
-    PamtOverlap, SeptLevel, ServtdSlot, SmrrCmr, SmrrIndex, SuccessInfo, Tdmr, TdmrPamt,
+    CpuidLeaf, ExitReason, HkidLimit, L2SeptLevel, MetadataList, MsrIndex, NotRead, Operand,
+    PackageId, PamtOverlap, SeptLevel, ServtdSlot, SmrrCmr, SmrrIndex, SuccessInfo, Tdmr, TdmrPamt,
     TdmrReserved, VmcsField, X2apicId,
 };
 
