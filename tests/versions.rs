@@ -265,11 +265,13 @@ const OUT: Regs = Regs {
 };
 
 type Log = RefCell<Vec<(CallKind, u64, Regs)>>;
+/// The recording backend's closure type.
+type Recorder<'a> = Box<dyn FnMut(CallKind, u64, &mut Regs) -> Status + 'a>;
 
 /// Runs `f` over a host whose backend records every call and answers `status` with [`OUT`].
 fn record_host<R>(
     status: u64,
-    f: impl FnOnce(&mut Host<FnBackend<Box<dyn FnMut(CallKind, u64, &mut Regs) -> Status + '_>>>) -> R,
+    f: impl FnOnce(&mut Host<FnBackend<Recorder<'_>>>) -> R,
     log: &Log,
 ) -> R {
     let backend = move |kind: CallKind, rax: u64, regs: &mut Regs| {
@@ -277,13 +279,13 @@ fn record_host<R>(
         *regs = OUT;
         Status::from_raw(status)
     };
-    let boxed: Box<dyn FnMut(CallKind, u64, &mut Regs) -> Status + '_> = Box::new(backend);
+    let boxed: Recorder<'_> = Box::new(backend);
     f(&mut Host::new(FnBackend(boxed)))
 }
 
 fn record_guest<R>(
     status: u64,
-    f: impl FnOnce(&mut Guest<FnBackend<Box<dyn FnMut(CallKind, u64, &mut Regs) -> Status + '_>>>) -> R,
+    f: impl FnOnce(&mut Guest<FnBackend<Recorder<'_>>>) -> R,
     log: &Log,
 ) -> R {
     let backend = move |kind: CallKind, rax: u64, regs: &mut Regs| {
@@ -291,7 +293,7 @@ fn record_guest<R>(
         *regs = OUT;
         Status::from_raw(status)
     };
-    let boxed: Box<dyn FnMut(CallKind, u64, &mut Regs) -> Status + '_> = Box::new(backend);
+    let boxed: Recorder<'_> = Box::new(backend);
     f(&mut Guest::new(FnBackend(boxed)))
 }
 
