@@ -93,7 +93,8 @@ bitflags! {
         const FLEXIBLE_PENDING_VE = 1 << 1;
         /// Bit 2: TDG.VP.VMCALL and TDH.VP.ENTER do not modify RBP (needs
         /// [`TdxFeatures0::NO_RBP_MOD`]). Async TD exits in module 1.5.01/1.5.05 still zero
-        /// RBP.
+        /// RBP; 2.0.18 keeps it on async exits too when this bit is set (`td_exit.c`). The
+        /// crate's thunks save and restore RBP either way.
         const NO_RBP_MOD = 1 << 2;
         /// Bit 3: virtual MAXPA (needs [`TdxFeatures0::MAXPA_VIRT`]; 2.0.18 header).
         const MAXPA_VIRT = 1 << 3;
