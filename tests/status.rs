@@ -868,6 +868,26 @@ mod decode_example {
             stdout(&output).contains("TDX_LIMIT_CPUID_MAXVAL_SET"),
             "{output:?}"
         );
+        // What a code means in each read module, when that differs.
+        assert!(
+            stdout(&output)
+                .contains("by module: 1.0.03 TDX_BOOT_NT4_SET | 1.5.01 TDX_LIMIT_CPUID_MAXVAL_SET"),
+            "{output:?}"
+        );
+        let output = decode(&["--module", "2.0.08", "0xC0000F0100000000"]);
+        let text = stdout(&output);
+        assert!(text.contains("TDX_IOMMU_IQ_QUEUE_FULL"), "{text}");
+        assert!(text.contains("2.0.18 —"), "{text}");
+        let output = decode(&["--module", "1.5.05", "0x00000E1800000000"]);
+        let text = stdout(&output);
+        assert!(text.contains("not defined in module 1.5.05"), "{text}");
+        assert!(text.contains("TDX_MEM_SCAN_SUCCESS"), "{text}");
+        let output = decode(&["--module", "2.0.12", "0xC000010000000000"]);
+        assert!(
+            stdout(&output)
+                .contains("module 2.0.12 was not read; decoded with the codes of 2.0.08"),
+            "{output:?}"
+        );
     }
 
     #[test]
