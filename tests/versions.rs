@@ -909,3 +909,52 @@ fn the_refusal_status_round_trips() {
     assert_eq!(back.needs, Some(ModuleVersion::V2_0_08));
     assert_eq!(Status::SEAMCALL_UD.as_not_in_module(), None);
 }
+
+// ---------------------------------------------------------------------------------------
+// Metadata fields.
+
+const FIELDS_SYS_2018: &str = include_str!("data/fields-sys-2.0.18.txt");
+
+#[test]
+fn global_fields_of_2_0_18_are_its_lookup_table() {
+    use tdxcall::abi::fields::sys;
+    let expected: Vec<(String, u64)> = data_lines(FIELDS_SYS_2018)
+        .map(|line| {
+            let (id, name) = line.split_once(' ').expect(line);
+            (
+                name.to_string(),
+                u64::from_str_radix(id.trim_start_matches("0x"), 16).expect(line),
+            )
+        })
+        .collect();
+    let table: Vec<(String, u64)> = sys::MODULES
+        .iter()
+        .filter(|(_, _, modules)| modules.contains(ModuleVersion::V2_0_18))
+        .map(|(name, id, _)| (name.to_string(), id.raw()))
+        .collect();
+    assert_eq!(table, expected);
+}
+
+#[test]
+fn field_counts_per_version() {
+    use tdxcall::abi::fields::{sys, td, vp};
+    let count = |table: &[(&str, tdxcall::abi::FieldId, tdxcall::leaf::ModuleSet)], v| {
+        table.iter().filter(|(_, _, m)| m.contains(v)).count()
+    };
+    let v15 = ModuleVersion::V1_5;
+    let v2018 = ModuleVersion::V2_0_18;
+    // Named by the crate from 1.5.01's tables; every field of 2.0.18's global table.
+    assert_eq!(
+        (count(sys::MODULES, v15), count(sys::MODULES, v2018)),
+        (31, 75)
+    );
+    assert_eq!((count(td::MODULES, v15), count(vp::MODULES, v15)), (25, 10));
+    // Not read field by field: not claimed.
+    for version in [
+        ModuleVersion::V1_5_05,
+        ModuleVersion::V1_5_32,
+        ModuleVersion::V2_0_08,
+    ] {
+        assert_eq!(count(sys::MODULES, version), 0, "{version}");
+    }
+}
