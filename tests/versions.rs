@@ -914,11 +914,16 @@ fn the_refusal_status_round_trips() {
 // Metadata fields.
 
 const FIELDS_SYS_2018: &str = include_str!("data/fields-sys-2.0.18.txt");
+const FIELDS_TD_2018: &str = include_str!("data/fields-td-2.0.18.txt");
 
-#[test]
-fn global_fields_of_2_0_18_are_its_lookup_table() {
-    use tdxcall::abi::fields::sys;
-    let expected: Vec<(String, u64)> = data_lines(FIELDS_SYS_2018)
+type FieldRows = [(
+    &'static str,
+    tdxcall::abi::FieldId,
+    tdxcall::leaf::ModuleSet,
+)];
+
+fn fields_of_2_0_18(data: &str, table: &FieldRows) {
+    let expected: Vec<(String, u64)> = data_lines(data)
         .map(|line| {
             let (id, name) = line.split_once(' ').expect(line);
             (
@@ -927,12 +932,25 @@ fn global_fields_of_2_0_18_are_its_lookup_table() {
             )
         })
         .collect();
-    let table: Vec<(String, u64)> = sys::MODULES
+    let table: Vec<(String, u64)> = table
         .iter()
         .filter(|(_, _, modules)| modules.contains(ModuleVersion::V2_0_18))
-        .map(|(name, id, _)| (name.to_string(), id.raw()))
+        .map(|(name, id, _)| (name.trim_end_matches("_V2018").to_string(), id.raw()))
         .collect();
     assert_eq!(table, expected);
+}
+
+#[test]
+fn global_and_td_fields_of_2_0_18_are_its_lookup_tables() {
+    use tdxcall::abi::fields::{sys, td};
+    fields_of_2_0_18(FIELDS_SYS_2018, sys::MODULES);
+    fields_of_2_0_18(FIELDS_TD_2018, td::MODULES);
+    // The IDs 2.0.18 renumbered.
+    assert_eq!(
+        td::CONFIG_FLAGS.raw() ^ td::CONFIG_FLAGS_V2018.raw(),
+        1 << 63
+    );
+    assert_eq!(td::TD_CTLS.raw() ^ td::TD_CTLS_V2018.raw(), 1 << 63);
 }
 
 #[test]
@@ -949,6 +967,7 @@ fn field_counts_per_version() {
         (31, 75)
     );
     assert_eq!((count(td::MODULES, v15), count(vp::MODULES, v15)), (25, 10));
+    assert_eq!(count(td::MODULES, v2018), 112);
     // Not read field by field: not claimed.
     for version in [
         ModuleVersion::V1_5_05,
