@@ -643,6 +643,9 @@ fn host_cases(c: &mut Cases) {
         );
     }
     c.host("learn_module", TdhSysRd, 0, |h| seen(h.learn_module()));
+    c.host("mng_init_with_event_filter", TdhMngInit, 0, |h| {
+        seen(h.mng_init_with_event_filter(tdr(), HostPhysAddr::new(0x400).unwrap(), hpa(), 2))
+    });
     c.host("sys_init_v1", TdhSysInit, 1, |h| seen(h.sys_init_v1()));
     c.host("sys_config_v1", TdhSysConfig, 1, |h| {
         let options = tdxcall::host::versions::SysConfigOptions { dynamic_pamt: true };

@@ -977,3 +977,70 @@ fn field_counts_per_version() {
         assert_eq!(count(sys::MODULES, version), 0, "{version}");
     }
 }
+
+#[test]
+fn mng_init_event_filter_registers_and_feature_check() {
+    let tdr = TdrPage::from_raw(0x7000).unwrap();
+    let log = Log::default();
+    record_host(
+        0,
+        |h| {
+            h.mng_init_with_event_filter(tdr, hpa(0x400), hpa(0x5000), 3)
+                .map_err(Error::from)
+        },
+        &log,
+    )
+    .unwrap();
+    let (_, rax, regs) = only(&log);
+    assert_eq!(rax, 21);
+    assert_eq!(
+        regs,
+        Regs {
+            rcx: 0x7001,
+            rdx: 0x400,
+            r8: 0x5003,
+            ..Regs::ZERO
+        }
+    );
+    // The old form is unchanged: RCX bit 0 clear, R8 zero.
+    let log = Log::default();
+    record_host(
+        0,
+        |h| h.mng_init(tdr, hpa(0x400)).map_err(Error::from),
+        &log,
+    )
+    .unwrap();
+    assert_eq!(
+        only(&log).2,
+        Regs {
+            rcx: 0x7000,
+            rdx: 0x400,
+            ..Regs::ZERO
+        }
+    );
+    // Too many entries, and a known module without EVENT_FILTERING: nothing runs.
+    let log = Log::default();
+    let many = record_host(
+        0,
+        |h| {
+            h.mng_init_with_event_filter(tdr, hpa(0x400), hpa(0x5000), 0x1000)
+                .map_err(Error::from)
+        },
+        &log,
+    );
+    assert!(matches!(many, Err(Error::InvalidArgument(_))));
+    let refused = record_host(
+        0,
+        |h| {
+            h.set_module(ModuleVersion::V2_0_18, Some(TdxFeatures0::NO_RBP_MOD));
+            h.mng_init_with_event_filter(tdr, hpa(0x400), hpa(0x5000), 1)
+                .map_err(Error::from)
+        },
+        &log,
+    );
+    assert_eq!(
+        refusal(refused).missing_feature0,
+        Some(TdxFeatures0::EVENT_FILTERING)
+    );
+    assert!(log.borrow().is_empty());
+}

@@ -124,7 +124,7 @@ pub(crate) fn check_sept(status: Status, regs: &Regs) -> DetailedResult<Status, 
     let details = (status.class() == SEPT_CLASS && !status.is_software())
         .then(|| SeptDetails::from_regs(regs.rcx, regs.rdx));
     Err(DetailedError {
-        error: Error::Status(status),
+        error: Error::from(status),
         details,
     })
 }

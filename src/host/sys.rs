@@ -44,7 +44,7 @@ pub(crate) fn cpuid_details(status: crate::Status, regs: &Regs) -> DetailedError
             r10: regs.r10,
         });
     DetailedError {
-        error: Error::Status(status),
+        error: Error::from(status),
         details,
     }
 }

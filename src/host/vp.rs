@@ -228,7 +228,7 @@ impl<B: Backend> Host<B> {
         // SAFETY: the caller upholds the vCPU-entry contract above.
         let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
         if !is_td_exit(status) {
-            return Err(Error::Status(status));
+            return Err(Error::from(status));
         }
         if status.is(StatusCode::Success)
             && ExitReason::from_raw(status.details_l2()).basic() == ExitReason::TDCALL
