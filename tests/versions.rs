@@ -1044,3 +1044,73 @@ fn mng_init_event_filter_registers_and_feature_check() {
     );
     assert!(log.borrow().is_empty());
 }
+
+/// The README's per-version counts, generated from the tables.
+fn counts_table() -> String {
+    use tdxcall::abi::fields::{sys, td, vp};
+    let mut out = String::from(
+        "| Module | SEAMCALL leaves | TDCALL leaves | Versioned leaves (v1) | Status codes | Global fields | TD fields | vCPU fields |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (version, release) in ModuleVersion::READ
+        .iter()
+        .zip(Release::NEWEST_FIRST.iter().rev())
+    {
+        let leaves = |side| {
+            Leaf::ALL
+                .iter()
+                .filter(|l| l.side() == side && l.modules().contains(*version))
+                .count()
+        };
+        let v1 = Leaf::ALL
+            .iter()
+            .filter(|l| l.v1_modules().contains(*version))
+            .count();
+        let fields = |table: &FieldRows| {
+            let n = table
+                .iter()
+                .filter(|(_, _, m)| m.contains(*version))
+                .count();
+            if n == 0 {
+                "not read".to_string()
+            } else if *version == ModuleVersion::V1_5 {
+                // 1.5.01's tables were read for the fields the crate names, not in full.
+                format!("{n} named")
+            } else {
+                n.to_string()
+            }
+        };
+        out.push_str(&format!(
+            "| {version} | {} | {} | {v1} | {} | {} | {} | {} |\n",
+            leaves(Side::Host),
+            leaves(Side::Guest),
+            table_statuses(*release).len(),
+            fields(sys::MODULES),
+            fields(td::MODULES),
+            fields(vp::MODULES),
+        ));
+    }
+    out
+}
+
+#[test]
+fn readme_counts_match_the_tables() {
+    const BEGIN: &str = "<!-- version-counts:begin -->\n";
+    const END: &str = "<!-- version-counts:end -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = readme.find(BEGIN).expect("README version-counts markers") + BEGIN.len();
+    let end = readme[start..].find(END).expect("end marker") + start;
+    let expected = counts_table();
+    if std::env::var_os("TDXCALL_BLESS").is_some() {
+        std::fs::write(
+            path,
+            format!("{}{}{}", &readme[..start], expected, &readme[end..]),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        &readme[start..end],
+        expected,
+        "stale: rerun with TDXCALL_BLESS=1"
+    );
+}
