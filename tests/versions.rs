@@ -1114,3 +1114,40 @@ fn readme_counts_match_the_tables() {
         "stale: rerun with TDXCALL_BLESS=1"
     );
 }
+
+#[test]
+fn a_guest_learns_its_module_from_tdg_sys_rd_then_refuses() {
+    // TDG.SYS.RD answers 2.0.8 (no TDG.MR.KEY.GET in 2.0.08) and TDX_FEATURES0.
+    let calls = RefCell::new(0);
+    let backend = |kind: CallKind, rax: u64, regs: &mut Regs| {
+        assert_eq!((kind, rax), (CallKind::Tdcall, 11));
+        *calls.borrow_mut() += 1;
+        let value = match regs.rdx {
+            0x0800_0001_0000_0004 => 2,
+            0x0800_0001_0000_0003 => 0,
+            0x0800_0001_0000_0005 => 8,
+            0x0A00_0003_0000_0008 => TdxFeatures0::DYNAMIC_PAMT.bits(),
+            _ => 0,
+        };
+        *regs = Regs {
+            r8: value,
+            rdx: u64::MAX,
+            ..Regs::ZERO
+        };
+        Status::SUCCESS
+    };
+    let mut guest = Guest::new(FnBackend(backend));
+    let known = guest.learn_module().unwrap();
+    assert_eq!(known.version, ModuleVersion::V2_0_08);
+    assert_eq!(known.features0, Some(TdxFeatures0::DYNAMIC_PAMT));
+    let before = *calls.borrow();
+    let refused = unsafe {
+        guest.mr_key_get(
+            GuestPhysAddr::new(0x1000).unwrap(),
+            GuestPhysAddr::new(0x2000).unwrap(),
+            0,
+        )
+    };
+    assert_eq!(refusal(refused).needs, Some(ModuleVersion::V1_5_32));
+    assert_eq!(*calls.borrow(), before, "the refusal ran nothing");
+}
