@@ -5,6 +5,7 @@
 //! cargo run --example decode -- 'SEAMCALL (0x0000000000000015) failed: 0xc000010000000000'
 //! cargo run --example decode -- c000_0b0d_0000_0001 TDX_PAGE_ALREADY_ACCEPTED
 //! cargo run --example decode -- --module 1.0.3 0xC000090100000000
+//! cargo run --example decode -- --module 2.0.08 0xC0000F0100000000
 //! cargo run --example decode -- --tdvmcall 0x8000000000000003
 //! cargo run --example decode -- --field 0x9100000100000008
 //! dmesg | grep SEAMCALL | cargo run --example decode -- -
@@ -32,7 +33,10 @@ usage: decode [--module <major.minor.update>] <status>...
 A status is hex (with or without 0x, underscores allowed), a status name such as
 TDX_OPERAND_INVALID, or a kernel log line such as
 'SEAMCALL (0x0000000000000015) failed: 0xc000010000000000' (quoted, or as the only
-arguments). --module decodes with the codes of that TDX module release.";
+arguments). --module decodes with the codes of that TDX module release (1.0.3, 1.5.01,
+1.5.05, 1.5.06, 1.5.28, 1.5.32, 2.0.08, 2.0.18 were read; another version is decoded with
+the nearest older read one, and says so); every status whose code means something else, or
+nothing, in some read release is followed by what it means in each.";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -217,6 +221,42 @@ fn print_status(
             out,
             "  note:      not defined in module {version}; newer releases name it {newer}"
         )?;
+    }
+    if let Some(version) = version {
+        if Release::exact(version).is_none() {
+            writeln!(
+                out,
+                "  note:      module {version} was not read; decoded with the codes of {}",
+                Release::for_version(version)
+            )?;
+        }
+    }
+    if let Some(refusal) = status.as_not_in_module() {
+        writeln!(
+            out,
+            "  refused:   {refusal}; nothing ran (a Host or Guest that knows its module)"
+        )?;
+    }
+    if !status.is_software() {
+        // What the same bits 63:32 mean in each read release, when that is not the same
+        // everywhere: another name, or nothing.
+        let by_release: Vec<(Release, Option<&str>)> = Release::NEWEST_FIRST
+            .into_iter()
+            .rev()
+            .map(|release| {
+                let name = tdxcall::status::StatusCode::from_code_in(status.code(), release)
+                    .map(|code| code.name());
+                (release, name)
+            })
+            .collect();
+        let first = by_release[0].1;
+        if by_release.iter().any(|(_, name)| *name != first) {
+            let cells: Vec<String> = by_release
+                .iter()
+                .map(|(release, name)| format!("{release} {}", name.unwrap_or("—")))
+                .collect();
+            writeln!(out, "  by module: {}", cells.join(" | "))?;
+        }
     }
 
     if let Some(call) = parsed.call {

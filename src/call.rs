@@ -8,27 +8,7 @@
 use crate::regs::Regs;
 use crate::status::Status;
 
-/// Which thunk a call goes through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CallKind {
-    /// SEAMCALL, host to module: every host leaf except TDH.VP.ENTER.
-    Seamcall,
-    /// SEAMCALL for TDH.VP.ENTER: the thunk clears every scratch register afterwards, since
-    /// they hold the TD's values.
-    SeamcallScrub,
-    /// TDCALL, guest to module: every guest leaf except TDG.VP.VMCALL.
-    Tdcall,
-    /// TDCALL leaf 0, TDG.VP.VMCALL, guest to VMM: the thunk clears every scratch register
-    /// afterwards, since they hold the VMM's values.
-    Tdvmcall,
-}
-
-impl CallKind {
-    /// Whether the instruction is TDCALL (guest side) rather than SEAMCALL (host side).
-    pub const fn is_tdcall(self) -> bool {
-        matches!(self, CallKind::Tdcall | CallKind::Tdvmcall)
-    }
-}
+pub use crate::version::CallKind;
 
 /// The seam between the typed wrappers and the instruction.
 ///

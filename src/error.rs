@@ -102,6 +102,10 @@ pub enum InvalidReason {
         /// The other argument.
         other: &'static str,
     },
+    /// The TDX module the [`Host`](crate::host::Host) or [`Guest`](crate::guest::Guest)
+    /// was told about (or read) does not have this leaf, or this version of it, by the leaf
+    /// table; nothing ran. The argument is `"leaf"`.
+    NotInModule(crate::leaf::NotInModule),
 }
 
 impl core::fmt::Display for InvalidReason {
@@ -128,6 +132,7 @@ impl core::fmt::Display for InvalidReason {
             InvalidReason::NotDistinct { value, other } => {
                 write!(f, "{value:#x} is also the {other}; the two must differ")
             }
+            InvalidReason::NotInModule(refusal) => refusal.fmt(f),
         }
     }
 }
@@ -151,8 +156,17 @@ impl core::fmt::Display for Error {
 impl core::error::Error for Error {}
 
 impl From<Status> for Error {
+    /// [`Error::Status`], except for the software status of a leaf the known module does not
+    /// have ([`Status::not_in_module`]), which becomes [`Error::InvalidArgument`] with
+    /// [`InvalidReason::NotInModule`]: nothing ran.
     fn from(status: Status) -> Error {
-        Error::Status(status)
+        match status.as_not_in_module() {
+            Some(refusal) => Error::InvalidArgument(InvalidArgument {
+                argument: "leaf",
+                reason: InvalidReason::NotInModule(refusal),
+            }),
+            None => Error::Status(status),
+        }
     }
 }
 

@@ -9,12 +9,28 @@
 //! Source: TDX module 1.5.01 `seamcall_leaf_opcode_t` / `tdcall_leaf_opcode_t`, checked
 //! against 1.5.05 and 1.0.3. Leaf 42 (`TDH_MEM_SEPT_WR` in the enum) is never dispatched by
 //! any of those modules and is left out; so is the debug-build-only TDDEBUGCONFIG (0xFE).
+//!
+//! # Which modules have a leaf, and which leaf versions
+//!
+//! The `in` column is the set of read module versions whose dispatcher has a case for the
+//! leaf; `v1` the set whose dispatcher lets leaf version 1 through (the dispatcher gate is
+//! "version > 0"; the crate knows of no leaf version 2). Read in `intel/tdx-module`,
+//! `src/vmm_dispatcher/tdx_vmm_dispatcher.c` and `src/td_dispatcher/tdx_td_dispatcher.c`
+//! at 1.5.06 `1e6369859b43`, 1.5.28 `30d221886436`, 1.5.32 `9fd3c8b1d52b`,
+//! 2.0.08 `1666adc494db`, 2.0.18 `e69a4391305e` (full IDs in `tests/data/leaves.txt`,
+//! which `tests/versions.rs` checks this table against). TDX Connect leaves (128-166,
+//! TDCALL 64-72) are not in this table. TDH.SERVTD.REBIND (97) and
+//! TDG.SERVTD.REBIND.APPROVE (33) are named in the 1.5.32 and 2.0.18 enums (and 2.0.18 has a
+//! handler file for the approve leaf), but neither dispatcher read has a case for them: a
+//! module answers TDX_OPERAND_INVALID(RAX), so they are left out.
 
-use crate::call::CallKind;
+use crate::abi::TdxFeatures0;
+use crate::version::CallKind;
+pub use crate::version::{ModuleSet, ModuleVersion};
 use core::fmt;
 
 /// The two sides of the TDX ABI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
     /// Host (VMM) to module: SEAMCALL, `TDH.*` leaves.
     Host,
@@ -22,55 +38,34 @@ pub enum Side {
     Guest,
 }
 
-/// A TDX module version, for "needs at least" checks and docs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModuleVersion {
-    /// Major version.
-    pub major: u8,
-    /// Minor version.
-    pub minor: u8,
-    /// Update version.
-    pub update: u8,
-}
-
-impl ModuleVersion {
-    /// TDX module 1.0 (1.0.3 is the version checked).
-    pub const V1_0: ModuleVersion = ModuleVersion {
-        major: 1,
-        minor: 0,
-        update: 3,
-    };
-    /// TDX module 1.5.01.
-    pub const V1_5: ModuleVersion = ModuleVersion {
-        major: 1,
-        minor: 5,
-        update: 1,
-    };
-    /// TDX module 1.5.05.
-    pub const V1_5_05: ModuleVersion = ModuleVersion {
-        major: 1,
-        minor: 5,
-        update: 5,
-    };
-}
-
-impl fmt::Display for ModuleVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{:02}", self.major, self.minor, self.update)
-    }
-}
-
 /// RAX bits 15:0: the leaf number.
 pub const LEAF_NUMBER_MASK: u64 = 0xFFFF;
 /// RAX bits 23:16: the leaf version.
 pub const LEAF_VERSION_SHIFT: u32 = 16;
 
+/// Every read version.
+const ALL: ModuleSet = ModuleSet::ALL;
+/// 1.5.01 and every later read version.
+const V15: ModuleSet = ModuleSet::from(ModuleVersion::V1_5);
+/// 1.5.05 and every later read version.
+const V1505: ModuleSet = ModuleSet::from(ModuleVersion::V1_5_05);
+/// 1.5.28, 1.5.32, 2.0.08 and 2.0.18.
+const V1528: ModuleSet = ModuleSet::from(ModuleVersion::V1_5_28);
+/// 1.5.28, 1.5.32 and 2.0.18 (not 2.0.08).
+const V15_2X3X_2018: ModuleSet = V1528.without(ModuleVersion::V2_0_08);
+/// 1.5.32 and 2.0.18.
+const V1532_2018: ModuleSet = ModuleSet::of(&[ModuleVersion::V1_5_32, ModuleVersion::V2_0_18]);
+/// 2.0.08 and 2.0.18.
+const V20: ModuleSet = ModuleSet::from(ModuleVersion::V2_0_08);
+/// No read version.
+const NONE: ModuleSet = ModuleSet::NONE;
+
 macro_rules! leaf_table {
     ($(
         $(#[doc = $doc:literal])*
         $variant:ident = $number:literal, $spec:literal, $side:ident, $kind:ident,
-            since $since:ident, max_version $max_version:literal, v1_since $v1_since:ident,
-            aes_gcm $aes:literal;
+            in $modules:ident, max_version $max_version:literal, v1 $v1:ident,
+            aes_gcm $aes:literal, feature $feature:ident;
     )*) => {
         /// A SEAMCALL or TDCALL leaf.
         ///
@@ -114,9 +109,19 @@ macro_rules! leaf_table {
                 match self { $(Leaf::$variant => CallKind::$kind,)* }
             }
 
-            /// The first module version that has this leaf.
-            pub const fn since(self) -> ModuleVersion {
-                match self { $(Leaf::$variant => ModuleVersion::$since,)* }
+            /// The read module versions ([`ModuleVersion::READ`]) that dispatch this leaf.
+            pub const fn modules(self) -> ModuleSet {
+                match self { $(Leaf::$variant => $modules,)* }
+            }
+
+            /// The read module versions that accept leaf version 1 (RAX bits 23:16 = 1).
+            pub const fn v1_modules(self) -> ModuleSet {
+                match self { $(Leaf::$variant => $v1,)* }
+            }
+
+            /// The TDX_FEATURES0 bit a module must report for this leaf, beyond having it.
+            pub const fn needs_feature0(self) -> Option<TdxFeatures0> {
+                match self { $(Leaf::$variant => leaf_table!(@feature $feature),)* }
             }
 
             /// The highest leaf version (RAX bits 23:16) the leaf accepts.
@@ -125,10 +130,6 @@ macro_rules! leaf_table {
                 match self { $(Leaf::$variant => $max_version,)* }
             }
 
-            /// The first module version that accepts leaf version 1, for versioned leaves.
-            pub const fn v1_since(self) -> Option<ModuleVersion> {
-                match self { $(Leaf::$variant => leaf_table!(@opt $v1_since),)* }
-            }
 
             /// Whether the module runs AES-GCM in this leaf and zeroes XMM0-15 afterwards
             /// (the live-migration leaves, tdx-module-abi section 7): the wrappers preserve the
@@ -139,193 +140,303 @@ macro_rules! leaf_table {
             }
         }
     };
-    (@opt none) => { None };
-    (@opt $version:ident) => { Some(ModuleVersion::$version) };
+    (@feature none) => { None };
+    (@feature $bit:ident) => { Some(TdxFeatures0::$bit) };
 }
 
 leaf_table! {
     /// Enter a TD vCPU; returns on a TD exit.
-    TdhVpEnter = 0, "TDH.VP.ENTER", Host, SeamcallScrub, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpEnter = 0, "TDH.VP.ENTER", Host, SeamcallScrub, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Add a TDCS control-structure page to a TD.
-    TdhMngAddcx = 1, "TDH.MNG.ADDCX", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngAddcx = 1, "TDH.MNG.ADDCX", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Add and measure a private page before the TD is finalized.
-    TdhMemPageAdd = 2, "TDH.MEM.PAGE.ADD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageAdd = 2, "TDH.MEM.PAGE.ADD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Add a Secure-EPT page.
-    TdhMemSeptAdd = 3, "TDH.MEM.SEPT.ADD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMemSeptAdd = 3, "TDH.MEM.SEPT.ADD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
     /// Add a TDCX page to a vCPU.
-    TdhVpAddcx = 4, "TDH.VP.ADDCX", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpAddcx = 4, "TDH.VP.ADDCX", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Relocate a private page to a new physical page.
-    TdhMemPageRelocate = 5, "TDH.MEM.PAGE.RELOCATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageRelocate = 5, "TDH.MEM.PAGE.RELOCATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Add a private page to a running TD (pending until the guest accepts it).
-    TdhMemPageAug = 6, "TDH.MEM.PAGE.AUG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageAug = 6, "TDH.MEM.PAGE.AUG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Block a GPA range in the Secure EPT.
-    TdhMemRangeBlock = 7, "TDH.MEM.RANGE.BLOCK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemRangeBlock = 7, "TDH.MEM.RANGE.BLOCK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Configure the TD's private key on the current package.
-    TdhMngKeyConfig = 8, "TDH.MNG.KEY.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngKeyConfig = 8, "TDH.MNG.KEY.CONFIG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Create a TD from a TDR page and an HKID.
-    TdhMngCreate = 9, "TDH.MNG.CREATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngCreate = 9, "TDH.MNG.CREATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Create a vCPU from a TDVPR page.
-    TdhVpCreate = 10, "TDH.VP.CREATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpCreate = 10, "TDH.VP.CREATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a TD-scope metadata field.
-    TdhMngRd = 11, "TDH.MNG.RD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMngRd = 11, "TDH.MNG.RD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
     /// Read 8 bytes of a debug TD's private memory.
-    TdhMemRd = 12, "TDH.MEM.RD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemRd = 12, "TDH.MEM.RD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write a TD-scope metadata field.
-    TdhMngWr = 13, "TDH.MNG.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngWr = 13, "TDH.MNG.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write 8 bytes of a debug TD's private memory.
-    TdhMemWr = 14, "TDH.MEM.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemWr = 14, "TDH.MEM.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Split a large private page into smaller ones.
-    TdhMemPageDemote = 15, "TDH.MEM.PAGE.DEMOTE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageDemote = 15, "TDH.MEM.PAGE.DEMOTE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Extend MRTD with a 256-byte chunk of a TD page.
-    TdhMrExtend = 16, "TDH.MR.EXTEND", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMrExtend = 16, "TDH.MR.EXTEND", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Finalize the TD's measurement.
-    TdhMrFinalize = 17, "TDH.MR.FINALIZE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMrFinalize = 17, "TDH.MR.FINALIZE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Flush a vCPU's cached state from the current logical processor.
-    TdhVpFlush = 18, "TDH.VP.FLUSH", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpFlush = 18, "TDH.VP.FLUSH", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Confirm every vCPU of a TD has been flushed.
-    TdhMngVpflushdone = 19, "TDH.MNG.VPFLUSHDONE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngVpflushdone = 19, "TDH.MNG.VPFLUSHDONE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Free the TD's HKID once its caches are written back.
-    TdhMngKeyFreeid = 20, "TDH.MNG.KEY.FREEID", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngKeyFreeid = 20, "TDH.MNG.KEY.FREEID", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Initialize a TD from TD_PARAMS.
-    TdhMngInit = 21, "TDH.MNG.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngInit = 21, "TDH.MNG.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Initialize a vCPU (v1: with its x2APIC ID).
-    TdhVpInit = 22, "TDH.VP.INIT", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5_05, aes_gcm false;
+    TdhVpInit = 22, "TDH.VP.INIT", Host, Seamcall, in ALL, max_version 1, v1 V1505, aes_gcm false, feature none;
     /// Merge smaller private pages into a large page.
-    TdhMemPagePromote = 23, "TDH.MEM.PAGE.PROMOTE", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMemPagePromote = 23, "TDH.MEM.PAGE.PROMOTE", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
     /// Read the PAMT metadata of a physical page.
-    TdhPhymemPageRdmd = 24, "TDH.PHYMEM.PAGE.RDMD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemPageRdmd = 24, "TDH.PHYMEM.PAGE.RDMD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a Secure-EPT entry.
-    TdhMemSeptRd = 25, "TDH.MEM.SEPT.RD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemSeptRd = 25, "TDH.MEM.SEPT.RD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a vCPU-scope metadata field.
-    TdhVpRd = 26, "TDH.VP.RD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhVpRd = 26, "TDH.VP.RD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
     /// Reclaim the TD's HKID (does nothing in 1.5; kept for compatibility).
-    TdhMngKeyReclaimid = 27, "TDH.MNG.KEY.RECLAIMID", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngKeyReclaimid = 27, "TDH.MNG.KEY.RECLAIMID", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Reclaim a physical page from a torn-down TD.
-    TdhPhymemPageReclaim = 28, "TDH.PHYMEM.PAGE.RECLAIM", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemPageReclaim = 28, "TDH.PHYMEM.PAGE.RECLAIM", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Remove a private page from a TD.
-    TdhMemPageRemove = 29, "TDH.MEM.PAGE.REMOVE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageRemove = 29, "TDH.MEM.PAGE.REMOVE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Remove a Secure-EPT page.
-    TdhMemSeptRemove = 30, "TDH.MEM.SEPT.REMOVE", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMemSeptRemove = 30, "TDH.MEM.SEPT.REMOVE", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
     /// Configure the global private key on the current package.
-    TdhSysKeyConfig = 31, "TDH.SYS.KEY.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysKeyConfig = 31, "TDH.SYS.KEY.CONFIG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write TDSYSINFO_STRUCT and the CMR table to host memory.
-    TdhSysInfo = 32, "TDH.SYS.INFO", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysInfo = 32, "TDH.SYS.INFO", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Global module initialization.
-    TdhSysInit = 33, "TDH.SYS.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysInit = 33, "TDH.SYS.INIT", Host, Seamcall, in ALL, max_version 1, v1 V1528, aes_gcm false, feature none;
     /// Read a global metadata field.
-    TdhSysRd = 34, "TDH.SYS.RD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysRd = 34, "TDH.SYS.RD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Per-logical-processor module initialization.
-    TdhSysLpInit = 35, "TDH.SYS.LP.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysLpInit = 35, "TDH.SYS.LP.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Initialize part of a TDMR's PAMT (resumable).
-    TdhSysTdmrInit = 36, "TDH.SYS.TDMR.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysTdmrInit = 36, "TDH.SYS.TDMR.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read global metadata fields into a list page.
-    TdhSysRdall = 37, "TDH.SYS.RDALL", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysRdall = 37, "TDH.SYS.RDALL", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Increment the TD's TLB epoch.
-    TdhMemTrack = 38, "TDH.MEM.TRACK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemTrack = 38, "TDH.MEM.TRACK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Unblock a blocked GPA range.
-    TdhMemRangeUnblock = 39, "TDH.MEM.RANGE.UNBLOCK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemRangeUnblock = 39, "TDH.MEM.RANGE.UNBLOCK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write back and invalidate caches for HKIDs being freed (resumable).
-    TdhPhymemCacheWb = 40, "TDH.PHYMEM.CACHE.WB", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemCacheWb = 40, "TDH.PHYMEM.CACHE.WB", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write back and invalidate one page's cache lines for an HKID.
-    TdhPhymemPageWbinvd = 41, "TDH.PHYMEM.PAGE.WBINVD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemPageWbinvd = 41, "TDH.PHYMEM.PAGE.WBINVD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write a vCPU-scope metadata field.
-    TdhVpWr = 43, "TDH.VP.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpWr = 43, "TDH.VP.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Shut the module down on the current logical processor.
-    TdhSysLpShutdown = 44, "TDH.SYS.LP.SHUTDOWN", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysLpShutdown = 44, "TDH.SYS.LP.SHUTDOWN", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Configure the TDMRs and the global private HKID.
-    TdhSysConfig = 45, "TDH.SYS.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysConfig = 45, "TDH.SYS.CONFIG", Host, Seamcall, in ALL, max_version 1, v1 V15_2X3X_2018, aes_gcm false, feature none;
     /// Bind a service TD to a target TD.
-    TdhServtdBind = 48, "TDH.SERVTD.BIND", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhServtdBind = 48, "TDH.SERVTD.BIND", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Pre-bind a service TD (by its info hash) to a target TD.
-    TdhServtdPrebind = 49, "TDH.SERVTD.PREBIND", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhServtdPrebind = 49, "TDH.SERVTD.PREBIND", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Prepare the module for a TD-preserving update.
-    TdhSysShutdown = 52, "TDH.SYS.SHUTDOWN", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysShutdown = 52, "TDH.SYS.SHUTDOWN", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Resume after a TD-preserving update.
-    TdhSysUpdate = 53, "TDH.SYS.UPDATE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysUpdate = 53, "TDH.SYS.UPDATE", Host, Seamcall, in V15, max_version 1, v1 V15_2X3X_2018, aes_gcm false, feature none;
+    /// Add the PAMT pages for a 2 MiB range (Dynamic PAMT).
+    TdhPhymemPamtAdd = 58, "TDH.PHYMEM.PAMT.ADD", Host, Seamcall, in V1528, max_version 0, v1 NONE, aes_gcm false, feature DYNAMIC_PAMT;
+    /// Remove the PAMT pages of a 2 MiB range (Dynamic PAMT).
+    TdhPhymemPamtRemove = 59, "TDH.PHYMEM.PAMT.REMOVE", Host, Seamcall, in V1528, max_version 0, v1 NONE, aes_gcm false, feature DYNAMIC_PAMT;
     /// Abort an export session.
-    TdhExportAbort = 64, "TDH.EXPORT.ABORT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportAbort = 64, "TDH.EXPORT.ABORT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Write-block private pages for export.
-    TdhExportBlockw = 65, "TDH.EXPORT.BLOCKW", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportBlockw = 65, "TDH.EXPORT.BLOCKW", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm false, feature none;
     /// Restore pages whose export was cancelled.
-    TdhExportRestore = 66, "TDH.EXPORT.RESTORE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportRestore = 66, "TDH.EXPORT.RESTORE", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm false, feature none;
     /// Export private pages, encrypted, to a migration stream.
-    TdhExportMem = 68, "TDH.EXPORT.MEM", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportMem = 68, "TDH.EXPORT.MEM", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm true, feature none;
     /// Pause the TD for the final export phase.
-    TdhExportPause = 70, "TDH.EXPORT.PAUSE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportPause = 70, "TDH.EXPORT.PAUSE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// End an export epoch (or the in-order phase).
-    TdhExportTrack = 71, "TDH.EXPORT.TRACK", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportTrack = 71, "TDH.EXPORT.TRACK", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Export the TD's immutable state.
-    TdhExportStateImmutable = 72, "TDH.EXPORT.STATE.IMMUTABLE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportStateImmutable = 72, "TDH.EXPORT.STATE.IMMUTABLE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Export the TD-scope mutable state.
-    TdhExportStateTd = 73, "TDH.EXPORT.STATE.TD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportStateTd = 73, "TDH.EXPORT.STATE.TD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Export one vCPU's mutable state.
-    TdhExportStateVp = 74, "TDH.EXPORT.STATE.VP", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportStateVp = 74, "TDH.EXPORT.STATE.VP", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Remove the write block of an exported page.
-    TdhExportUnblockw = 75, "TDH.EXPORT.UNBLOCKW", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportUnblockw = 75, "TDH.EXPORT.UNBLOCKW", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Abort an import session.
-    TdhImportAbort = 80, "TDH.IMPORT.ABORT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportAbort = 80, "TDH.IMPORT.ABORT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// End an import session.
-    TdhImportEnd = 81, "TDH.IMPORT.END", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhImportEnd = 81, "TDH.IMPORT.END", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Commit an import: the TD may run.
-    TdhImportCommit = 82, "TDH.IMPORT.COMMIT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhImportCommit = 82, "TDH.IMPORT.COMMIT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Import private pages from a migration stream.
-    TdhImportMem = 83, "TDH.IMPORT.MEM", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportMem = 83, "TDH.IMPORT.MEM", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm true, feature none;
     /// Process an epoch token from a migration stream.
-    TdhImportTrack = 84, "TDH.IMPORT.TRACK", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportTrack = 84, "TDH.IMPORT.TRACK", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Import the TD's immutable state.
-    TdhImportStateImmutable = 85, "TDH.IMPORT.STATE.IMMUTABLE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportStateImmutable = 85, "TDH.IMPORT.STATE.IMMUTABLE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Import the TD-scope mutable state.
-    TdhImportStateTd = 86, "TDH.IMPORT.STATE.TD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportStateTd = 86, "TDH.IMPORT.STATE.TD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
     /// Import one vCPU's mutable state.
-    TdhImportStateVp = 87, "TDH.IMPORT.STATE.VP", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportStateVp = 87, "TDH.IMPORT.STATE.VP", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    /// Scan a GPA range for export (migration memory scan).
+    TdhMemScanRange = 92, "TDH.MEM.SCAN.RANGE", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    /// Complete a memory scan.
+    TdhMemScanComp = 93, "TDH.MEM.SCAN.COMP", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    /// Configure a memory scan.
+    TdhMemScanConfig = 94, "TDH.MEM.SCAN.CONFIG", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    /// Reset a memory scan.
+    TdhMemScanReset = 95, "TDH.MEM.SCAN.RESET", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Create a migration stream context from a MIGSC page.
-    TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    /// Write the entries of a shared (not private) Secure-EPT page (2.0).
+    TdhMemSharedSeptWr = 163, "TDH.MEM.SHARED.SEPT.WR", Host, Seamcall, in V20, max_version 1, v1 V20, aes_gcm false, feature none;
 
     /// Call the VMM (GHCI TDVMCALL): exposes selected registers to the host.
-    TdgVpVmcall = 0, "TDG.VP.VMCALL", Guest, Tdvmcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpVmcall = 0, "TDG.VP.VMCALL", Guest, Tdvmcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read the TD's execution environment (GPA width, attributes, vCPU counts).
-    TdgVpInfo = 1, "TDG.VP.INFO", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpInfo = 1, "TDG.VP.INFO", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Extend a runtime measurement register.
-    TdgMrRtmrExtend = 2, "TDG.MR.RTMR.EXTEND", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgMrRtmrExtend = 2, "TDG.MR.RTMR.EXTEND", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read the pending virtualization exception's information.
-    TdgVpVeinfoGet = 3, "TDG.VP.VEINFO.GET", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpVeinfoGet = 3, "TDG.VP.VEINFO.GET", Guest, Tdcall, in ALL, max_version 1, v1 V1528, aes_gcm false, feature none;
     /// Create a TDREPORT for attestation.
-    TdgMrReport = 4, "TDG.MR.REPORT", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgMrReport = 4, "TDG.MR.REPORT", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Choose whether CPUID raises #VE in supervisor and user mode.
-    TdgVpCpuidveSet = 5, "TDG.VP.CPUIDVE.SET", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpCpuidveSet = 5, "TDG.VP.CPUIDVE.SET", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Accept a pending private page.
-    TdgMemPageAccept = 6, "TDG.MEM.PAGE.ACCEPT", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgMemPageAccept = 6, "TDG.MEM.PAGE.ACCEPT", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a TD-scope metadata field.
-    TdgVmRd = 7, "TDG.VM.RD", Guest, Tdcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdgVmRd = 7, "TDG.VM.RD", Guest, Tdcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
     /// Write a TD-scope metadata field.
-    TdgVmWr = 8, "TDG.VM.WR", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVmWr = 8, "TDG.VM.WR", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a vCPU-scope metadata field.
-    TdgVpRd = 9, "TDG.VP.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpRd = 9, "TDG.VP.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write a vCPU-scope metadata field.
-    TdgVpWr = 10, "TDG.VP.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpWr = 10, "TDG.VP.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a global metadata field.
-    TdgSysRd = 11, "TDG.SYS.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgSysRd = 11, "TDG.SYS.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read global metadata fields into a list page.
-    TdgSysRdall = 12, "TDG.SYS.RDALL", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgSysRdall = 12, "TDG.SYS.RDALL", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a metadata field of a TD this service TD is bound to.
-    TdgServtdRd = 18, "TDG.SERVTD.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgServtdRd = 18, "TDG.SERVTD.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write a metadata field of a TD this service TD is bound to.
-    TdgServtdWr = 20, "TDG.SERVTD.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgServtdWr = 20, "TDG.SERVTD.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Verify a REPORTMACSTRUCT.
-    TdgMrVerifyreport = 22, "TDG.MR.VERIFYREPORT", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgMrVerifyreport = 22, "TDG.MR.VERIFYREPORT", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Read a private page's L2 attributes (TD partitioning).
-    TdgMemPageAttrRd = 23, "TDG.MEM.PAGE.ATTR.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgMemPageAttrRd = 23, "TDG.MEM.PAGE.ATTR.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Write a private page's L2 attributes (TD partitioning).
-    TdgMemPageAttrWr = 24, "TDG.MEM.PAGE.ATTR.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgMemPageAttrWr = 24, "TDG.MEM.PAGE.ATTR.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Enter an L2 VM (TD partitioning).
-    TdgVpEnter = 25, "TDG.VP.ENTER", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpEnter = 25, "TDG.VP.ENTER", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Invalidate cached EPT translations of L2 VMs.
-    TdgVpInvept = 26, "TDG.VP.INVEPT", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpInvept = 26, "TDG.VP.INVEPT", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
     /// Invalidate cached linear translations of an L2 VM.
-    TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    /// Get a sealing key derived for this TD.
+    TdgMrKeyGet = 29, "TDG.MR.KEY.GET", Guest, Tdcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+}
+
+/// What a [`Host`](crate::host::Host) or [`Guest`](crate::guest::Guest) was told (or read)
+/// about its TDX module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct KnownModule {
+    /// MAJOR.MINOR.UPDATE.
+    pub version: ModuleVersion,
+    /// TDX_FEATURES0, when known.
+    pub features0: Option<TdxFeatures0>,
+}
+
+/// Why a module refuses a leaf, found before any instruction runs
+/// ([`Leaf::check_module`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NotInModule {
+    /// The leaf asked for.
+    pub leaf: Leaf,
+    /// The leaf version asked for (RAX bits 23:16).
+    pub version: u8,
+    /// The module the caller said (or read) it talks to.
+    pub module: ModuleVersion,
+    /// The first read module version with that leaf version, if any has it.
+    pub needs: Option<ModuleVersion>,
+    /// The TDX_FEATURES0 bit the module did not report, when that was the reason.
+    pub missing_feature0: Option<TdxFeatures0>,
+}
+
+impl fmt::Display for NotInModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} version {} is not in TDX module {}",
+            self.leaf, self.version, self.module
+        )?;
+        if let Some(feature) = self.missing_feature0 {
+            write!(f, " without TDX_FEATURES0 {feature:?}")?;
+        }
+        match self.needs {
+            Some(needs) => write!(f, " (needs module {needs} or a later one that has it)"),
+            None => f.write_str(" (no module read has it)"),
+        }
+    }
 }
 
 impl Leaf {
+    /// The first read module version that has this leaf.
+    pub const fn since(self) -> ModuleVersion {
+        match self.modules().first() {
+            Some(version) => version,
+            None => ModuleVersion::V2_0_18,
+        }
+    }
+
+    /// The first read module version that accepts leaf version 1, for versioned leaves.
+    pub const fn v1_since(self) -> Option<ModuleVersion> {
+        self.v1_modules().first()
+    }
+
+    /// The read module versions that accept `version` of this leaf.
+    pub const fn modules_with_version(self, version: u8) -> ModuleSet {
+        match version {
+            0 => self.modules(),
+            1 => self.v1_modules(),
+            _ => ModuleSet::NONE,
+        }
+    }
+
+    /// Whether TDX module `module` (with `features0`, when known) accepts `version` of this
+    /// leaf, by the leaf table: `module` is looked up as its nearest read version
+    /// ([`ModuleVersion::nearest_read`]), and a leaf that needs a TDX_FEATURES0 bit is
+    /// refused when `features0` is known and lacks it.
+    pub fn check_module(
+        self,
+        version: u8,
+        module: ModuleVersion,
+        features0: Option<TdxFeatures0>,
+    ) -> Result<(), NotInModule> {
+        let versions = self.modules_with_version(version);
+        let refusal = |missing_feature0| NotInModule {
+            leaf: self,
+            version,
+            module,
+            needs: versions.first(),
+            missing_feature0,
+        };
+        if !versions.contains(module.nearest_read()) {
+            return Err(refusal(None));
+        }
+        match (self.needs_feature0(), features0) {
+            (Some(needed), Some(reported)) if !reported.contains(needed) => {
+                Err(refusal(Some(needed)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The leaf with `number` on `side`, if the table has one.
     pub fn from_number(side: Side, number: u16) -> Option<Leaf> {
         Leaf::ALL
@@ -373,9 +484,88 @@ impl Leaf {
     }
 }
 
+/// The P-SEAMLDR calls a host uses to update the TDX module at run time: SEAMCALL with RAX
+/// bit 63 set, answered by the persistent SEAM loader, not by the module. Not module leaves,
+/// so not in [`Leaf`] (and never refused by a known module version).
+///
+/// Source: Linux `arch/x86/virt/vmx/tdx/seamldr.c` (`torvalds/linux` b2128290, release
+/// **UNVERIFIED**) and the TDX module-update patch series; the loader's own source was not
+/// read, so the layouts in [`crate::abi::seamldr`] are **UNVERIFIED** beyond Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SeamldrLeaf {
+    /// SEAMLDR.INFO: RCX = physical address of a 256-byte, 256-aligned SEAMLDR_INFO.
+    Info,
+    /// SEAMLDR.INSTALL: RCX = physical address of a 4 KiB SEAMLDR_PARAMS page.
+    Install,
+}
+
+impl SeamldrLeaf {
+    /// RAX bit 63: the call is for the P-SEAMLDR.
+    pub const P_SEAMLDR_BIT: u64 = 1 << 63;
+
+    /// The RAX value.
+    pub const fn rax(self) -> u64 {
+        Self::P_SEAMLDR_BIT
+            | match self {
+                SeamldrLeaf::Info => 0,
+                SeamldrLeaf::Install => 1,
+            }
+    }
+
+    /// The name, e.g. `"SEAMLDR.INFO"`.
+    pub const fn spec_name(self) -> &'static str {
+        match self {
+            SeamldrLeaf::Info => "SEAMLDR.INFO",
+            SeamldrLeaf::Install => "SEAMLDR.INSTALL",
+        }
+    }
+}
+
 impl fmt::Display for Leaf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.spec_name())
+    }
+}
+
+/// README coverage cells generated from the table (tests only).
+#[cfg(all(test, feature = "std"))]
+pub(crate) mod coverage {
+    /// The per-family columns of a coverage row: for each family of read versions (1.0,
+    /// 1.5.0x, 1.5.2x/3x, 2.0), the leaf versions its read modules accept ("v0", "v0, v1",
+    /// "—"), or per read version when they differ. Shared with the guest table.
+    pub(crate) fn family_cells(leaf: super::Leaf) -> std::string::String {
+        use super::ModuleVersion;
+        let accepted = |module: ModuleVersion| {
+            let versions: std::vec::Vec<std::string::String> = (0..=1u8)
+                .filter(|&v| leaf.modules_with_version(v).contains(module))
+                .map(|v| std::format!("v{v}"))
+                .collect();
+            if versions.is_empty() {
+                std::string::String::from("—")
+            } else {
+                versions.join(", ")
+            }
+        };
+        let mut cells = std::vec::Vec::new();
+        for family in ["1.0", "1.5.0x", "1.5.2x/3x", "2.0"] {
+            let read: std::vec::Vec<ModuleVersion> = ModuleVersion::READ
+                .into_iter()
+                .filter(|v| v.family() == family)
+                .collect();
+            let each: std::vec::Vec<std::string::String> =
+                read.iter().map(|&v| accepted(v)).collect();
+            if each.iter().all(|cell| *cell == each[0]) {
+                cells.push(each[0].clone());
+            } else {
+                let parts: std::vec::Vec<std::string::String> = read
+                    .iter()
+                    .zip(&each)
+                    .map(|(v, cell)| std::format!("{v}: {cell}"))
+                    .collect();
+                cells.push(parts.join("; "));
+            }
+        }
+        cells.join(" | ")
     }
 }
 
@@ -422,7 +612,18 @@ mod tests {
         assert_eq!(Leaf::split_rax(0x1_0016), Some((22, 1)));
         assert_eq!(Leaf::split_rax(1 << 24), None);
         let versioned: usize = Leaf::ALL.iter().filter(|l| l.max_version() == 1).count();
-        assert_eq!(versioned, 7);
+        // 7 of 1.5.05, then SYS.INIT/CONFIG/UPDATE, EXPORT.MEM/BLOCKW/RESTORE, IMPORT.MEM,
+        // SHARED.SEPT.WR and TDG.VP.VEINFO.GET.
+        assert_eq!(versioned, 16);
+        // 2.0.18 accepts version 1 on 14 host leaves and 2 guest leaves.
+        let in_2018 = |side| {
+            Leaf::ALL
+                .iter()
+                .filter(|l| l.side() == side && l.v1_modules().contains(ModuleVersion::V2_0_18))
+                .count()
+        };
+        assert_eq!(in_2018(Side::Host), 14);
+        assert_eq!(in_2018(Side::Guest), 2);
     }
 
     #[test]

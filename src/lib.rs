@@ -47,6 +47,7 @@ pub mod retry;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
 pub mod status;
+pub mod version;
 mod wrapper;
 pub mod xstate;
 

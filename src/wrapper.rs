@@ -26,6 +26,7 @@ macro_rules! wrapper_front {
         #[derive(Debug)]
         pub struct $Name<B: $crate::call::Backend = $crate::call::Native> {
             backend: B,
+            module: Option<$crate::leaf::KnownModule>,
         }
 
         $(#[$doc])*
@@ -37,6 +38,7 @@ macro_rules! wrapper_front {
         #[derive(Debug)]
         pub struct $Name<B: $crate::call::Backend> {
             backend: B,
+            module: Option<$crate::leaf::KnownModule>,
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -55,7 +57,48 @@ macro_rules! wrapper_front {
             /// Over `backend`.
             #[inline]
             pub const fn new(backend: B) -> $Name<B> {
-                $Name { backend }
+                $Name {
+                    backend,
+                    module: None,
+                }
+            }
+
+            /// Tells this front which TDX module it talks to. From then on every leaf, and
+            /// every leaf version, that module does not have by the leaf table
+            /// ([`Leaf::check_module`](crate::leaf::Leaf::check_module)) is refused before
+            /// any instruction runs, with
+            /// [`InvalidReason::NotInModule`](crate::error::InvalidReason::NotInModule). With
+            /// `features0`, leaves that need a TDX_FEATURES0 bit the module does not report
+            /// are refused too. A front that was told nothing calls every leaf, as before.
+            #[inline]
+            pub fn set_module(
+                &mut self,
+                version: $crate::version::ModuleVersion,
+                features0: Option<$crate::abi::TdxFeatures0>,
+            ) {
+                self.module = Some($crate::leaf::KnownModule { version, features0 });
+            }
+
+            /// Forgets the module: every leaf is called again.
+            #[inline]
+            pub fn forget_module(&mut self) {
+                self.module = None;
+            }
+
+            /// The module this front was told about, if any.
+            #[inline]
+            pub fn module(&self) -> Option<$crate::leaf::KnownModule> {
+                self.module
+            }
+
+            /// The refusal status for `version` of `leaf` when the known module does not
+            /// have it; `None` when it does, or when no module is known.
+            #[inline]
+            fn refusal(&self, leaf: $crate::leaf::Leaf, version: u8) -> Option<$crate::status::Status> {
+                let known = self.module?;
+                leaf.check_module(version, known.version, known.features0)
+                    .err()
+                    .map($crate::status::Status::not_in_module)
             }
 
             /// The backend.

@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 use tdxcall::abi::mig::{GpaListInfo, Mbmd, MigCommand, MigStreamIndex, PageListInfo, ServtdAttr};
+use tdxcall::abi::seamldr::{SeamldrInfo, SeamldrParams};
 use tdxcall::abi::{
     Context, FieldId, GuestPhysAddr, Hkid, HostPhysAddr, PageLevel, TdcxPage, TdrPage, TdvprPage,
 };
@@ -32,10 +33,11 @@ use tdxcall::guest::tdvmcall::{
 };
 use tdxcall::guest::{self, Guest, L2Vm};
 use tdxcall::host::export::MemBundle;
+use tdxcall::host::scan::ScanRegs;
 use tdxcall::host::servtd::ServtdSlot;
 use tdxcall::host::vp::VpEnterFlags;
 use tdxcall::host::Host;
-use tdxcall::leaf::Leaf;
+use tdxcall::leaf::{Leaf, SeamldrLeaf};
 use tdxcall::status::{Operand, StatusCode, TdvmcallCode, TdvmcallStatus};
 use tdxcall::xstate::Preserve;
 use tdxcall::{Error, Regs, Status};
@@ -54,6 +56,8 @@ enum Target {
     Ghci(Subfunction),
     /// TDG.VP.VMCALL, a vendor call: R10 ≠ 0.
     Vendor,
+    /// A P-SEAMLDR call (SEAMCALL, RAX bit 63).
+    Seamldr(SeamldrLeaf),
 }
 
 impl Target {
@@ -61,6 +65,7 @@ impl Target {
     fn kind(self) -> CallKind {
         match self {
             Target::Thunk(kind) => kind,
+            Target::Seamldr(_) => CallKind::Seamcall,
             Target::Leaf(leaf, _) => leaf.call_kind(),
             Target::Ghci(_) | Target::Vendor => Leaf::TdgVpVmcall.call_kind(),
         }
@@ -69,7 +74,7 @@ impl Target {
     /// The leaf and version this target issues (TDG.VP.VMCALL is leaf 0, version 0).
     fn leaf(self) -> Option<(Leaf, u8)> {
         match self {
-            Target::Thunk(_) => None,
+            Target::Thunk(_) | Target::Seamldr(_) => None,
             Target::Leaf(leaf, version) => Some((leaf, version)),
             Target::Ghci(_) | Target::Vendor => Some((Leaf::TdgVpVmcall, 0)),
         }
@@ -81,6 +86,10 @@ impl Target {
             return Err(format!("issued through {kind:?}, not {:?}", self.kind()));
         }
         let rax = match self.leaf() {
+            None if matches!(self, Target::Seamldr(_)) => match self {
+                Target::Seamldr(leaf) => leaf.rax(),
+                _ => unreachable!(),
+            },
             None => THUNK_RAX,
             Some((leaf, version)) => leaf
                 .rax_versioned(version)
@@ -205,6 +214,19 @@ impl Cases {
         self.0.push(Case {
             name,
             target: Target::Leaf(leaf, version),
+            call: Box::new(move || call(&mut Host::native())),
+        });
+    }
+
+    fn host_target(
+        &mut self,
+        name: &'static str,
+        target: Target,
+        mut call: impl FnMut(&mut Host) -> Seen + 'static,
+    ) {
+        self.0.push(Case {
+            name,
+            target,
             call: Box::new(move || call(&mut Host::native())),
         });
     }
@@ -587,6 +609,82 @@ fn host_cases(c: &mut Cases) {
     c.host("mig_stream_create", TdhMigStreamCreate, 0, |h| {
         seen(unsafe { h.mig_stream_create(hpa(), tdr()) })
     });
+
+    // Leaves of modules after 1.5.05.
+    let range = || HostPhysAddr::new(0x20_0000).unwrap();
+    c.host("phymem_pamt_add", TdhPhymemPamtAdd, 0, move |h| {
+        seen(unsafe { h.phymem_pamt_add(range(), hpa(), hpa()) })
+    });
+    c.host("phymem_pamt_remove", TdhPhymemPamtRemove, 0, move |h| {
+        seen(unsafe { h.phymem_pamt_remove(range()) })
+    });
+    c.host("mem_scan_range", TdhMemScanRange, 0, |h| {
+        seen(unsafe { h.mem_scan_range(ScanRegs::default()) })
+    });
+    c.host("mem_scan_comp", TdhMemScanComp, 0, |h| {
+        seen(unsafe { h.mem_scan_comp(ScanRegs::default()) })
+    });
+    c.host("mem_scan_config", TdhMemScanConfig, 0, |h| {
+        seen(unsafe { h.mem_scan_config(ScanRegs::default()) })
+    });
+    c.host("mem_scan_reset", TdhMemScanReset, 0, |h| {
+        seen(unsafe { h.mem_scan_reset(1) })
+    });
+    for version in 0..=1 {
+        c.host(
+            "mem_shared_sept_wr",
+            TdhMemSharedSeptWr,
+            version,
+            move |h| {
+                seen(unsafe {
+                    h.mem_shared_sept_wr(version, gpa(), PageLevel::Size4K, tdr(), [0; 4])
+                })
+            },
+        );
+    }
+    c.host("learn_module", TdhSysRd, 0, |h| seen(h.learn_module()));
+    c.host("mng_init_with_event_filter", TdhMngInit, 0, |h| {
+        seen(h.mng_init_with_event_filter(tdr(), HostPhysAddr::new(0x400).unwrap(), hpa(), 2))
+    });
+    c.host("sys_init_v1", TdhSysInit, 1, |h| seen(h.sys_init_v1()));
+    c.host("sys_config_v1", TdhSysConfig, 1, |h| {
+        let options = tdxcall::host::versions::SysConfigOptions { dynamic_pamt: true };
+        seen(h.sys_config_v1(
+            HostPhysAddr::new(0x200).unwrap(),
+            1,
+            Hkid::new(1),
+            options,
+            0,
+            0,
+        ))
+    });
+    c.host("sys_update_v1", TdhSysUpdate, 1, |h| {
+        seen(h.sys_update_v1(0, 0))
+    });
+    c.host("export_blockw_v1", TdhExportBlockw, 1, |h| {
+        seen(unsafe { h.export_blockw_v1(gpa_list(), tdr()) })
+    });
+    c.host("export_restore_v1", TdhExportRestore, 1, |h| {
+        seen(unsafe { h.export_restore_v1(gpa_list(), tdr()) })
+    });
+    c.host("export_mem_v1", TdhExportMem, 1, |h| {
+        seen(unsafe { h.export_mem_v1(gpa_list(), tdr(), &bundle(), preserve()) })
+    });
+    c.host("import_mem_v1", TdhImportMem, 1, |h| {
+        seen(unsafe { h.import_mem_v1(gpa_list(), tdr(), &bundle(), None, preserve()) })
+    });
+    c.host_target("seamldr_info", Target::Seamldr(SeamldrLeaf::Info), |h| {
+        let mut info = Box::new(SeamldrInfo::ZERO);
+        seen(unsafe { h.seamldr_info(HostPhysAddr::new(0x1_0000).unwrap(), &mut info) })
+    });
+    c.host_target(
+        "seamldr_install",
+        Target::Seamldr(SeamldrLeaf::Install),
+        |h| {
+            let params = Box::new(SeamldrParams::update(hpa(), &[hpa()]).unwrap());
+            seen(unsafe { h.seamldr_install(HostPhysAddr::new(0x1_0000).unwrap(), &params) })
+        },
+    );
 }
 
 /// Every TDCALL wrapper of `Guest`, one case per public method.
@@ -675,6 +773,13 @@ fn guest_cases(c: &mut Cases) {
     c.guest("vp_invvpid_list", TdgVpInvvpid, 0, |g| {
         seen(g.vp_invvpid_list(L2Vm::VM1, vp::GlaListInfo::new(guest_page(), 0, 1).unwrap()))
     });
+    c.guest("vp_veinfo_get_v1", TdgVpVeinfoGet, 1, |g| {
+        seen(g.vp_veinfo_get_v1())
+    });
+    c.guest("mr_key_get", TdgMrKeyGet, 0, |g| {
+        seen(unsafe { g.mr_key_get(guest_page(), guest_aligned(0x2000, 32), 0) })
+    });
+    c.guest("learn_module", TdgSysRd, 0, |g| seen(g.learn_module()));
 }
 
 /// Every TDG.VP.VMCALL wrapper: the GHCI sub-functions, the vendor call and the raw call.
@@ -773,7 +878,7 @@ fn cases() -> Vec<Case> {
 /// - class 0x08 is TDX_KEY_GENERATION_FAILED, which the two KEY.CONFIG leaves retry
 ///   `RND_NO_ENTROPY_ATTEMPTS` (10) times: the bounded retry is exercised and must still end
 ///   in the injected status.
-const ONE_STATUS_PER_CLASS: [Status; 17] = [
+const ONE_STATUS_PER_CLASS: [Status; 18] = [
     StatusCode::InvalidResumption.status(),
     StatusCode::OperandInvalid.with_operand(Operand::RCX),
     StatusCode::OperandBusy.with_operand(Operand::TDR),
@@ -789,6 +894,7 @@ const ONE_STATUS_PER_CLASS: [Status; 17] = [
     StatusCode::MetadataFieldIdIncorrect.status(),
     StatusCode::ServtdNotBound.status(),
     StatusCode::InvalidMbmd.status(),
+    StatusCode::IommuInvalidState.status(),
     StatusCode::InvalidCpusvn.status(),
     StatusCode::GlaNotCanonical.status(),
 ];

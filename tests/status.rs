@@ -11,7 +11,16 @@ use tdxcall::status::{
 };
 use tdxcall::{Error, Regs};
 
-const RELEASES: [Release; 3] = [Release::V1_0_3, Release::V1_5_01, Release::V1_5_05];
+const RELEASES: [Release; 8] = [
+    Release::V1_0_3,
+    Release::V1_5_01,
+    Release::V1_5_05,
+    Release::V1_5_06,
+    Release::V1_5_28,
+    Release::V1_5_32,
+    Release::V2_0_08,
+    Release::V2_0_18,
+];
 
 fn module_codes(release: Release) -> impl Iterator<Item = StatusCode> {
     StatusCode::ALL
@@ -220,8 +229,14 @@ fn release_for_version() {
     assert_eq!(Release::for_version(v(1, 5, 1)), Release::V1_5_01);
     assert_eq!(Release::for_version(v(1, 5, 4)), Release::V1_5_01);
     assert_eq!(Release::for_version(v(1, 5, 5)), Release::V1_5_05);
-    assert_eq!(Release::for_version(v(1, 5, 16)), Release::V1_5_05);
-    assert_eq!(Release::for_version(v(2, 0, 8)), Release::V1_5_05);
+    assert_eq!(Release::for_version(v(1, 5, 16)), Release::V1_5_06);
+    assert_eq!(Release::for_version(v(1, 5, 30)), Release::V1_5_28);
+    assert_eq!(Release::for_version(v(1, 5, 40)), Release::V1_5_32);
+    assert_eq!(Release::for_version(v(2, 0, 8)), Release::V2_0_08);
+    assert_eq!(Release::for_version(v(2, 0, 12)), Release::V2_0_08);
+    assert_eq!(Release::for_version(v(2, 0, 18)), Release::V2_0_18);
+    assert_eq!(Release::exact(v(2, 0, 12)), None);
+    assert_eq!(Release::exact(v(1, 5, 28)), Some(Release::V1_5_28));
 }
 
 #[test]
@@ -242,7 +257,8 @@ fn no_duplicate_names_or_values_within_a_release() {
         assert!(software.insert(code.value()), "{code} twice");
         assert!(code.status().is_software());
     }
-    // Names repeat only for the three codes 1.0.3 gave other values.
+    // Names repeat only for the three codes 1.0.3 gave other values, and the one TDX
+    // Connect code 2.0.08 gave another value than 2.0.18.
     let mut seen = HashSet::new();
     let repeated: Vec<_> = StatusCode::ALL
         .iter()
@@ -252,6 +268,7 @@ fn no_duplicate_names_or_values_within_a_release() {
     assert_eq!(
         repeated,
         [
+            "TDX_IOMMU_IOTLB_TRACKING_NOT_REQUIRED",
             "TDX_NON_RECOVERABLE_TD",
             "TDX_NON_RECOVERABLE_TD_WRONG_APIC_MODE",
             "TDX_TD_FATAL"
@@ -264,6 +281,7 @@ fn variant_names_spell_the_spec_names() {
     for code in StatusCode::ALL {
         let variant = format!("{code:?}");
         let variant = variant.strip_suffix("V103").unwrap_or(&variant);
+        let variant = variant.strip_suffix("V2008").unwrap_or(variant);
         let spec = code.name();
         let spec = spec.strip_prefix("TDX_").unwrap_or(spec).replace('_', "");
         assert!(
@@ -442,12 +460,13 @@ fn operand_ranges_name_what_they_should() {
         assert_eq!(Operand::from_id(id).name(), Some(name));
         assert_eq!(Operand::from_id(id).group(), Some(OperandGroup::Global));
     }
-    for unnamed in [16, 63, 73, 94, 100, 127, 133, 175, 183, 189, 0xFFFF_FFFF] {
+    for unnamed in [16, 63, 73, 94, 101, 127, 133, 179, 183, 189, 0xFFFF_FFFF] {
         let operand = Operand::from_id(unnamed);
         assert_eq!(operand.name(), None);
         assert_eq!(operand.to_string(), format!("{unnamed:#x}"));
     }
-    assert_eq!(Operand::ALL.len(), 16 + 9 + 5 + 17 + 5);
+    // 1.5 and 1.0.3's TDVPX, then what 1.5.28 to 2.0.18 add (tests/versions.rs checks them).
+    assert_eq!(Operand::ALL.len(), 16 + 9 + 5 + 17 + 5 + 13);
     // "R8 + vm_id" in TDH.MEM.SEPT.ADD v1 and TDH.MEM.PAGE.DEMOTE.
     for vm in 1..=3u8 {
         let operand = Operand::for_l2_vm(vm);
@@ -479,6 +498,13 @@ fn non_error_codes_are_not_errors() {
         "TDX_TD_EXIT_BEFORE_L2_ENTRY",
         "TDX_TD_EXIT_ON_L2_VM_EXIT",
         "TDX_TD_EXIT_ON_L2_TO_L1",
+        "TDX_MEM_RANGE_SCAN_SUCCESS",
+        "TDX_MEM_SCAN_SUCCESS",
+        "TDX_DEVIF_ALREADY_VALID",
+        "TDX_MMIO_PAGE_ALREADY_ACCEPTED",
+        "TDX_IOMMU_IOTLB_TRACKING_NOT_REQUIRED",
+        "TDX_GUEST_INV_NOT_REQUIRED",
+        "TDX_IOTLB_INV_REQUEST",
     ];
     let non_recoverable = [
         "TDX_NON_RECOVERABLE_VCPU",
@@ -492,7 +518,7 @@ fn non_error_codes_are_not_errors() {
         let status = code.with_details(1);
         let expected = if code.name() == "TDX_SUCCESS" {
             StatusKind::Success
-        } else if warnings.contains(&code.name()) {
+        } else if warnings.contains(&code.name()) && !code.is_error() {
             StatusKind::Warning
         } else if non_recoverable.contains(&code.name()) && !code.is_error() {
             StatusKind::NonRecoverable
@@ -840,6 +866,26 @@ mod decode_example {
         let output = decode(&["0xC000090100000000"]);
         assert!(
             stdout(&output).contains("TDX_LIMIT_CPUID_MAXVAL_SET"),
+            "{output:?}"
+        );
+        // What a code means in each read module, when that differs.
+        assert!(
+            stdout(&output)
+                .contains("by module: 1.0.03 TDX_BOOT_NT4_SET | 1.5.01 TDX_LIMIT_CPUID_MAXVAL_SET"),
+            "{output:?}"
+        );
+        let output = decode(&["--module", "2.0.08", "0xC0000F0100000000"]);
+        let text = stdout(&output);
+        assert!(text.contains("TDX_IOMMU_IQ_QUEUE_FULL"), "{text}");
+        assert!(text.contains("2.0.18 —"), "{text}");
+        let output = decode(&["--module", "1.5.05", "0x00000E1800000000"]);
+        let text = stdout(&output);
+        assert!(text.contains("not defined in module 1.5.05"), "{text}");
+        assert!(text.contains("TDX_MEM_SCAN_SUCCESS"), "{text}");
+        let output = decode(&["--module", "2.0.12", "0xC000010000000000"]);
+        assert!(
+            stdout(&output)
+                .contains("module 2.0.12 was not read; decoded with the codes of 2.0.08"),
             "{output:?}"
         );
     }

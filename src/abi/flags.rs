@@ -14,6 +14,15 @@ bitflags! {
     pub struct Attributes: u64 {
         /// Bit 0: debug TD (the host may read and write its memory and state).
         const DEBUG = 1 << 0;
+        /// Bit 6: performance-monitoring profiling (2.0.18 header, **UNVERIFIED** which
+        /// modules accept it).
+        const PMT_PROF = 1 << 6;
+        /// Bit 16: ICSSD (2.0.18 header).
+        const ICSSD = 1 << 16;
+        /// Bit 17: service-TD extensions (2.0.18 header).
+        const SERVTDEXT = 1 << 17;
+        /// Bit 27: LASS (2.0.18 header).
+        const LASS = 1 << 27;
         /// Bit 28: a guest access to a PENDING page is a TD exit instead of a #VE.
         const SEPT_VE_DISABLE = 1 << 28;
         /// Bit 29: the TD may be migrated.
@@ -24,6 +33,8 @@ bitflags! {
         const KL = 1 << 31;
         /// Bit 63: the TD may use the performance-monitoring counters.
         const PERFMON = 1 << 63;
+        /// Bit 62: TPA, TDX Connect trusted device assignment (2.0.18 header).
+        const TPA = 1 << 62;
     }
 }
 
@@ -82,8 +93,20 @@ bitflags! {
         const FLEXIBLE_PENDING_VE = 1 << 1;
         /// Bit 2: TDG.VP.VMCALL and TDH.VP.ENTER do not modify RBP (needs
         /// [`TdxFeatures0::NO_RBP_MOD`]). Async TD exits in module 1.5.01/1.5.05 still zero
-        /// RBP.
+        /// RBP; 2.0.18 keeps it on async exits too when this bit is set (`td_exit.c`). The
+        /// crate's thunks save and restore RBP either way.
         const NO_RBP_MOD = 1 << 2;
+        /// Bit 3: virtual MAXPA (needs [`TdxFeatures0::MAXPA_VIRT`]; 2.0.18 header).
+        const MAXPA_VIRT = 1 << 3;
+        /// Bit 4: virtual MAXGPA (needs [`TdxFeatures0::MAXGPA_VIRT`]; 2.0.18 header).
+        const MAXGPA_VIRT = 1 << 4;
+        /// Bit 5: TDX Connect (2.0.18 header).
+        const TDX_CONNECT = 1 << 5;
+        /// Bit 6: TDG.MEM.PAGE.RELEASE (2.0.18 header comment; the leaf number is
+        /// **UNVERIFIED**).
+        const PAGE_RELEASE = 1 << 6;
+        /// Bit 7: sealing, TDG.MR.KEY.GET (2.0.18 header).
+        const SEALING = 1 << 7;
     }
 }
 
@@ -102,6 +125,16 @@ bitflags! {
 bitflags! {
     /// TDX_FEATURES0 (global metadata field 0x0A00000300000008): the optional features the
     /// module supports.
+    ///
+    /// Bits 0-5, 7-11 and 16-20 are read from 1.5.01/1.5.05; every bit from 6 on that is
+    /// not in 1.5 (and the new meaning of bit 21) is read from the 2.0.18 header
+    /// (`intel/tdx-module` `e69a4391305e993a7c646eb5eee15f2c47a649c4`,
+    /// `include/tdx_api_defs.h`, via `newer-abi.md` section 2.3); which 1.5.2x/1.5.3x or
+    /// 2.0.08 modules report them was not read bit by bit (**UNVERIFIED**): read the field.
+    ///
+    /// Bit 21 changed meaning: 1.5.05 named it "reduced #VE" and always reported 0; 2.0.18
+    /// uses it for partitioned-TD migration and puts #VE reduction at bit 30. The crate's
+    /// former `REDUCED_VE = 1 << 21` followed the 1.5.05 placeholder and is gone.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct TdxFeatures0: u64 {
         /// Bit 0: TD migration.
@@ -116,6 +149,8 @@ bitflags! {
         const RELAXED_MEM_MNG_CONCURRENCY = 1 << 4;
         /// Bit 5: CPUID virtualization guest control.
         const CPUID_VIRT_GUEST_CTRL = 1 << 5;
+        /// Bit 6: TDX Connect (TDX-IO) (2.0.18).
+        const TDX_IO = 1 << 6;
         /// Bit 7: TD partitioning (L2 VMs).
         const TD_PARTITIONING = 1 << 7;
         /// Bit 8: local attestation (TDG.MR.VERIFYREPORT).
@@ -126,6 +161,8 @@ bitflags! {
         const HOST_PRIORITY_LOCKS = 1 << 10;
         /// Bit 11: configurable IA32_ARCH_CAPABILITIES.
         const CONFIG_IA32_ARCH_CAP = 1 << 11;
+        /// Bit 12: hardware sealing (2.0.18).
+        const HW_SEALING = 1 << 12;
         /// Bit 16: pending-EPT-violation v2.
         const PENDING_EPT_VIOLATION_V2 = 1 << 16;
         /// Bit 17: family/model/stepping configuration.
@@ -136,8 +173,69 @@ bitflags! {
         const L2_TLB_INVD_OPT = 1 << 19;
         /// Bit 20: topology enumeration (module 1.5.05).
         const TOPOLOGY_ENUM = 1 << 20;
-        /// Bit 21: reduced #VE (module 1.5.05).
-        const REDUCED_VE = 1 << 21;
+        /// Bit 21: partitioned-TD migration (2.0.18; 1.5.05 reported this bit as 0 under
+        /// another name).
+        const PARTITIONED_TD_MIGRATION = 1 << 21;
+        /// Bit 24: event filtering (TDH.MNG.INIT RCX bit 0 and R8) (2.0.18).
+        const EVENT_FILTERING = 1 << 24;
+        /// Bit 25: ICSSD (2.0.18).
+        const ICSSD = 1 << 25;
+        /// Bit 26: fixed counters 1/2 profiling (2.0.18).
+        const FIXED_CTR12_PROF = 1 << 26;
+        /// Bit 27: virtual MAXPA (CONFIG_FLAGS.MAXPA_VIRT) (2.0.18).
+        const MAXPA_VIRT = 1 << 27;
+        /// Bit 28: APX (2.0.18 defines it, does not report it).
+        const APX = 1 << 28;
+        /// Bit 29: CPUID leaf 2 virtualization (2.0.18).
+        const CPUID2_VIRT = 1 << 29;
+        /// Bit 30: #VE reduction (2.0.18).
+        const VE_REDUCTION = 1 << 30;
+        /// Bit 31: enhanced event filtering (2.0.18 reports 0).
+        const ENHANCED_EVENT_FILTERING = 1 << 31;
+        /// Bit 32: TDX Connect partitioning (2.0.18, as TDX_IO).
+        const TDX_CONNECT_PARTITIONING = 1 << 32;
+        /// Bit 33: virtual MAXGPA (CONFIG_FLAGS.MAXGPA_VIRT) (2.0.18).
+        const MAXGPA_VIRT = 1 << 33;
+        /// Bit 36: Dynamic PAMT (TDH.PHYMEM.PAMT.ADD/REMOVE) (2.0.18).
+        const DYNAMIC_PAMT = 1 << 36;
+        /// Bit 37: fatal diagnostics (2.0.18).
+        const FATAL_DIAGNOSTICS = 1 << 37;
+        /// Bit 38: TDG.MEM.PAGE.RELEASE (2.0.18 defines it, does not report it).
+        const PAGE_RELEASE = 1 << 38;
+        /// Bit 39: NRX (2.0.18 defines it, does not report it).
+        const NRX = 1 << 39;
+        /// Bit 40: enhanced interrupt state (2.0.18).
+        const ENHANCED_INTR_STATE = 1 << 40;
+        /// Bit 41: non-blocking export (2.0.18 reports 0).
+        const NON_BLOCKING_EXPORT = 1 << 41;
+        /// Bit 42: performance-monitoring mask (2.0.18 defines it, does not report it).
+        const PERF_MASK = 1 << 42;
+        /// Bit 43: scan-export-restore (TDH.MEM.SCAN.*) (2.0.18).
+        const SCAN_EXPORT_RESTORE = 1 << 43;
+        /// Bit 44: import page status (2.0.18).
+        const IMPORT_PAGE_STATUS = 1 << 44;
+        /// Bit 45: enhanced interrupt virtualization (2.0.18 defines it, does not report it).
+        const ENHANCED_INTR_VIRTUALIZATION = 1 << 45;
+        /// Bit 46: interrupt state in #VE info (2.0.18).
+        const VE_INFO_INTR_STATE = 1 << 46;
+        /// Bit 47: update compatibility checks (2.0.18).
+        const UPDATE_COMPATIBILITY = 1 << 47;
+        /// Bit 48: service-TD rebind (2.0.18 defines it, does not report it).
+        const SERVTD_REBIND = 1 << 48;
+        /// Bit 49: TD ID / VM ID reporting (2.0.18).
+        const TDID_VMID_REPORTING = 1 << 49;
+        /// Bit 51: enhanced DEMOTE interruptibility (2.0.18).
+        const ENHANCED_DEMOTE_INTERRUPTIBILITY = 1 << 51;
+        /// Bit 52: migration of debug read-only TDs (2.0.18).
+        const DEBUG_RO_TD_MIGRATION = 1 << 52;
+        /// Bit 53: TDH.SYS.DISABLE (2.0.18 defines it, does not report it).
+        const SYS_DISABLE = 1 << 53;
+        /// Bit 54: list error count (2.0.18).
+        const LIST_ERROR_COUNT = 1 << 54;
+        /// Bit 56: 128-bit sealing keys (2.0.18, if supported).
+        const SEALKEY_128 = 1 << 56;
+        /// Bit 57: 256-bit sealing keys (2.0.18 defines it, does not report it).
+        const SEALKEY_256 = 1 << 57;
     }
 }
 
@@ -172,5 +270,13 @@ mod tests {
         assert!(features.has_no_rbp_mod());
         assert_eq!(features.bits(), 0x4_0000 | 1 << 40);
         assert!(!TdxFeatures0::from_bits_retain(0x3_FFFF).has_no_rbp_mod());
+    }
+
+    #[test]
+    fn bit_21_is_partitioned_migration_and_ve_reduction_is_bit_30() {
+        assert_eq!(TdxFeatures0::PARTITIONED_TD_MIGRATION.bits(), 1 << 21);
+        assert_eq!(TdxFeatures0::VE_REDUCTION.bits(), 1 << 30);
+        assert_eq!(TdxFeatures0::DYNAMIC_PAMT.bits(), 1 << 36);
+        assert_eq!(TdxFeatures0::SEALKEY_256.bits(), 1 << 57);
     }
 }

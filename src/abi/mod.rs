@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod mig;
 pub mod page;
 pub mod report;
+pub mod seamldr;
 pub mod sysinfo;
 pub mod td_params;
 

@@ -46,6 +46,7 @@
 //! Leaves that only read caller memory into a measurement (TDG.MR.RTMR.EXTEND,
 //! TDG.MR.VERIFYREPORT), only read or flush translations, or only return values are safe.
 
+pub mod key;
 pub mod mem;
 pub mod mr;
 pub mod servtd;
@@ -76,6 +77,9 @@ impl<B: Backend> Guest<B> {
     /// typed wrapper of that leaf).
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
+        if let Some(refusal) = self.refusal(leaf, version) {
+            return refusal;
+        }
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe {
             self.backend
@@ -355,6 +359,11 @@ mod tests {
                 Leaf::TdgVpInvvpid => g
                     .vp_invvpid(L2Vm::VM1, vp::GlaRange::new(0x1000, 0).unwrap())
                     .map_err(drop),
+                Leaf::TdgMrKeyGet => {
+                    unsafe { g.mr_key_get(page, GuestPhysAddr::page(0x2000).unwrap(), 0) }
+                        .map(drop)
+                        .map_err(drop)
+                }
                 other => panic!("guest leaf {other} has no wrapper"),
             }
         });
@@ -381,7 +390,7 @@ mod tests {
             assert_eq!(call.kind, expected_kind, "{leaf}");
             count += 1;
         }
-        assert_eq!(count, 21);
+        assert_eq!(count, 22);
     }
 
     #[cfg(feature = "std")]
@@ -404,6 +413,11 @@ mod tests {
                 cells[4],
                 std::format!("{}", leaf.since()),
                 "{leaf}: minimum version"
+            );
+            assert_eq!(
+                cells[5..9].join(" | "),
+                crate::leaf::coverage::family_cells(*leaf),
+                "{leaf}: per-family leaf versions"
             );
         }
     }

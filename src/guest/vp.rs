@@ -298,17 +298,37 @@ impl<B: Backend> Guest<B> {
     #[inline]
     #[doc(alias = "TDG.VP.VEINFO.GET")]
     pub fn vp_veinfo_get(&mut self) -> Result<VeInfo> {
+        self.vp_veinfo_get_version(0).map(|(info, _)| info)
+    }
+
+    /// TDG.VP.VEINFO.GET version 1 (1.5.28, 1.5.32, 2.0.08, 2.0.18: their TD dispatchers
+    /// let version 1 through): RCX, RDX, R8, R9 and R10 decoded as version 0, and every
+    /// output register raw, since what version 1 adds (newer-abi.md names a "#VE info
+    /// interrupt state", TDX_FEATURES0 bit 46) was not read in the handler: **UNVERIFIED**.
+    ///
+    /// # Errors
+    ///
+    /// As [`Guest::vp_veinfo_get`]; TDX_OPERAND_INVALID(RAX) from a module that has no
+    /// version 1.
+    #[inline]
+    #[doc(alias = "TDG.VP.VEINFO.GET")]
+    pub fn vp_veinfo_get_v1(&mut self) -> Result<(VeInfo, Regs)> {
+        self.vp_veinfo_get_version(1)
+    }
+
+    fn vp_veinfo_get_version(&mut self, version: u8) -> Result<(VeInfo, Regs)> {
         let mut regs = Regs::ZERO;
         // SAFETY: TDG.VP.VEINFO.GET only writes registers.
-        Status::check(unsafe { self.call(Leaf::TdgVpVeinfoGet, 0, &mut regs) })?;
-        Ok(VeInfo {
+        Status::check(unsafe { self.call(Leaf::TdgVpVeinfoGet, version, &mut regs) })?;
+        let info = VeInfo {
             exit_reason: ExitReason::from_raw(lo(regs.rcx)),
             exit_qualification: regs.rdx,
             gla: regs.r8,
             gpa: regs.r9,
             instruction_length: lo(regs.r10),
             instruction_info: hi(regs.r10),
-        })
+        };
+        Ok((info, regs))
     }
 
     /// Chooses whether CPUID raises #VE in supervisor and in user mode.

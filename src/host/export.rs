@@ -68,7 +68,7 @@ pub(crate) fn list_result(status: Status, regs: &Regs) -> DetailedResult<GpaList
     let list = GpaListInfo::from_raw(regs.rcx).ok();
     if status.is_error() {
         return Err(DetailedError {
-            error: Error::Status(status),
+            error: Error::from(status),
             details: list,
         });
     }

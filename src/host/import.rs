@@ -262,7 +262,7 @@ impl<B: Backend> Host<B> {
         if status.is_error() {
             let interrupted = status.is(StatusCode::InterruptedResumable) || status.is_software();
             return Err(DetailedError {
-                error: Error::Status(status),
+                error: Error::from(status),
                 details: (!interrupted).then_some(ImportErrorInfo {
                     rcx: regs.rcx,
                     rdx: regs.rdx,

@@ -171,19 +171,79 @@ impl<B: Backend> Host<B> {
         td_params: HostPhysAddr,
     ) -> DetailedResult<(), CpuidLeaf> {
         let td_params = HostPhysAddr::aligned(td_params.raw(), TdParams::ALIGN)?;
-        let mut regs = Regs {
+        let regs = Regs {
             rcx: tdr.raw(),
             rdx: td_params.raw(),
             ..Regs::ZERO
         };
-        // SAFETY: the module only reads TD_PARAMS; no host memory changes hands.
+        self.mng_init_regs(regs)
+    }
+
+    /// TDH.MNG.INIT with an event-filter list (modules with
+    /// [`TdxFeatures0::EVENT_FILTERING`](crate::abi::TdxFeatures0::EVENT_FILTERING): 2.0.18
+    /// reports it; 1.5.28 and later define its status codes).
+    ///
+    /// RCX = TDR | bit 0 (the event-filtering flag; the TDR address is in bits 63:1), RDX =
+    /// TD_PARAMS as [`Host::mng_init`], R8 = `count` (bits 11:0) | the list's HPA (bits
+    /// 51:12). Layout from newer-abi.md (2.0.18 `tdh_mng_init.c`); the format of a list
+    /// entry is not typed here (**UNVERIFIED**).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a misaligned TD_PARAMS or list, a count above 4095,
+    /// or (nothing runs) a known module that does not report EVENT_FILTERING;
+    /// [`Error::Status`], e.g. TDX_EVENT_FILTER_INVALID, TDX_EVENT_FILTER_ORDER_INVALID.
+    #[inline]
+    #[doc(alias = "TDH.MNG.INIT")]
+    pub fn mng_init_with_event_filter(
+        &mut self,
+        tdr: TdrPage,
+        td_params: HostPhysAddr,
+        filters: HostPhysAddr,
+        count: u16,
+    ) -> DetailedResult<(), CpuidLeaf> {
+        let td_params = HostPhysAddr::aligned(td_params.raw(), TdParams::ALIGN)?;
+        let filters = super::check_page("event filters", filters)?;
+        let count = crate::abi::check::check_range("event filter count", count.into(), 0, 0xFFF)?;
+        if let Some(known) = self.module() {
+            let needed = crate::abi::TdxFeatures0::EVENT_FILTERING;
+            if known
+                .features0
+                .is_some_and(|reported| !reported.contains(needed))
+            {
+                let refusal = crate::leaf::NotInModule {
+                    leaf: Leaf::TdhMngInit,
+                    version: 0,
+                    module: known.version,
+                    needs: Leaf::TdhMngInit.modules().first(),
+                    missing_feature0: Some(needed),
+                };
+                let invalid = crate::error::InvalidArgument {
+                    argument: "leaf",
+                    reason: crate::error::InvalidReason::NotInModule(refusal),
+                };
+                return Err(Error::InvalidArgument(invalid).into());
+            }
+        }
+        let regs = Regs {
+            rcx: tdr.raw() | 1,
+            rdx: td_params.raw(),
+            r8: filters.raw() | count,
+            ..Regs::ZERO
+        };
+        self.mng_init_regs(regs)
+    }
+
+    fn mng_init_regs(&mut self, mut regs: Regs) -> DetailedResult<(), CpuidLeaf> {
+        // SAFETY: the module only reads TD_PARAMS (and the filter list); no host memory
+        // changes hands.
         let status = unsafe { self.call(Leaf::TdhMngInit, 0, &mut regs) };
         if status.is_error() {
             let details = (status.is(StatusCode::OperandInvalid)
                 && status.details_l2() == Operand::CPUID_CONFIG.id())
             .then(|| CpuidLeaf::from_u64(regs.rcx));
             return Err(DetailedError {
-                error: Error::Status(status),
+                error: Error::from(status),
                 details,
             });
         }

@@ -69,9 +69,14 @@ pub mod metadata;
 pub mod mig;
 pub mod mng;
 pub mod mr;
+pub mod pamt;
 pub mod phymem;
+pub mod scan;
+pub mod seamldr;
 pub mod servtd;
+pub mod shared_sept;
 pub mod sys;
+pub mod versions;
 pub mod vp;
 
 /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.
@@ -119,7 +124,7 @@ pub(crate) fn check_sept(status: Status, regs: &Regs) -> DetailedResult<Status, 
     let details = (status.class() == SEPT_CLASS && !status.is_software())
         .then(|| SeptDetails::from_regs(regs.rcx, regs.rdx));
     Err(DetailedError {
-        error: Error::Status(status),
+        error: Error::from(status),
         details,
     })
 }
@@ -142,6 +147,9 @@ impl<B: Backend> Host<B> {
             !leaf.clobbers_vector_state(),
             "{leaf} must go through call_migration"
         );
+        if let Some(refusal) = self.refusal(leaf, version) {
+            return refusal;
+        }
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe {
             self.backend
@@ -164,8 +172,28 @@ impl<B: Backend> Host<B> {
         regs: &mut Regs,
         preserve: Preserve<'_>,
     ) -> Status {
+        // SAFETY: forwarded.
+        unsafe { self.call_migration_versioned(leaf, 0, regs, preserve) }
+    }
+
+    /// [`Host::call_migration`] at leaf version `version`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::call`].
+    #[inline]
+    unsafe fn call_migration_versioned(
+        &mut self,
+        leaf: Leaf,
+        version: u8,
+        regs: &mut Regs,
+        preserve: Preserve<'_>,
+    ) -> Status {
         debug_assert!(leaf.clobbers_vector_state());
-        let rax = Self::rax(leaf, 0);
+        if let Some(refusal) = self.refusal(leaf, version) {
+            return refusal;
+        }
+        let rax = Self::rax(leaf, version);
         // SAFETY: forwarded; the caller upholds the leaf's contract.
         unsafe { xstate::call_preserving(&mut self.backend, leaf.call_kind(), rax, regs, preserve) }
     }

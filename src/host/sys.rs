@@ -34,7 +34,7 @@ pub struct CpuidMismatch {
 /// The platform class (bits 47:40) of the CPUID/MSR check statuses.
 const PLATFORM_CLASS: u8 = 0x09;
 
-fn cpuid_details(status: crate::Status, regs: &Regs) -> DetailedError<CpuidMismatch> {
+pub(crate) fn cpuid_details(status: crate::Status, regs: &Regs) -> DetailedError<CpuidMismatch> {
     let details =
         (status.class() == PLATFORM_CLASS && !status.is_software()).then_some(CpuidMismatch {
             leaf_subleaf: regs.rcx,
@@ -44,7 +44,7 @@ fn cpuid_details(status: crate::Status, regs: &Regs) -> DetailedError<CpuidMisma
             r10: regs.r10,
         });
     DetailedError {
-        error: Error::Status(status),
+        error: Error::from(status),
         details,
     }
 }

@@ -45,6 +45,18 @@ pub enum TdExit {
 /// RBP: the thunks keep the host's RBP, so an exposed RBP (GPR_SELECT bit 5, only
 /// without NO_RBP_MOD) can be neither read nor answered through this API; GHCI never
 /// exposes RBP.
+///
+/// # RBP across module versions
+///
+/// | exit | 1.5.01 / 1.5.05 | 2.0.18 |
+/// |---|---|---|
+/// | TDG.VP.VMCALL | with CONFIG_FLAGS.NO_RBP_MOD, GPR_SELECT bit 5 must be 0 and RBP is not touched | same |
+/// | asynchronous TD exit | the module zeroes RBP | the module zeroes RBP only when NO_RBP_MOD is clear (`td_exit.c`, `async_tdexit_internal`, `intel/tdx-module` e69a4391) |
+///
+/// Either way the thunks save the host's RBP before SEAMCALL and restore it after, so the
+/// caller sees its own RBP whatever the module did with the register (older modules zero
+/// it, 2.0.18 with NO_RBP_MOD keeps it): the crate's behaviour does not depend on the
+/// module version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TdvmcallExit {
     /// RAX: 77 in bits 15:0, bit 26 set when a bus lock was preempted.
@@ -216,7 +228,7 @@ impl<B: Backend> Host<B> {
         // SAFETY: the caller upholds the vCPU-entry contract above.
         let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
         if !is_td_exit(status) {
-            return Err(Error::Status(status));
+            return Err(Error::from(status));
         }
         if status.is(StatusCode::Success)
             && ExitReason::from_raw(status.details_l2()).basic() == ExitReason::TDCALL

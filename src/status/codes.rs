@@ -1,8 +1,28 @@
-//! THE status-code table: every completion code the TDX module (1.0.3, 1.5.01, 1.5.05) can
-//! return, and the crate's software codes, declared once.
+//! THE status-code table: every completion code the TDX module (1.0.3, 1.5.01, 1.5.05,
+//! 1.5.06, 1.5.28, 1.5.32, 2.0.08, 2.0.18) can return, and the crate's software codes,
+//! declared once.
 //!
-//! Sources: `include/auto_gen/tdx_error_codes_defs.h` of TDX module 1.5.01 (which 1.5.05
-//! extends by one code) and 1.0.3, and the Linux software codes (`arch/x86/include/asm/tdx.h`).
+//! Sources: `tdx_error_codes_defs.h` of TDX module 1.5.01 (which 1.5.05 extends by one code)
+//! and 1.0.3, and the Linux software codes (`arch/x86/include/asm/tdx.h`). Newer versions,
+//! from `intel/tdx-module` at the commits below; `tests/data/status-codes.txt` transcribes
+//! them and `tests/versions.rs` checks every release of this table against it:
+//!
+//! | version | commit | path |
+//! |---|---|---|
+//! | 1.5.06 | `1e6369859b4397be0e06ff3171b11508c7ecd8c0` | `include/auto_gen/tdx_error_codes_defs.h` |
+//! | 1.5.28 | `30d2218864368abb601d198a7a237e0db5595353` | `include/auto_gen_1_5/tdx_error_codes_defs.h` |
+//! | 1.5.32 | `9fd3c8b1d52ba3092f7d99d9eb036644f9765a79` | `include/auto_gen_1_5/tdx_error_codes_defs.h` |
+//! | 2.0.08 | `1666adc494dbea5db99895f37125a338c20bec5a` | `include/auto_gen_2_0/tdx_error_codes_defs.h` |
+//! | 2.0.18 | `e69a4391305e993a7c646eb5eee15f2c47a649c4` | `include/auto_gen_2_0/tdx_error_codes_defs.h` |
+//!
+//! Codes added after 1.5.05 carry [`DetailsKind::NotRead`]: their uses in the module source
+//! were not audited for what bits 31:0 hold.
+//!
+//! 2.0.08 names four TDX Connect codes differently from 2.0.18 (`TDX_IOMMU_IQ_QUEUE_FULL`,
+//! an error, where 2.0.18 has `TDX_IOMMU_IQ_FULL`, a retryable status, and a different value;
+//! `TDX_IOMMU_IOTLB_TRACKING_NOT_REQUIRED` as an error where 2.0.18 makes it a warning;
+//! the spellings `TDX_SDPM_INVALID_MESSAGE` and `TDX_SMRR_OVERLAPS_IORANGE`). Each is its own
+//! row, in 2.0.08 only.
 //! What bits 31:0 carry for each code (the [`DetailsKind`] column) was read from the module
 //! source's calls that combine a code with an operand ID or other data.
 //!
@@ -23,9 +43,12 @@
 
 use super::table::code_table;
 use super::Status;
-use crate::leaf::ModuleVersion;
+use crate::version::ModuleVersion;
 
 /// A TDX module release whose code list this table was checked against.
+///
+/// One variant per version whose `tdx_error_codes_defs.h` was read (see the module docs for
+/// the commits). Versions between them were not read and are never claimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Release {
     /// TDX module 1.0.3.
@@ -34,24 +57,67 @@ pub enum Release {
     V1_5_01,
     /// TDX module 1.5.05: 1.5.01 plus `TDX_X2APIC_ID_NOT_UNIQUE`.
     V1_5_05,
+    /// TDX module 1.5.06: 1.5.05 plus `TDX_INTERRUPTIBILITY_BLOCKED`.
+    V1_5_06,
+    /// TDX module 1.5.28: Dynamic PAMT, event filtering, TD-preserving update checks.
+    V1_5_28,
+    /// TDX module 1.5.32: memory scan, sealing key, service-TD nesting checks.
+    V1_5_32,
+    /// TDX module 2.0.08: TDX Connect (class 0x0F) with some names 2.0.18 changed.
+    V2_0_08,
+    /// TDX module 2.0.18: every code of 1.5.32 and of TDX Connect.
+    V2_0_18,
 }
 
 impl Release {
     /// Every audited release, newest first: the order lookups without a release use.
-    pub const NEWEST_FIRST: [Release; 3] = [Release::V1_5_05, Release::V1_5_01, Release::V1_0_3];
+    pub const NEWEST_FIRST: [Release; 8] = [
+        Release::V2_0_18,
+        Release::V2_0_08,
+        Release::V1_5_32,
+        Release::V1_5_28,
+        Release::V1_5_06,
+        Release::V1_5_05,
+        Release::V1_5_01,
+        Release::V1_0_3,
+    ];
 
-    /// The audited release whose code list best matches `version`: 1.0.x reads as 1.0.3,
-    /// 1.5.00 to 1.5.04 as 1.5.01, anything newer as 1.5.05. Newer modules (1.5.06 and up,
-    /// 2.x) may define codes this table lacks (**UNVERIFIED**); those decode as unknown
-    /// codes with every bit kept.
-    pub const fn for_version(version: ModuleVersion) -> Release {
-        if version.major < 1 || (version.major == 1 && version.minor < 5) {
-            Release::V1_0_3
-        } else if version.major == 1 && version.minor == 5 && version.update < 5 {
-            Release::V1_5_01
-        } else {
-            Release::V1_5_05
+    /// The module version this release is.
+    pub const fn version(self) -> ModuleVersion {
+        match self {
+            Release::V1_0_3 => ModuleVersion::V1_0,
+            Release::V1_5_01 => ModuleVersion::V1_5,
+            Release::V1_5_05 => ModuleVersion::V1_5_05,
+            Release::V1_5_06 => ModuleVersion::V1_5_06,
+            Release::V1_5_28 => ModuleVersion::V1_5_28,
+            Release::V1_5_32 => ModuleVersion::V1_5_32,
+            Release::V2_0_08 => ModuleVersion::V2_0_08,
+            Release::V2_0_18 => ModuleVersion::V2_0_18,
         }
+    }
+
+    /// The release that is exactly `version`, if its code list was read.
+    pub fn exact(version: ModuleVersion) -> Option<Release> {
+        Release::NEWEST_FIRST
+            .into_iter()
+            .find(|release| release.version() == version)
+    }
+
+    /// The audited release whose code list best matches `version`
+    /// ([`ModuleVersion::nearest_read`]). For a version that was not read this is a guess;
+    /// [`Release::exact`] says whether it is one.
+    pub const fn for_version(version: ModuleVersion) -> Release {
+        let read = version.nearest_read();
+        let mut i = 0;
+        while i < Release::NEWEST_FIRST.len() {
+            let release = Release::NEWEST_FIRST[i];
+            let v = release.version();
+            if v.major == read.major && v.minor == read.minor && v.update == read.update {
+                return release;
+            }
+            i += 1;
+        }
+        Release::V2_0_18
     }
 
     const fn bit(self) -> u8 {
@@ -61,11 +127,7 @@ impl Release {
 
 impl core::fmt::Display for Release {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Release::V1_0_3 => "1.0.3",
-            Release::V1_5_01 => "1.5.01",
-            Release::V1_5_05 => "1.5.05",
-        })
+        core::fmt::Display::fmt(&self.version(), f)
     }
 }
 
@@ -74,19 +136,39 @@ impl core::fmt::Display for Release {
 pub struct Releases(u8);
 
 impl Releases {
-    /// 1.0.3, 1.5.01 and 1.5.05.
-    pub const ALL: Releases = Releases(0b111);
-    /// 1.5.01 and 1.5.05.
-    pub const V1_5: Releases = Releases(0b110);
-    /// 1.5.05 only.
-    pub const V1_5_05: Releases = Releases(0b100);
+    /// Every audited release: 1.0.3 up to 2.0.18.
+    pub const ALL: Releases = Releases(0xFF);
+    /// 1.5.01 and every later audited release.
+    pub const V1_5: Releases = Releases(0xFE);
+    /// 1.5.05 and every later audited release.
+    pub const V1_5_05: Releases = Releases(0xFC);
     /// 1.0.3 only.
     pub const V1_0_3: Releases = Releases(0b001);
+
+    /// The set of `releases`.
+    pub const fn of(releases: &[Release]) -> Releases {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < releases.len() {
+            bits |= releases[i].bit();
+            i += 1;
+        }
+        Releases(bits)
+    }
 
     /// Whether `release` is in the set.
     #[inline]
     pub const fn contains(self, release: Release) -> bool {
         self.0 & release.bit() != 0
+    }
+
+    /// The oldest release in the set (by version), if any.
+    pub fn first(self) -> Option<Release> {
+        Release::NEWEST_FIRST
+            .iter()
+            .rev()
+            .copied()
+            .find(|release| self.contains(*release))
     }
 }
 
@@ -149,6 +231,9 @@ pub enum DetailsKind {
     VmcsField,
     /// Metadata lists: bits 31:16 = 0xFFFF mark a list, bits 15:0 the failing element.
     MetadataList,
+    /// Not read: the module source's uses of this code (new after 1.5.05) were not audited
+    /// for what they put in bits 31:0, so any non-zero bits are shown raw.
+    NotRead,
 }
 
 const ALL: (Origin, DetailsKind) = (Origin::Module(Releases::ALL), DetailsKind::None);
@@ -164,14 +249,22 @@ const fn v15(details: DetailsKind) -> (Origin, DetailsKind) {
 const fn v1505(details: DetailsKind) -> (Origin, DetailsKind) {
     (Origin::Module(Releases::V1_5_05), details)
 }
+const fn m(releases: &[Release], details: DetailsKind) -> (Origin, DetailsKind) {
+    (Origin::Module(Releases::of(releases)), details)
+}
+const R1506: Release = Release::V1_5_06;
+const R1528: Release = Release::V1_5_28;
+const R1532: Release = Release::V1_5_32;
+const R2008: Release = Release::V2_0_08;
+const R2018: Release = Release::V2_0_18;
 const fn v103(details: DetailsKind) -> (Origin, DetailsKind) {
     (Origin::Module(Releases::V1_0_3), details)
 }
 const SW: (Origin, DetailsKind) = (Origin::Software, DetailsKind::PartOfCode);
 
 use DetailsKind::{
-    CpuidLeaf, ExitReason, HkidLimit, L2SeptLevel, MetadataList, MsrIndex, Operand, PackageId,
-    PamtOverlap, SeptLevel, ServtdSlot, SmrrCmr, SmrrIndex, SuccessInfo, Tdmr, TdmrPamt,
+    CpuidLeaf, ExitReason, HkidLimit, L2SeptLevel, MetadataList, MsrIndex, NotRead, Operand,
+    PackageId, PamtOverlap, SeptLevel, ServtdSlot, SmrrCmr, SmrrIndex, SuccessInfo, Tdmr, TdmrPamt,
     TdmrReserved, VmcsField, X2apicId,
 };
 
@@ -548,6 +641,263 @@ code_table! {
         GlaNotCanonical = "TDX_GLA_NOT_CANONICAL", 0xC000_1160_0000_0000, V15,
             "The guest linear address is not canonical.";
 
+        // Added after 1.5.05 (2.0.18 header order, then the 2.0.08-only names).
+        InterruptedListFull = "TDX_INTERRUPTED_LIST_FULL", 0x8000_000C_0000_0000, m(&[R1532, R2018], NotRead),
+            "An interrupt stopped a list operation and its output list is full; handle the entries and call again.";
+        EventFilterInvalid = "TDX_EVENT_FILTER_INVALID", 0xC000_0102_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "The TD's event-filter list (TDH.MNG.INIT R8) is invalid.";
+        EventFilterOrderInvalid = "TDX_EVENT_FILTER_ORDER_INVALID", 0xC000_0103_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "The entries of the TD's event-filter list are not in the required order.";
+        InterruptedBusy = "TDX_INTERRUPTED_BUSY", 0x8000_0206_0000_0000, m(&[R1528, R1532, R2018], NotRead),
+            "An interrupt stopped the operation while it waited on a busy resource; call again.";
+        HpaRangeNotFree = "TDX_HPA_RANGE_NOT_FREE", 0xC000_0304_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "Dynamic PAMT: the physical range still holds pages, so its PAMT pages cannot be removed.";
+        NoPamtPagePair = "TDX_NO_PAMT_PAGE_PAIR", 0xC000_0305_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "Dynamic PAMT: no PAMT page pair covers this range.";
+        PamtPageNotEmpty = "TDX_PAMT_PAGE_NOT_EMPTY", 0xC000_0306_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "Dynamic PAMT: the PAMT page still describes pages in use.";
+        InterruptedPamt = "TDX_INTERRUPTED_PAMT", 0x8000_0307_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "Dynamic PAMT: an interrupt stopped the PAMT operation; call again.";
+        MissingPamtPagePair = "TDX_MISSING_PAMT_PAGE_PAIR", 0x8000_0308_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "Dynamic PAMT: the operation needs a PAMT page pair for this range; add one with TDH.PHYMEM.PAMT.ADD first.";
+        IncompatibleSeamFeatures = "TDX_INCOMPATIBLE_SEAM_FEATURES", 0xC000_050F_0000_0000, m(&[R1532, R2018], NotRead),
+            "The SEAM loader's features are incompatible with this module.";
+        CryptoSelfTestFailed = "TDX_CRYPTO_SELF_TEST_FAILED", 0xC000_0511_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "The module's cryptographic self test failed.";
+        UpdateCompatibilitySensitive = "TDX_UPDATE_COMPATIBILITY_SENSITIVE", 0x8000_0512_0000_0000, m(&[R1528, R1532, R2018], NotRead),
+            "A TD-preserving update would change state a running TD depends on; the update is refused for now.";
+        DebugMemNotWritable = "TDX_DEBUG_MEM_NOT_WRITABLE", 0xC000_060A_0000_0000, m(&[R1528, R1532, R2018], NotRead),
+            "The debug TD's memory may not be written now.";
+        IncompatibleMrtdContext = "TDX_INCOMPATIBLE_MRTD_CONTEXT", 0xC000_0622_0000_0000, m(&[R1528, R1532, R2018], NotRead),
+            "The MRTD context does not match (e.g. across migration).";
+        InterruptibilityBlocked = "TDX_INTERRUPTIBILITY_BLOCKED", 0xC000_0707_0000_0000, m(&[R1506, R1528, R1532, R2008, R2018], NotRead),
+            "The vCPU's interruptibility state blocks the operation.";
+        BlockedMemoryExists = "TDX_BLOCKED_MEMORY_EXISTS", 0x8000_0B13_0000_0000, m(&[R1532, R2018], NotRead),
+            "Blocked memory remains in the TD; unblock or remove it first.";
+        VirtualMsrValueNotValid = "TDX_VIRTUAL_MSR_VALUE_NOT_VALID", 0xC000_0C0D_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "The value written to a virtual MSR is not valid.";
+        MetadataFieldNotAllocated = "TDX_METADATA_FIELD_NOT_ALLOCATED", 0xC000_0C0E_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "The metadata field exists but its storage is not allocated in this TD.";
+        ServtdNestingNotAllowed = "TDX_SERVTD_NESTING_NOT_ALLOWED", 0xC000_0D0C_0000_0000, m(&[R1532, R2018], NotRead),
+            "A service TD may not itself have this service TD bound (no nesting).";
+        ServtdCannotBeMigratable = "TDX_SERVTD_CANNOT_BE_MIGRATABLE", 0xC000_0D0D_0000_0000, m(&[R1532, R2018], NotRead),
+            "This service TD may not be migratable.";
+        MemRangeScanSuccess = "TDX_MEM_RANGE_SCAN_SUCCESS", 0x0000_0E17_0000_0000, m(&[R1532, R2018], NotRead),
+            "Not an error: the memory-scan range completed.";
+        MemScanSuccess = "TDX_MEM_SCAN_SUCCESS", 0x0000_0E18_0000_0000, m(&[R1532, R2018], NotRead),
+            "Not an error: the memory scan completed.";
+        MemScanFailedBlockedRange = "TDX_MEM_SCAN_FAILED_BLOCKED_RANGE", 0x8000_0E19_0000_0000, m(&[R1532, R2018], NotRead),
+            "The memory scan stopped at a blocked range.";
+        MemScanFailedOtherThread = "TDX_MEM_SCAN_FAILED_OTHER_THREAD", 0x8000_0E1A_0000_0000, m(&[R1532, R2018], NotRead),
+            "The memory scan failed because another thread changed the range.";
+        MemScanConfigRequired = "TDX_MEM_SCAN_CONFIG_REQUIRED", 0x8000_0E1B_0000_0000, m(&[R1532, R2018], NotRead),
+            "The memory scan needs TDH.MEM.SCAN.CONFIG first.";
+        MemScanAlreadySuccessful = "TDX_MEM_SCAN_ALREADY_SUCCESSFUL", 0x8000_0E1C_0000_0000, m(&[R1532, R2018], NotRead),
+            "The memory scan already completed.";
+        UnexportedMemoryRemains = "TDX_UNEXPORTED_MEMORY_REMAINS", 0x8000_0E1D_0000_0000, m(&[R1532, R2018], NotRead),
+            "Memory that was not exported remains.";
+        MemScanConfigAlreadyDone = "TDX_MEM_SCAN_CONFIG_ALREADY_DONE", 0xC000_0E1E_0000_0000, m(&[R1532, R2018], NotRead),
+            "The memory scan is already configured.";
+        MemScanInProgress = "TDX_MEM_SCAN_IN_PROGRESS", 0x8000_0E1F_0000_0000, m(&[R1532, R2018], NotRead),
+            "A memory scan is in progress.";
+        BlockingDisallowed = "TDX_BLOCKING_DISALLOWED", 0xC000_0E20_0000_0000, m(&[R1532, R2018], NotRead),
+            "Blocking is not allowed now.";
+        MemScanDcheckNotDone = "TDX_MEM_SCAN_DCHECK_NOT_DONE", 0x8000_0E21_0000_0000, m(&[R1532, R2018], NotRead),
+            "The memory scan's final check has not been done.";
+        IncompatibleMbmdMacContext = "TDX_INCOMPATIBLE_MBMD_MAC_CONTEXT", 0xC000_0E22_0000_0000, m(&[R1528, R1532, R2018], NotRead),
+            "The MBMD's MAC context is incompatible with this module.";
+        IncompatibleExportModeTdNonAccessible = "TDX_INCOMPATIBLE_EXPORT_MODE_TD_NON_ACCESSIBLE", 0xE000_0E23_0000_0000, m(&[R1532, R2018], NotRead),
+            "The export mode is incompatible; the TD is fatal and its memory must not be accessed.";
+        IommuInvalidState = "TDX_IOMMU_INVALID_STATE", 0xC000_0F00_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu invalid state. TDX Connect leaves are not wrapped by this crate.";
+        IommuIqFull = "TDX_IOMMU_IQ_FULL", 0x8000_0F01_0000_0000, m(&[R2018], NotRead),
+            "TDX Connect (retry later): iommu iq full. TDX Connect leaves are not wrapped by this crate.";
+        IommuRpNotConfigured = "TDX_IOMMU_RP_NOT_CONFIGURED", 0xC000_0F02_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu rp not configured. TDX Connect leaves are not wrapped by this crate.";
+        IommuIotlbTrackingNotDone = "TDX_IOMMU_IOTLB_TRACKING_NOT_DONE", 0xC000_0F03_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu iotlb tracking not done. TDX Connect leaves are not wrapped by this crate.";
+        IommuRpIdeMustBeDisabled = "TDX_IOMMU_RP_IDE_MUST_BE_DISABLED", 0xC000_0F04_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu rp ide must be disabled. TDX Connect leaves are not wrapped by this crate.";
+        SpdmHasActiveIdeStreams = "TDX_SPDM_HAS_ACTIVE_IDE_STREAMS", 0xC000_0F05_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): spdm has active ide streams. TDX Connect leaves are not wrapped by this crate.";
+        SpdmInvalidState = "TDX_SPDM_INVALID_STATE", 0xC000_0F06_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): spdm invalid state. TDX Connect leaves are not wrapped by this crate.";
+        DmarInvalidMappingState = "TDX_DMAR_INVALID_MAPPING_STATE", 0xC000_0F07_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): dmar invalid mapping state. TDX Connect leaves are not wrapped by this crate.";
+        DmarInvalidInvState = "TDX_DMAR_INVALID_INV_STATE", 0xC000_0F08_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): dmar invalid inv state. TDX Connect leaves are not wrapped by this crate.";
+        DmarInvalidRidPasid = "TDX_DMAR_INVALID_RID_PASID", 0xC000_0F09_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): dmar invalid rid pasid. TDX Connect leaves are not wrapped by this crate.";
+        DevifHandleError = "TDX_DEVIF_HANDLE_ERROR", 0xC000_0F0A_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif handle error. TDX Connect leaves are not wrapped by this crate.";
+        DevifPkhMismatch = "TDX_DEVIF_PKH_MISMATCH", 0xC000_0F0B_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif pkh mismatch. TDX Connect leaves are not wrapped by this crate.";
+        DevifInvalid = "TDX_DEVIF_INVALID", 0xC000_0F0C_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif invalid. TDX Connect leaves are not wrapped by this crate.";
+        DevifAlreadyValid = "TDX_DEVIF_ALREADY_VALID", 0x0000_0F0D_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (not an error): devif already valid. TDX Connect leaves are not wrapped by this crate.";
+        DevifTdispInvalidReqSts = "TDX_DEVIF_TDISP_INVALID_REQ_STS", 0xC000_0F0E_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif tdisp invalid req sts. TDX Connect leaves are not wrapped by this crate.";
+        DevifTdispInvalidMessage = "TDX_DEVIF_TDISP_INVALID_MESSAGE", 0xC000_0F0F_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif tdisp invalid message. TDX Connect leaves are not wrapped by this crate.";
+        DevifTdispInvalidState = "TDX_DEVIF_TDISP_INVALID_STATE", 0xC000_0F10_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif tdisp invalid state. TDX Connect leaves are not wrapped by this crate.";
+        DevifInvalidState = "TDX_DEVIF_INVALID_STATE", 0xC000_0F11_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif invalid state. TDX Connect leaves are not wrapped by this crate.";
+        DevifHasBoundPasids = "TDX_DEVIF_HAS_BOUND_PASIDS", 0xC000_0F12_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif has bound pasids. TDX Connect leaves are not wrapped by this crate.";
+        DevifHasMappedMmio = "TDX_DEVIF_HAS_MAPPED_MMIO", 0xC000_0F13_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif has mapped mmio. TDX Connect leaves are not wrapped by this crate.";
+        DevifTdispOutReq = "TDX_DEVIF_TDISP_OUT_REQ", 0xC000_0F14_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif tdisp out req. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamNotFree = "TDX_IDE_STREAM_NOT_FREE", 0xC000_0F16_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream not free. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamNotSupported = "TDX_IDE_STREAM_NOT_SUPPORTED", 0xC000_0F17_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream not supported. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamNotConfigured = "TDX_IDE_STREAM_NOT_CONFIGURED", 0xC000_0F18_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream not configured. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamBlocked = "TDX_IDE_STREAM_BLOCKED", 0xC000_0F19_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream blocked. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamNotBlocked = "TDX_IDE_STREAM_NOT_BLOCKED", 0xC000_0F1A_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream not blocked. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamAddrOverlap = "TDX_IDE_STREAM_ADDR_OVERLAP", 0xC000_0F1B_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream addr overlap. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamRidOverlap = "TDX_IDE_STREAM_RID_OVERLAP", 0xC000_0F1C_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream rid overlap. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamKeyIdAlreadyUsed = "TDX_IDE_STREAM_KEY_ID_ALREADY_USED", 0xC000_0F1D_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream key id already used. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamIdeIdAlreadyUsed = "TDX_IDE_STREAM_IDE_ID_ALREADY_USED", 0xC000_0F1E_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream ide id already used. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamHasDeviceInterfaces = "TDX_IDE_STREAM_HAS_DEVICE_INTERFACES", 0xC000_0F1F_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream has device interfaces. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamIdekmOutreq = "TDX_IDE_STREAM_IDEKM_OUTREQ", 0xC000_0F20_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream idekm outreq. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamIdekmKeysNotReady = "TDX_IDE_STREAM_IDEKM_KEYS_NOT_READY", 0xC000_0F21_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream idekm keys not ready. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamIdekmNoEntropy = "TDX_IDE_STREAM_IDEKM_NO_ENTROPY", 0xC000_0F22_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream idekm no entropy. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamIdekmInvalidResponse = "TDX_IDE_STREAM_IDEKM_INVALID_RESPONSE", 0xC000_0F23_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream idekm invalid response. TDX Connect leaves are not wrapped by this crate.";
+        IdeStreamInvalidState = "TDX_IDE_STREAM_INVALID_STATE", 0xC000_0F24_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): ide stream invalid state. TDX Connect leaves are not wrapped by this crate.";
+        MmioInvalidPageMetadata = "TDX_MMIO_INVALID_PAGE_METADATA", 0xC000_0F25_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): mmio invalid page metadata. TDX Connect leaves are not wrapped by this crate.";
+        MmioAcceptSizeMismatch = "TDX_MMIO_ACCEPT_SIZE_MISMATCH", 0xC000_0F26_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): mmio accept size mismatch. TDX Connect leaves are not wrapped by this crate.";
+        MmioDevifOwnerMismatch = "TDX_MMIO_DEVIF_OWNER_MISMATCH", 0xC000_0F27_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): mmio devif owner mismatch. TDX Connect leaves are not wrapped by this crate.";
+        MmioPageAlreadyAccepted = "TDX_MMIO_PAGE_ALREADY_ACCEPTED", 0x0000_0F28_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (not an error): mmio page already accepted. TDX Connect leaves are not wrapped by this crate.";
+        PasidTableAlreadyMapped = "TDX_PASID_TABLE_ALREADY_MAPPED", 0xC000_0F29_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid table already mapped. TDX Connect leaves are not wrapped by this crate.";
+        PasidTableNotMapped = "TDX_PASID_TABLE_NOT_MAPPED", 0xC000_0F2A_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid table not mapped. TDX Connect leaves are not wrapped by this crate.";
+        PasidTableNotEmpty = "TDX_PASID_TABLE_NOT_EMPTY", 0xC000_0F2B_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid table not empty. TDX Connect leaves are not wrapped by this crate.";
+        PasidTdAssociatedPasidsExist = "TDX_PASID_TD_ASSOCIATED_PASIDS_EXIST", 0xC000_0F2C_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid td associated pasids exist. TDX Connect leaves are not wrapped by this crate.";
+        PasidTrackInProgress = "TDX_PASID_TRACK_IN_PROGRESS", 0xC000_0F2D_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid track in progress. TDX Connect leaves are not wrapped by this crate.";
+        PasidTrackPasidMismatch = "TDX_PASID_TRACK_PASID_MISMATCH", 0xC000_0F2E_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid track pasid mismatch. TDX Connect leaves are not wrapped by this crate.";
+        PasidTrackNotDone = "TDX_PASID_TRACK_NOT_DONE", 0xC000_0F2F_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid track not done. TDX Connect leaves are not wrapped by this crate.";
+        PasidDevifOwnerMismatch = "TDX_PASID_DEVIF_OWNER_MISMATCH", 0xC000_0F30_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasid devif owner mismatch. TDX Connect leaves are not wrapped by this crate.";
+        GuestPasidAlreadyMapped = "TDX_GUEST_PASID_ALREADY_MAPPED", 0xC000_0F31_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): guest pasid already mapped. TDX Connect leaves are not wrapped by this crate.";
+        GuestPasidNotMapped = "TDX_GUEST_PASID_NOT_MAPPED", 0xC000_0F32_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): guest pasid not mapped. TDX Connect leaves are not wrapped by this crate.";
+        PasidmtNotFound = "TDX_PASIDMT_NOT_FOUND", 0xC000_0F33_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasidmt not found. TDX Connect leaves are not wrapped by this crate.";
+        PasidmtAlreadyPresent = "TDX_PASIDMT_ALREADY_PRESENT", 0xC000_0F34_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasidmt already present. TDX Connect leaves are not wrapped by this crate.";
+        PasidmtNotPresent = "TDX_PASIDMT_NOT_PRESENT", 0xC000_0F35_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasidmt not present. TDX Connect leaves are not wrapped by this crate.";
+        PasidmtInvalidState = "TDX_PASIDMT_INVALID_STATE", 0xC000_0F36_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasidmt invalid state. TDX Connect leaves are not wrapped by this crate.";
+        PasidmtPageNotEmpty = "TDX_PASIDMT_PAGE_NOT_EMPTY", 0xC000_0F37_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): pasidmt page not empty. TDX Connect leaves are not wrapped by this crate.";
+        DmarIndexOutOfBounds = "TDX_DMAR_INDEX_OUT_OF_BOUNDS", 0xC000_0F38_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): dmar index out of bounds. TDX Connect leaves are not wrapped by this crate.";
+        DmarEntryNotPresent = "TDX_DMAR_ENTRY_NOT_PRESENT", 0xC000_0F39_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): dmar entry not present. TDX Connect leaves are not wrapped by this crate.";
+        TdHasAttachedDevices = "TDX_TD_HAS_ATTACHED_DEVICES", 0xC000_0F3A_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): td has attached devices. TDX Connect leaves are not wrapped by this crate.";
+        IommuIotlbTrackingNotRequired = "TDX_IOMMU_IOTLB_TRACKING_NOT_REQUIRED", 0x0000_0F3B_0000_0000, m(&[R2018], NotRead),
+            "TDX Connect (not an error): iommu iotlb tracking not required. TDX Connect leaves are not wrapped by this crate.";
+        SpdmAuthFailed = "TDX_SPDM_AUTH_FAILED", 0xC000_0F3C_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): spdm auth failed. TDX Connect leaves are not wrapped by this crate.";
+        IommuMtPageInUse = "TDX_IOMMU_MT_PAGE_IN_USE", 0xC000_0F3D_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu mt page in use. TDX Connect leaves are not wrapped by this crate.";
+        IommuKcbMustBeDisabled = "TDX_IOMMU_KCB_MUST_BE_DISABLED", 0xC000_0F3E_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu kcb must be disabled. TDX Connect leaves are not wrapped by this crate.";
+        DevifHasMappedDma = "TDX_DEVIF_HAS_MAPPED_DMA", 0xC000_0F3F_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif has mapped dma. TDX Connect leaves are not wrapped by this crate.";
+        DevifmtNotPresent = "TDX_DEVIFMT_NOT_PRESENT", 0xC000_0F40_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devifmt not present. TDX Connect leaves are not wrapped by this crate.";
+        DevifInvalidMetadata = "TDX_DEVIF_INVALID_METADATA", 0xC000_0F41_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif invalid metadata. TDX Connect leaves are not wrapped by this crate.";
+        DevifmtAlreadyPresent = "TDX_DEVIFMT_ALREADY_PRESENT", 0xC000_0F42_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devifmt already present. TDX Connect leaves are not wrapped by this crate.";
+        SpdmEntryAlreadyPresent = "TDX_SPDM_ENTRY_ALREADY_PRESENT", 0xC000_0F43_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): spdm entry already present. TDX Connect leaves are not wrapped by this crate.";
+        SpdmEntryNotPresent = "TDX_SPDM_ENTRY_NOT_PRESENT", 0xC000_0F44_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): spdm entry not present. TDX Connect leaves are not wrapped by this crate.";
+        SpdmSessionKeyRequireRefresh = "TDX_SPDM_SESSION_KEY_REQUIRE_REFRESH", 0xC000_0F45_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): spdm session key require refresh. TDX Connect leaves are not wrapped by this crate.";
+        ConnectInvalidState = "TDX_CONNECT_INVALID_STATE", 0xC000_0F46_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): connect invalid state. TDX Connect leaves are not wrapped by this crate.";
+        MmiomtNotPresent = "TDX_MMIOMT_NOT_PRESENT", 0xC000_0F47_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): mmiomt not present. TDX Connect leaves are not wrapped by this crate.";
+        IommuRpInvalidConfiguration = "TDX_IOMMU_RP_INVALID_CONFIGURATION", 0xC000_0F48_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): iommu rp invalid configuration. TDX Connect leaves are not wrapped by this crate.";
+        DevifInvalidTdiConfiguration = "TDX_DEVIF_INVALID_TDI_CONFIGURATION", 0xC000_0F49_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif invalid tdi configuration. TDX Connect leaves are not wrapped by this crate.";
+        DevifTdispErrorState = "TDX_DEVIF_TDISP_ERROR_STATE", 0xC000_0F4A_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif tdisp error state. TDX Connect leaves are not wrapped by this crate.";
+        DevifTdispInvalidReport = "TDX_DEVIF_TDISP_INVALID_REPORT", 0xC000_0F4B_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): devif tdisp invalid report. TDX Connect leaves are not wrapped by this crate.";
+        MmioPageNotInAssocRange = "TDX_MMIO_PAGE_NOT_IN_ASSOC_RANGE", 0xC000_0F4C_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): mmio page not in assoc range. TDX Connect leaves are not wrapped by this crate.";
+        MmioInvalidHpaOffset = "TDX_MMIO_INVALID_HPA_OFFSET", 0xC000_0F4D_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): mmio invalid hpa offset. TDX Connect leaves are not wrapped by this crate.";
+        SpdmInvalidMessage = "TDX_SPDM_INVALID_MESSAGE", 0xC000_0F4E_0000_0000, m(&[R2018], NotRead),
+            "TDX Connect (error): spdm invalid message. TDX Connect leaves are not wrapped by this crate.";
+        TprInvalidState = "TDX_TPR_INVALID_STATE", 0xC000_0F4F_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): tpr invalid state. TDX Connect leaves are not wrapped by this crate.";
+        SmrrOverlapsIoRange = "TDX_SMRR_OVERLAPS_IO_RANGE", 0xC000_0F50_0000_0000, m(&[R2018], NotRead),
+            "TDX Connect (error): smrr overlaps io range. TDX Connect leaves are not wrapped by this crate.";
+        IommuEcmdTimeout = "TDX_IOMMU_ECMD_TIMEOUT", 0x8000_0F51_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (retry later): iommu ecmd timeout. TDX Connect leaves are not wrapped by this crate.";
+        IommuEcmdError = "TDX_IOMMU_ECMD_ERROR", 0x8000_0F52_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (retry later): iommu ecmd error. TDX Connect leaves are not wrapped by this crate.";
+        GuestInvNotRequired = "TDX_GUEST_INV_NOT_REQUIRED", 0x0000_0F53_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (not an error): guest inv not required. TDX Connect leaves are not wrapped by this crate.";
+        GuestInvInProgress = "TDX_GUEST_INV_IN_PROGRESS", 0xC000_0F54_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): guest inv in progress. TDX Connect leaves are not wrapped by this crate.";
+        GuestInvInvalidDesc = "TDX_GUEST_INV_INVALID_DESC", 0xC000_0F55_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): guest inv invalid desc. TDX Connect leaves are not wrapped by this crate.";
+        IotlbInvRequest = "TDX_IOTLB_INV_REQUEST", 0x0000_0F56_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (not an error): iotlb inv request. TDX Connect leaves are not wrapped by this crate.";
+        TprRangeEnabled = "TDX_TPR_RANGE_ENABLED", 0xC000_0F5C_0000_0000, m(&[R2008, R2018], NotRead),
+            "TDX Connect (error): tpr range enabled. TDX Connect leaves are not wrapped by this crate.";
+        MrKeyGetNotSupported = "TDX_MR_KEY_GET_NOT_SUPPORTED", 0xC000_1004_0000_0000, m(&[R1532, R2018], NotRead),
+            "TDG.MR.KEY.GET is not supported for this TD or platform (sealing not enabled).";
+        SvnInvalid = "TDX_SVN_INVALID", 0xC000_1006_0000_0000, m(&[R1532, R2018], NotRead),
+            "An SVN in the key request is invalid.";
+        L2VmEntryFailed = "TDX_L2_VM_ENTRY_FAILED", 0x8000_1103_0000_0000, m(&[R1528, R1532, R2008, R2018], NotRead),
+            "The entry into the L2 VM failed.";
+        IommuIqQueueFull = "TDX_IOMMU_IQ_QUEUE_FULL", 0xC000_0F01_0000_0000, m(&[R2008], NotRead),
+            "TDX Connect (error): iommu iq queue full. TDX Connect leaves are not wrapped by this crate.";
+        IommuIotlbTrackingNotRequiredV2008 = "TDX_IOMMU_IOTLB_TRACKING_NOT_REQUIRED", 0xC000_0F3B_0000_0000, m(&[R2008], NotRead),
+            "2.0.08 value (error): iommu iotlb tracking not required. TDX Connect leaves are not wrapped by this crate.";
+        SdpmInvalidMessage = "TDX_SDPM_INVALID_MESSAGE", 0xC000_0F4E_0000_0000, m(&[R2008], NotRead),
+            "TDX Connect (error): sdpm invalid message. TDX Connect leaves are not wrapped by this crate.";
+        SmrrOverlapsIorange = "TDX_SMRR_OVERLAPS_IORANGE", 0xC000_0F50_0000_0000, m(&[R2008], NotRead),
+            "TDX Connect (error): smrr overlaps iorange. TDX Connect leaves are not wrapped by this crate.";
+
+
         // TDX module 1.0.3 only.
         NonRecoverableTdV103 = "TDX_NON_RECOVERABLE_TD", 0x4000_0002_0000_0000, v103(ExitReason),
             "1.0.3 value: the TD exited into a fatal state; none of its vCPUs can be entered again.";
@@ -731,6 +1081,7 @@ const CLASSES: &[(u8, &str)] = &[
     (0x0C, "metadata"),
     (0x0D, "service TD"),
     (0x0E, "migration"),
+    (0x0F, "TDX Connect (TDX-IO)"),
     (0x10, "attestation"),
     (0x11, "TD partitioning / L2"),
     (0xFF, "software (never from the module)"),

@@ -11,11 +11,11 @@ pub enum OperandGroup {
     Gpr,
     /// A field of the TD_PARAMS structure (64 to 72).
     TdParams,
-    /// A page or an entry of a list of pages (95 to 99).
+    /// A page, an entry of a list, or a key-request field (95 to 108).
     PageOrList,
-    /// A TD or vCPU control structure, or state inside one (128 to 176).
+    /// A TD or vCPU control structure, or state inside one (128 to 178).
     ControlStructure,
-    /// A module-global object (184 to 188).
+    /// A module-global object or table (184 to 190, and TDX Connect's 256 to 320).
     Global,
 }
 
@@ -38,7 +38,8 @@ macro_rules! operand_table {
 
 /// An operand ID (bits 31:0 with `TDX_OPERAND_INVALID`, `TDX_OPERAND_BUSY` and others): the
 /// register, TD_PARAMS field or structure an error is about. Any 32-bit value is kept; the
-/// named ones come from the module's operand-ID list (1.5.01, with 1.0.3's TDVPX).
+/// named ones come from the module's operand-ID list (1.5.01, with 1.0.3's TDVPX, and the
+/// IDs 1.5.28 to 2.0.18 add; `tests/data/operands-2.0.18.txt` transcribes 2.0.18's list).
 ///
 /// In TDH.MEM.SEPT.ADD version 1 and TDH.MEM.PAGE.DEMOTE the module names the page of L2
 /// VM `n` (1 to 3) as operand `R8 + n`, i.e. R9, R10 or R11; see [`Operand::l2_vm_id`].
@@ -77,6 +78,11 @@ operand_table! {
     GPA_LIST_ENTRY = 97, PageOrList, "GPA_LIST_ENTRY", "an entry of a GPA list (1.5 migration).";
     MIG_BUFF_LIST_ENTRY = 98, PageOrList, "MIG_BUFF_LIST_ENTRY", "an entry of a migration-buffer list (1.5).";
     NEW_PAGE_LIST_ENTRY = 99, PageOrList, "NEW_PAGE_LIST_ENTRY", "an entry of a new-page list (1.5).";
+    KEYNAME = 100, PageOrList, "KEYNAME", "the key name of a TDG.MR.KEY.GET request (1.5.32, 2.0.18).";
+    MEM_SCAN_CONTEXT = 105, PageOrList, "MEM_SCAN_CONTEXT", "a memory-scan context (1.5.32, 2.0.18).";
+    GPA_RANGE_LIST_ENTRY = 106, PageOrList, "GPA_RANGE_LIST_ENTRY", "an entry of a GPA range list (1.5.32, 2.0.18).";
+    GPA_LIST_INFO_ENTRY = 107, PageOrList, "GPA_LIST_INFO_ENTRY", "an entry of a GPA list info (1.5.32, 2.0.18).";
+    KEYSIZE_BITMAP = 108, PageOrList, "KEYSIZE_BITMAP", "the key-size bitmap of a key request (1.5.32, 2.0.18).";
     TDR = 128, ControlStructure, "TDR", "the TD root page.";
     TDCX = 129, ControlStructure, "TDCX", "a TDCS page.";
     TDVPR = 130, ControlStructure, "TDVPR", "the vCPU root page.";
@@ -93,12 +99,20 @@ operand_table! {
     OP_STATE = 172, ControlStructure, "OP_STATE", "the TD's operation state (1.5).";
     MIG = 173, ControlStructure, "MIG", "the TD's migration state (1.5).";
     SERVTD_BINDINGS = 174, ControlStructure, "SERVTD_BINDINGS", "the TD's service-TD bindings (1.5).";
+    PASID_TRK = 175, ControlStructure, "PASID_TRK", "PASID tracking state (TDX Connect, 2.0).";
     METADATA_FIELD = 176, ControlStructure, "METADATA_FIELD", "a metadata field (1.5).";
+    NUM_VCPUS = 177, ControlStructure, "NUM_VCPUS", "the TD's number of vCPUs (1.5.28 and later).";
+    CPUID_FIXED0_BITMAP = 178, ControlStructure, "CPUID_FIXED0_BITMAP", "the TD's CPUID fixed-0 bitmap (1.5.28 and later).";
     SYS = 184, Global, "SYS", "the module's platform state.";
     TDMR = 185, Global, "TDMR", "a TDMR.";
     KOT = 186, Global, "KOT", "the key ownership table.";
     KET = 187, Global, "KET", "the key encryption table (MKTME key programming).";
     WBCACHE = 188, Global, "WBCACHE", "the cache write-back state.";
+    MEM_SCAN_STATE = 190, Global, "MEM_SCAN_STATE", "the memory-scan state (1.5.32, 2.0.18).";
+    PASIDMT = 256, Global, "PASIDMT", "the PASID mapping table (TDX Connect, 2.0).";
+    MMIOMT = 257, Global, "MMIOMT", "the MMIO mapping table (TDX Connect, 2.0).";
+    SPDMMT = 258, Global, "SPDMMT", "the SPDM session table (TDX Connect, 2.0).";
+    DMAR = 320, Global, "DMAR", "a DMA-remapping entry (TDX Connect, 2.0).";
 }
 
 impl Operand {
@@ -385,7 +399,7 @@ impl Details {
     #[inline]
     pub const fn is_empty(self) -> bool {
         match self.kind {
-            DetailsKind::None | DetailsKind::SuccessInfo => self.raw == 0,
+            DetailsKind::None | DetailsKind::SuccessInfo | DetailsKind::NotRead => self.raw == 0,
             DetailsKind::PartOfCode => true,
             _ => false,
         }
@@ -432,7 +446,7 @@ impl Details {
     /// The bits the interpretation reads; others are shown raw if set.
     const fn used_bits(self) -> u32 {
         match self.kind {
-            DetailsKind::None => 0,
+            DetailsKind::None | DetailsKind::NotRead => 0,
             DetailsKind::SeptLevel => 0xFF,
             DetailsKind::SmrrCmr | DetailsKind::TdmrPamt | DetailsKind::TdmrReserved => 0xFFFF,
             DetailsKind::Tdmr => 0xFF,
@@ -461,7 +475,7 @@ impl fmt::Display for Details {
         let b1 = (raw >> 8) & 0xFF;
         let b2 = (raw >> 16) & 0xFF;
         match self.kind {
-            DetailsKind::None | DetailsKind::PartOfCode => Ok(()),
+            DetailsKind::None | DetailsKind::PartOfCode | DetailsKind::NotRead => Ok(()),
             DetailsKind::Operand => write!(f, "operand {}", Operand(raw)),
             DetailsKind::SuccessInfo => write!(
                 f,

@@ -50,8 +50,8 @@ pub use parse::{
 };
 pub use tdvmcall::{TdvmcallCode, TdvmcallStatus};
 
-use crate::leaf::ModuleVersion;
 use crate::regs::offsets;
+use crate::version::ModuleVersion;
 use core::fmt;
 
 /// A TDX completion status (RAX after SEAMCALL or TDCALL), or one of the crate's software
@@ -100,6 +100,68 @@ impl Status {
     pub const TDCALL_UD: Status = Status(offsets::SW_ERROR | Self::TDCALL_FAULT_TAG | 6);
     /// #GP on TDCALL: the caller is not at CPL 0 or not in 64-bit mode. `0x8000FF010000000D`.
     pub const TDCALL_GP: Status = Status(offsets::SW_ERROR | Self::TDCALL_FAULT_TAG | 13);
+
+    /// Details-L1 (bits 39:32) of the software status for a leaf the known module does not
+    /// have ([`Status::not_in_module`]); bit 32 tells a TDCALL leaf from a SEAMCALL one.
+    pub const NOT_IN_MODULE_TAG: u64 = 2 << 32;
+    /// Added to [`Status::NOT_IN_MODULE_TAG`] when a TDX_FEATURES0 bit was missing.
+    pub const MISSING_FEATURE0_TAG: u64 = 4 << 32;
+
+    /// The software status a [`Host`](crate::host::Host) or [`Guest`](crate::guest::Guest)
+    /// returns instead of calling a leaf its known module does not have: error bit, class
+    /// 0xFF, details L1 2 (SEAMCALL) or 3 (TDCALL), plus 4 when the reason is a missing
+    /// TDX_FEATURES0 bit, and in bits 31:0 the leaf number (7:0), the leaf version (15:8),
+    /// and the module's major (31:28), minor (27:24) and update (23:16). Nothing ran. [`Status::check`] turns it into
+    /// [`InvalidReason::NotInModule`](crate::error::InvalidReason::NotInModule).
+    pub const fn not_in_module(refusal: crate::leaf::NotInModule) -> Status {
+        let side = match refusal.leaf.side() {
+            crate::leaf::Side::Host => Self::NOT_IN_MODULE_TAG,
+            crate::leaf::Side::Guest => Self::NOT_IN_MODULE_TAG | Self::TDCALL_FAULT_TAG,
+        };
+        let tag = if refusal.missing_feature0.is_some() {
+            side | Self::MISSING_FEATURE0_TAG
+        } else {
+            side
+        };
+        let module = refusal.module;
+        let bits = (refusal.leaf.number() as u64 & 0xFF)
+            | (refusal.version as u64) << 8
+            | (module.update as u64) << 16
+            | ((module.minor & 0xF) as u64) << 24
+            | ((module.major & 0xF) as u64) << 28;
+        Status(Self::SW_ERROR | tag | bits)
+    }
+
+    /// For a status made by [`Status::not_in_module`]: the refusal it records.
+    pub fn as_not_in_module(self) -> Option<crate::leaf::NotInModule> {
+        if !self.is_software() || self.0 & (0xFA << 32) != Self::NOT_IN_MODULE_TAG {
+            return None;
+        }
+        let side = if self.0 & Self::TDCALL_FAULT_TAG != 0 {
+            crate::leaf::Side::Guest
+        } else {
+            crate::leaf::Side::Host
+        };
+        let raw = self.0 as u32;
+        let leaf = crate::leaf::Leaf::from_number(side, (raw & 0xFF) as u16)?;
+        let version = (raw >> 8) as u8;
+        let module = ModuleVersion::new(
+            (raw >> 28) as u8,
+            (raw >> 24) as u8 & 0xF,
+            (raw >> 16) as u8,
+        );
+        Some(crate::leaf::NotInModule {
+            leaf,
+            version,
+            module,
+            needs: leaf.modules_with_version(version).first(),
+            missing_feature0: if self.0 & Self::MISSING_FEATURE0_TAG != 0 {
+                leaf.needs_feature0()
+            } else {
+                None
+            },
+        })
+    }
 
     /// Wraps a raw RAX value.
     #[inline]
@@ -274,7 +336,7 @@ impl Status {
     #[inline]
     pub fn check(self) -> crate::Result<Status> {
         if self.is_error() {
-            Err(crate::Error::Status(self))
+            Err(crate::Error::from(self))
         } else {
             Ok(self)
         }
