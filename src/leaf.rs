@@ -11,6 +11,7 @@
 //! any of those modules and is left out; so is the debug-build-only TDDEBUGCONFIG (0xFE).
 
 use crate::call::CallKind;
+use crate::regs::RegSet;
 use core::fmt;
 
 /// The two sides of the TDX ABI.
@@ -70,7 +71,7 @@ macro_rules! leaf_table {
         $(#[doc = $doc:literal])*
         $variant:ident = $number:literal, $spec:literal, $side:ident, $kind:ident,
             since $since:ident, max_version $max_version:literal, v1_since $v1_since:ident,
-            aes_gcm $aes:literal;
+            aes_gcm $aes:literal, regs $regs:ident;
     )*) => {
         /// A SEAMCALL or TDCALL leaf.
         ///
@@ -137,6 +138,17 @@ macro_rules! leaf_table {
             pub const fn clobbers_vector_state(self) -> bool {
                 match self { $(Leaf::$variant => $aes,)* }
             }
+
+            /// The registers the typed wrappers move for this leaf
+            /// ([`Backend::call_set`](crate::call::Backend::call_set)): every ABI input and
+            /// output of the leaf lies in this set (tests/thunk_fit.rs checks it against the
+            /// ABI reference). [`RegSet::Full`] for TDH.VP.ENTER, the leaves with operands in
+            /// R12-R15, and TDG.VP.VMCALL, whose set follows from each call's exposed
+            /// registers ([`RegSet::covering`]).
+            #[inline]
+            pub const fn reg_set(self) -> RegSet {
+                match self { $(Leaf::$variant => RegSet::$regs,)* }
+            }
         }
     };
     (@opt none) => { None };
@@ -145,184 +157,184 @@ macro_rules! leaf_table {
 
 leaf_table! {
     /// Enter a TD vCPU; returns on a TD exit.
-    TdhVpEnter = 0, "TDH.VP.ENTER", Host, SeamcallScrub, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpEnter = 0, "TDH.VP.ENTER", Host, SeamcallScrub, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Full;
     /// Add a TDCS control-structure page to a TD.
-    TdhMngAddcx = 1, "TDH.MNG.ADDCX", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngAddcx = 1, "TDH.MNG.ADDCX", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Add and measure a private page before the TD is finalized.
-    TdhMemPageAdd = 2, "TDH.MEM.PAGE.ADD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageAdd = 2, "TDH.MEM.PAGE.ADD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Add a Secure-EPT page.
-    TdhMemSeptAdd = 3, "TDH.MEM.SEPT.ADD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMemSeptAdd = 3, "TDH.MEM.SEPT.ADD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false, regs Args;
     /// Add a TDCX page to a vCPU.
-    TdhVpAddcx = 4, "TDH.VP.ADDCX", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpAddcx = 4, "TDH.VP.ADDCX", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Relocate a private page to a new physical page.
-    TdhMemPageRelocate = 5, "TDH.MEM.PAGE.RELOCATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageRelocate = 5, "TDH.MEM.PAGE.RELOCATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Add a private page to a running TD (pending until the guest accepts it).
-    TdhMemPageAug = 6, "TDH.MEM.PAGE.AUG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageAug = 6, "TDH.MEM.PAGE.AUG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Block a GPA range in the Secure EPT.
-    TdhMemRangeBlock = 7, "TDH.MEM.RANGE.BLOCK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemRangeBlock = 7, "TDH.MEM.RANGE.BLOCK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Configure the TD's private key on the current package.
-    TdhMngKeyConfig = 8, "TDH.MNG.KEY.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngKeyConfig = 8, "TDH.MNG.KEY.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Create a TD from a TDR page and an HKID.
-    TdhMngCreate = 9, "TDH.MNG.CREATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngCreate = 9, "TDH.MNG.CREATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Create a vCPU from a TDVPR page.
-    TdhVpCreate = 10, "TDH.VP.CREATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpCreate = 10, "TDH.VP.CREATE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a TD-scope metadata field.
-    TdhMngRd = 11, "TDH.MNG.RD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMngRd = 11, "TDH.MNG.RD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false, regs Args;
     /// Read 8 bytes of a debug TD's private memory.
-    TdhMemRd = 12, "TDH.MEM.RD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemRd = 12, "TDH.MEM.RD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write a TD-scope metadata field.
-    TdhMngWr = 13, "TDH.MNG.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngWr = 13, "TDH.MNG.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write 8 bytes of a debug TD's private memory.
-    TdhMemWr = 14, "TDH.MEM.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemWr = 14, "TDH.MEM.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Split a large private page into smaller ones.
-    TdhMemPageDemote = 15, "TDH.MEM.PAGE.DEMOTE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageDemote = 15, "TDH.MEM.PAGE.DEMOTE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Extend MRTD with a 256-byte chunk of a TD page.
-    TdhMrExtend = 16, "TDH.MR.EXTEND", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMrExtend = 16, "TDH.MR.EXTEND", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Finalize the TD's measurement.
-    TdhMrFinalize = 17, "TDH.MR.FINALIZE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMrFinalize = 17, "TDH.MR.FINALIZE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Flush a vCPU's cached state from the current logical processor.
-    TdhVpFlush = 18, "TDH.VP.FLUSH", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpFlush = 18, "TDH.VP.FLUSH", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Confirm every vCPU of a TD has been flushed.
-    TdhMngVpflushdone = 19, "TDH.MNG.VPFLUSHDONE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngVpflushdone = 19, "TDH.MNG.VPFLUSHDONE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Free the TD's HKID once its caches are written back.
-    TdhMngKeyFreeid = 20, "TDH.MNG.KEY.FREEID", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngKeyFreeid = 20, "TDH.MNG.KEY.FREEID", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Initialize a TD from TD_PARAMS.
-    TdhMngInit = 21, "TDH.MNG.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngInit = 21, "TDH.MNG.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Initialize a vCPU (v1: with its x2APIC ID).
-    TdhVpInit = 22, "TDH.VP.INIT", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5_05, aes_gcm false;
+    TdhVpInit = 22, "TDH.VP.INIT", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5_05, aes_gcm false, regs Args;
     /// Merge smaller private pages into a large page.
-    TdhMemPagePromote = 23, "TDH.MEM.PAGE.PROMOTE", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMemPagePromote = 23, "TDH.MEM.PAGE.PROMOTE", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false, regs Args;
     /// Read the PAMT metadata of a physical page.
-    TdhPhymemPageRdmd = 24, "TDH.PHYMEM.PAGE.RDMD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemPageRdmd = 24, "TDH.PHYMEM.PAGE.RDMD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a Secure-EPT entry.
-    TdhMemSeptRd = 25, "TDH.MEM.SEPT.RD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemSeptRd = 25, "TDH.MEM.SEPT.RD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a vCPU-scope metadata field.
-    TdhVpRd = 26, "TDH.VP.RD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhVpRd = 26, "TDH.VP.RD", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false, regs Args;
     /// Reclaim the TD's HKID (does nothing in 1.5; kept for compatibility).
-    TdhMngKeyReclaimid = 27, "TDH.MNG.KEY.RECLAIMID", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMngKeyReclaimid = 27, "TDH.MNG.KEY.RECLAIMID", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Reclaim a physical page from a torn-down TD.
-    TdhPhymemPageReclaim = 28, "TDH.PHYMEM.PAGE.RECLAIM", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemPageReclaim = 28, "TDH.PHYMEM.PAGE.RECLAIM", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Remove a private page from a TD.
-    TdhMemPageRemove = 29, "TDH.MEM.PAGE.REMOVE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemPageRemove = 29, "TDH.MEM.PAGE.REMOVE", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Remove a Secure-EPT page.
-    TdhMemSeptRemove = 30, "TDH.MEM.SEPT.REMOVE", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdhMemSeptRemove = 30, "TDH.MEM.SEPT.REMOVE", Host, Seamcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false, regs Args;
     /// Configure the global private key on the current package.
-    TdhSysKeyConfig = 31, "TDH.SYS.KEY.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysKeyConfig = 31, "TDH.SYS.KEY.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write TDSYSINFO_STRUCT and the CMR table to host memory.
-    TdhSysInfo = 32, "TDH.SYS.INFO", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysInfo = 32, "TDH.SYS.INFO", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Global module initialization.
-    TdhSysInit = 33, "TDH.SYS.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysInit = 33, "TDH.SYS.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a global metadata field.
-    TdhSysRd = 34, "TDH.SYS.RD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysRd = 34, "TDH.SYS.RD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Per-logical-processor module initialization.
-    TdhSysLpInit = 35, "TDH.SYS.LP.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysLpInit = 35, "TDH.SYS.LP.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Initialize part of a TDMR's PAMT (resumable).
-    TdhSysTdmrInit = 36, "TDH.SYS.TDMR.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysTdmrInit = 36, "TDH.SYS.TDMR.INIT", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read global metadata fields into a list page.
-    TdhSysRdall = 37, "TDH.SYS.RDALL", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysRdall = 37, "TDH.SYS.RDALL", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Increment the TD's TLB epoch.
-    TdhMemTrack = 38, "TDH.MEM.TRACK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemTrack = 38, "TDH.MEM.TRACK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Unblock a blocked GPA range.
-    TdhMemRangeUnblock = 39, "TDH.MEM.RANGE.UNBLOCK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhMemRangeUnblock = 39, "TDH.MEM.RANGE.UNBLOCK", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write back and invalidate caches for HKIDs being freed (resumable).
-    TdhPhymemCacheWb = 40, "TDH.PHYMEM.CACHE.WB", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemCacheWb = 40, "TDH.PHYMEM.CACHE.WB", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write back and invalidate one page's cache lines for an HKID.
-    TdhPhymemPageWbinvd = 41, "TDH.PHYMEM.PAGE.WBINVD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhPhymemPageWbinvd = 41, "TDH.PHYMEM.PAGE.WBINVD", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write a vCPU-scope metadata field.
-    TdhVpWr = 43, "TDH.VP.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhVpWr = 43, "TDH.VP.WR", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Shut the module down on the current logical processor.
-    TdhSysLpShutdown = 44, "TDH.SYS.LP.SHUTDOWN", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysLpShutdown = 44, "TDH.SYS.LP.SHUTDOWN", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Configure the TDMRs and the global private HKID.
-    TdhSysConfig = 45, "TDH.SYS.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdhSysConfig = 45, "TDH.SYS.CONFIG", Host, Seamcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Bind a service TD to a target TD.
-    TdhServtdBind = 48, "TDH.SERVTD.BIND", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhServtdBind = 48, "TDH.SERVTD.BIND", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Full;
     /// Pre-bind a service TD (by its info hash) to a target TD.
-    TdhServtdPrebind = 49, "TDH.SERVTD.PREBIND", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhServtdPrebind = 49, "TDH.SERVTD.PREBIND", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Prepare the module for a TD-preserving update.
-    TdhSysShutdown = 52, "TDH.SYS.SHUTDOWN", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysShutdown = 52, "TDH.SYS.SHUTDOWN", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Resume after a TD-preserving update.
-    TdhSysUpdate = 53, "TDH.SYS.UPDATE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhSysUpdate = 53, "TDH.SYS.UPDATE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Abort an export session.
-    TdhExportAbort = 64, "TDH.EXPORT.ABORT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportAbort = 64, "TDH.EXPORT.ABORT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Write-block private pages for export.
-    TdhExportBlockw = 65, "TDH.EXPORT.BLOCKW", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportBlockw = 65, "TDH.EXPORT.BLOCKW", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Restore pages whose export was cancelled.
-    TdhExportRestore = 66, "TDH.EXPORT.RESTORE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportRestore = 66, "TDH.EXPORT.RESTORE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Export private pages, encrypted, to a migration stream.
-    TdhExportMem = 68, "TDH.EXPORT.MEM", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportMem = 68, "TDH.EXPORT.MEM", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Full;
     /// Pause the TD for the final export phase.
-    TdhExportPause = 70, "TDH.EXPORT.PAUSE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportPause = 70, "TDH.EXPORT.PAUSE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// End an export epoch (or the in-order phase).
-    TdhExportTrack = 71, "TDH.EXPORT.TRACK", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportTrack = 71, "TDH.EXPORT.TRACK", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Export the TD's immutable state.
-    TdhExportStateImmutable = 72, "TDH.EXPORT.STATE.IMMUTABLE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportStateImmutable = 72, "TDH.EXPORT.STATE.IMMUTABLE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Export the TD-scope mutable state.
-    TdhExportStateTd = 73, "TDH.EXPORT.STATE.TD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportStateTd = 73, "TDH.EXPORT.STATE.TD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Export one vCPU's mutable state.
-    TdhExportStateVp = 74, "TDH.EXPORT.STATE.VP", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhExportStateVp = 74, "TDH.EXPORT.STATE.VP", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Remove the write block of an exported page.
-    TdhExportUnblockw = 75, "TDH.EXPORT.UNBLOCKW", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhExportUnblockw = 75, "TDH.EXPORT.UNBLOCKW", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Abort an import session.
-    TdhImportAbort = 80, "TDH.IMPORT.ABORT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportAbort = 80, "TDH.IMPORT.ABORT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// End an import session.
-    TdhImportEnd = 81, "TDH.IMPORT.END", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhImportEnd = 81, "TDH.IMPORT.END", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Commit an import: the TD may run.
-    TdhImportCommit = 82, "TDH.IMPORT.COMMIT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhImportCommit = 82, "TDH.IMPORT.COMMIT", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Import private pages from a migration stream.
-    TdhImportMem = 83, "TDH.IMPORT.MEM", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportMem = 83, "TDH.IMPORT.MEM", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Full;
     /// Process an epoch token from a migration stream.
-    TdhImportTrack = 84, "TDH.IMPORT.TRACK", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportTrack = 84, "TDH.IMPORT.TRACK", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Import the TD's immutable state.
-    TdhImportStateImmutable = 85, "TDH.IMPORT.STATE.IMMUTABLE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportStateImmutable = 85, "TDH.IMPORT.STATE.IMMUTABLE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Import the TD-scope mutable state.
-    TdhImportStateTd = 86, "TDH.IMPORT.STATE.TD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportStateTd = 86, "TDH.IMPORT.STATE.TD", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Import one vCPU's mutable state.
-    TdhImportStateVp = 87, "TDH.IMPORT.STATE.VP", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true;
+    TdhImportStateVp = 87, "TDH.IMPORT.STATE.VP", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm true, regs Args;
     /// Create a migration stream context from a MIGSC page.
-    TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
 
     /// Call the VMM (GHCI TDVMCALL): exposes selected registers to the host.
-    TdgVpVmcall = 0, "TDG.VP.VMCALL", Guest, Tdvmcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpVmcall = 0, "TDG.VP.VMCALL", Guest, Tdvmcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Full;
     /// Read the TD's execution environment (GPA width, attributes, vCPU counts).
-    TdgVpInfo = 1, "TDG.VP.INFO", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpInfo = 1, "TDG.VP.INFO", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Extend a runtime measurement register.
-    TdgMrRtmrExtend = 2, "TDG.MR.RTMR.EXTEND", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgMrRtmrExtend = 2, "TDG.MR.RTMR.EXTEND", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read the pending virtualization exception's information.
-    TdgVpVeinfoGet = 3, "TDG.VP.VEINFO.GET", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpVeinfoGet = 3, "TDG.VP.VEINFO.GET", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Create a TDREPORT for attestation.
-    TdgMrReport = 4, "TDG.MR.REPORT", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgMrReport = 4, "TDG.MR.REPORT", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Choose whether CPUID raises #VE in supervisor and user mode.
-    TdgVpCpuidveSet = 5, "TDG.VP.CPUIDVE.SET", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVpCpuidveSet = 5, "TDG.VP.CPUIDVE.SET", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Accept a pending private page.
-    TdgMemPageAccept = 6, "TDG.MEM.PAGE.ACCEPT", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgMemPageAccept = 6, "TDG.MEM.PAGE.ACCEPT", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a TD-scope metadata field.
-    TdgVmRd = 7, "TDG.VM.RD", Guest, Tdcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false;
+    TdgVmRd = 7, "TDG.VM.RD", Guest, Tdcall, since V1_0, max_version 1, v1_since V1_5, aes_gcm false, regs Args;
     /// Write a TD-scope metadata field.
-    TdgVmWr = 8, "TDG.VM.WR", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false;
+    TdgVmWr = 8, "TDG.VM.WR", Guest, Tdcall, since V1_0, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a vCPU-scope metadata field.
-    TdgVpRd = 9, "TDG.VP.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpRd = 9, "TDG.VP.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write a vCPU-scope metadata field.
-    TdgVpWr = 10, "TDG.VP.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpWr = 10, "TDG.VP.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a global metadata field.
-    TdgSysRd = 11, "TDG.SYS.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgSysRd = 11, "TDG.SYS.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read global metadata fields into a list page.
-    TdgSysRdall = 12, "TDG.SYS.RDALL", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgSysRdall = 12, "TDG.SYS.RDALL", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a metadata field of a TD this service TD is bound to.
-    TdgServtdRd = 18, "TDG.SERVTD.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgServtdRd = 18, "TDG.SERVTD.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Full;
     /// Write a metadata field of a TD this service TD is bound to.
-    TdgServtdWr = 20, "TDG.SERVTD.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgServtdWr = 20, "TDG.SERVTD.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Full;
     /// Verify a REPORTMACSTRUCT.
-    TdgMrVerifyreport = 22, "TDG.MR.VERIFYREPORT", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgMrVerifyreport = 22, "TDG.MR.VERIFYREPORT", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Read a private page's L2 attributes (TD partitioning).
-    TdgMemPageAttrRd = 23, "TDG.MEM.PAGE.ATTR.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgMemPageAttrRd = 23, "TDG.MEM.PAGE.ATTR.RD", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Write a private page's L2 attributes (TD partitioning).
-    TdgMemPageAttrWr = 24, "TDG.MEM.PAGE.ATTR.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgMemPageAttrWr = 24, "TDG.MEM.PAGE.ATTR.WR", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Enter an L2 VM (TD partitioning).
-    TdgVpEnter = 25, "TDG.VP.ENTER", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpEnter = 25, "TDG.VP.ENTER", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Full;
     /// Invalidate cached EPT translations of L2 VMs.
-    TdgVpInvept = 26, "TDG.VP.INVEPT", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpInvept = 26, "TDG.VP.INVEPT", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
     /// Invalidate cached linear translations of an L2 VM.
-    TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false;
+    TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, since V1_5, max_version 0, v1_since none, aes_gcm false, regs Args;
 }
 
 impl Leaf {

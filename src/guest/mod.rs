@@ -76,10 +76,15 @@ impl<B: Backend> Guest<B> {
     /// typed wrapper of that leaf).
     #[inline]
     unsafe fn call(&mut self, leaf: Leaf, version: u8, regs: &mut Regs) -> Status {
-        // SAFETY: forwarded; the caller upholds the leaf's contract.
+        // SAFETY: forwarded; the caller upholds the leaf's contract. The leaf writes no
+        // register outside its table set (tests/thunk_fit.rs).
         unsafe {
-            self.backend
-                .call(leaf.call_kind(), Self::rax(leaf, version), regs)
+            self.backend.call_set(
+                leaf.call_kind(),
+                leaf.reg_set(),
+                Self::rax(leaf, version),
+                regs,
+            )
         }
     }
 
@@ -120,8 +125,12 @@ impl<B: Backend> Guest<B> {
                 },
             )));
         }
-        // SAFETY: the caller upholds the leaf's contract.
-        Ok(unsafe { self.call(leaf, version, regs) })
+        // SAFETY: the caller upholds the leaf's contract. Caller-built registers may use
+        // any register, so this is the full-struct call, never a narrow variant.
+        Ok(unsafe {
+            self.backend
+                .call(leaf.call_kind(), Self::rax(leaf, version), regs)
+        })
     }
 }
 
