@@ -320,6 +320,19 @@ mod native {
                 }
             }
         }
+
+        #[inline]
+        unsafe fn call_set(
+            &mut self,
+            kind: CallKind,
+            set: RegSet,
+            leaf: u64,
+            regs: &mut Regs,
+        ) -> Status {
+            // SAFETY: the caller upholds the contract of `Backend::call_set`, which is the
+            // contract of the narrow thunk (and the full one covers any set).
+            unsafe { dispatch!(thunk, kind, set, leaf, regs) }
+        }
     }
 }
 
