@@ -85,7 +85,7 @@ impl<B: Backend + ?Sized> Backend for &mut B {
         unsafe { (**self).call(kind, leaf, regs) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn call_set(
         &mut self,
         kind: CallKind,
@@ -263,7 +263,7 @@ mod native {
                 }
             }
 
-            #[inline]
+            #[inline(always)]
             unsafe fn call_set(
                 &mut self,
                 kind: CallKind,
@@ -321,7 +321,7 @@ mod native {
             }
         }
 
-        #[inline]
+        #[inline(always)]
         unsafe fn call_set(
             &mut self,
             kind: CallKind,

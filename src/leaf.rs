@@ -145,7 +145,7 @@ macro_rules! leaf_table {
             /// ABI reference). [`RegSet::Full`] for TDH.VP.ENTER, the leaves with operands in
             /// R12-R15, and TDG.VP.VMCALL, whose set follows from each call's exposed
             /// registers ([`RegSet::covering`]).
-            #[inline]
+            #[inline(always)]
             pub const fn reg_set(self) -> RegSet {
                 match self { $(Leaf::$variant => RegSet::$regs,)* }
             }

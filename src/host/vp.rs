@@ -279,11 +279,17 @@ impl<B: Backend> Host<B> {
         regs.rcx = tdvpr.raw() | flags;
         // SAFETY: the caller upholds the vCPU-entry contract above.
         let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
+        // Only RAX is looked at here; the rest is read from `regs` when asked.
+        let regs: &'r Regs = regs;
+        // The VMM loop's common exit first, with one compare: TDX_SUCCESS without flag bits
+        // (63:32 zero) and basic exit reason TDCALL (bits 15:0; bits 31:16 hold exit flags
+        // such as the preempted bus lock).
+        if status.raw() & 0xFFFF_FFFF_0000_FFFF == ExitReason::TDCALL as u64 {
+            return Ok(TdExit::Tdvmcall(TdvmcallExit { status, regs }));
+        }
         if !is_td_exit(status) {
             return Err(Error::Status(status));
         }
-        // Only RAX is looked at here; the rest is read from `regs` when asked.
-        let regs: &'r Regs = regs;
         if status.is(StatusCode::Success)
             && ExitReason::from_raw(status.details_l2()).basic() == ExitReason::TDCALL
         {
