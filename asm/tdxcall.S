@@ -186,12 +186,11 @@ SYM(extable_start):
 .if \kind == KIND_SEAMCALL
 	INSN_SEAMCALL
 	/*
-	 * CF=1 is VMfailInvalid: no module is loaded, or the SEAM loader is busy. RAX is not
-	 * changed by the CPU in that case, so it still holds the leaf; replace it with the
-	 * software code. MOVABS because OR/MOV take at most a 32-bit immediate.
+	 * CF=1 is VMfailInvalid: no module is loaded, or the SEAM loader is busy. The rare
+	 * path is out of line (after the RET below), so the common one falls through a
+	 * not-taken branch instead of jumping over the MOVABS.
 	 */
-	jnc	.Lfixup\@
-	movabs	$TDX_SW_VMFAILINVALID, %rax
+	jc	.Lvmfail\@
 .else
 	INSN_TDCALL
 .endif /* \kind */
@@ -254,6 +253,16 @@ SYM(extable_start):
 	POP_IF	\set, 3, %rbx
 	POP_IF	\set, 5, %rbp
 	ret
+.if \kind == KIND_SEAMCALL
+.Lvmfail\@:
+	/*
+	 * VMfailInvalid: RAX is not changed by the CPU, so it still holds the leaf; replace it
+	 * with the software code (MOVABS: OR/MOV take at most a 32-bit immediate) and store
+	 * the registers as any other outcome does.
+	 */
+	movabs	$TDX_SW_VMFAILINVALID, %rax
+	jmp	.Lfixup\@
+.endif
 	.size \symbol, . - \symbol
 
 	/*

@@ -101,7 +101,13 @@ impl Backend for Answering {
     }
 
     #[inline]
-    unsafe fn call_set(&mut self, kind: CallKind, set: RegSet, leaf: u64, regs: &mut Regs) -> Status {
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        leaf: u64,
+        regs: &mut Regs,
+    ) -> Status {
         // SAFETY: the loopback backend executes no TDX instruction.
         unsafe { Loopback.call_set(kind, set, leaf, regs) };
         Status::from_raw(self.0)
@@ -236,7 +242,13 @@ impl Backend for Recording {
         Status::from_raw(rax)
     }
 
-    unsafe fn call_set(&mut self, kind: CallKind, set: RegSet, rax: u64, regs: &mut Regs) -> Status {
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        rax: u64,
+        regs: &mut Regs,
+    ) -> Status {
         assert!(self.0.is_none(), "one call per wrapper");
         self.0 = Some((kind, Some(set), rax, *regs));
         Status::from_raw(rax)

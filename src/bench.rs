@@ -214,7 +214,15 @@ pub unsafe fn compare_set<B: Backend>(
     let mut loopback_backend = crate::call::loopback::Loopback;
     // SAFETY: the loopback thunks execute no TDX instruction.
     let (loopback, _) = unsafe {
-        measure_call_set(&mut loopback_backend, kind, set, leaf, inputs, warm_up, samples)
+        measure_call_set(
+            &mut loopback_backend,
+            kind,
+            set,
+            leaf,
+            inputs,
+            warm_up,
+            samples,
+        )
     };
     Comparison {
         call,

@@ -235,10 +235,15 @@ mod tests {
 
     #[test]
     fn sets_name_the_registers_they_say() {
-        let names = |set: RegSet| -> std::vec::Vec<u8> { (0..16).filter(|&i| set.holds_index(i)).collect() };
+        let names = |set: RegSet| -> std::vec::Vec<u8> {
+            (0..16).filter(|&i| set.holds_index(i)).collect()
+        };
         assert_eq!(names(RegSet::Args), [1, 2, 8, 9, 10, 11]);
         assert_eq!(names(RegSet::Ghci), [1, 10, 11, 12, 13, 14, 15]);
-        assert_eq!(names(RegSet::Full), [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(
+            names(RegSet::Full),
+            [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        );
         for set in RegSet::ALL {
             assert_eq!(RegSet::from_mask(set.mask()), Some(set));
         }
@@ -275,7 +280,10 @@ mod tests {
             ..Regs::ZERO
         };
         let args = RegSet::Args.merge(&before, &after);
-        assert_eq!((args.rcx, args.rdx, args.r8, args.r12, args.rbx, args.rsi), (10, 20, 30, 4, 5, 6));
+        assert_eq!(
+            (args.rcx, args.rdx, args.r8, args.r12, args.rbx, args.rsi),
+            (10, 20, 30, 4, 5, 6)
+        );
         let ghci = RegSet::Ghci.merge(&before, &after);
         assert_eq!((ghci.rcx, ghci.rdx, ghci.r12, ghci.rbx), (10, 2, 40, 5));
         assert_eq!(RegSet::Full.merge(&before, &after), after);

@@ -21,7 +21,8 @@ fn typed_wrappers_over_native_reach_the_sites_of_their_sets() {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let log = Rc::clone(&seen);
     let _installed = emu::install(move |call: &mut Call<'_>| -> Outcome {
-        log.borrow_mut().push((call.kind(), call.site().thunk, call.site().regs));
+        log.borrow_mut()
+            .push((call.kind(), call.site().thunk, call.site().regs));
         call.complete(Status::SUCCESS)
     });
     let mut guest = Guest::native();
@@ -88,7 +89,13 @@ fn a_model_answer_outside_a_narrow_set_never_reaches_the_caller() {
             if thunk.moves(hw) {
                 assert_eq!(after >> 48, 0x0DD0, "{}: {}", thunk.name, common::NAMES[hw]);
             } else {
-                assert_eq!(after, value, "{}: {} untouched", thunk.name, common::NAMES[hw]);
+                assert_eq!(
+                    after,
+                    value,
+                    "{}: {} untouched",
+                    thunk.name,
+                    common::NAMES[hw]
+                );
             }
         }
     }

@@ -45,7 +45,10 @@ struct AbiLeaf {
 fn abi_leaves() -> Vec<AbiLeaf> {
     let text = include_str!("data/abi-registers.txt");
     let mut leaves = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let fields: Vec<&str> = line.split('|').map(str::trim).collect();
         assert_eq!(fields.len(), 3, "{line}");
         let head: Vec<&str> = fields[0].split_whitespace().collect();
@@ -114,7 +117,11 @@ fn every_leaf_that_fits_the_narrow_set_uses_it() {
         let leaf = Leaf::from_number(abi.side, abi.number).unwrap();
         if let Some(mask) = abi.registers {
             if RegSet::Args.holds(mask) {
-                assert_eq!(leaf.reg_set(), RegSet::Args, "{leaf} pays for the full thunk");
+                assert_eq!(
+                    leaf.reg_set(),
+                    RegSet::Args,
+                    "{leaf} pays for the full thunk"
+                );
             }
         }
     }
@@ -194,7 +201,10 @@ fn each_typed_tdvmcall_goes_through_the_narrowest_thunk_holding_its_exposed_regi
         assert_eq!(kind, CallKind::Tdvmcall, "{name}");
         let set = set.unwrap_or_else(|| panic!("{name}: the full-struct Backend::call"));
         let exposed = rcx as u16;
-        assert!(set.holds(exposed | 2), "{name}: {exposed:#06x} outside {set:?}");
+        assert!(
+            set.holds(exposed | 2),
+            "{name}: {exposed:#06x} outside {set:?}"
+        );
         let expected = if *name == "report_fatal_error" {
             RegSet::Full
         } else {

@@ -104,13 +104,29 @@ fn a_narrow_loopback_thunk_neither_reads_nor_writes_fields_outside_its_set() {
                     } else {
                         value
                     };
-                    assert_eq!(snapshot.after[hw], expected, "{}: {}", thunk.name, common::NAMES[hw]);
+                    assert_eq!(
+                        snapshot.after[hw],
+                        expected,
+                        "{}: {}",
+                        thunk.name,
+                        common::NAMES[hw]
+                    );
                 }
             } else if hw == common::RSI {
                 // The struct pointer, kept in RSI across the instruction.
-                assert_eq!(snapshot.after[hw], &mut regs as *mut Regs as u64, "{}", thunk.name);
+                assert_eq!(
+                    snapshot.after[hw], &mut regs as *mut Regs as u64,
+                    "{}",
+                    thunk.name
+                );
             } else {
-                assert_ne!(snapshot.after[hw], value, "{}: {} was loaded", thunk.name, common::NAMES[hw]);
+                assert_ne!(
+                    snapshot.after[hw],
+                    value,
+                    "{}: {} was loaded",
+                    thunk.name,
+                    common::NAMES[hw]
+                );
             }
         }
         assert_callee_saved(thunk.name, &snapshot);

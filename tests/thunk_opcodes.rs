@@ -95,7 +95,10 @@ fn loopback_sites_hold_same_length_no_ops() {
             site.instruction
         );
     }
-    assert_eq!(seamcall_sites, 3, "loopback seamcall, seamcall_args, seamcall_scrub");
+    assert_eq!(
+        seamcall_sites, 3,
+        "loopback seamcall, seamcall_args, seamcall_scrub"
+    );
     assert_eq!(
         tdcall_sites, 4,
         "loopback tdcall, tdcall_args, tdvmcall, tdvmcall_ghci"

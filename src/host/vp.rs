@@ -523,7 +523,10 @@ mod tests {
             let TdExit::Tdvmcall(call) = exit else {
                 panic!("{exit:?}")
             };
-            assert_eq!((call.gpr_select(), call.xmm_select(), call.vm()), (0x3C04, 1, 0));
+            assert_eq!(
+                (call.gpr_select(), call.xmm_select(), call.vm()),
+                (0x3C04, 1, 0)
+            );
             // Borrowed, not copied: the exit reads the caller's struct.
             assert!(core::ptr::eq(call.regs, exit.regs()));
             assert!(call.bus_lock_preempted());
