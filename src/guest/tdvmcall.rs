@@ -26,7 +26,7 @@ use crate::abi::check::invalid;
 use crate::abi::check::{check_address, check_span};
 use crate::abi::gpr_select::{Gpr, GprSelect};
 use crate::abi::{GuestPhysAddr, PAGE_SIZE};
-use crate::call::{Backend, CallKind};
+use crate::call::Backend;
 use crate::error::{Error, InvalidReason};
 use crate::leaf::Leaf;
 use crate::regs::{RegSet, Regs};
@@ -377,7 +377,7 @@ impl<B: Backend> Guest<B> {
         // `set`.
         let status = unsafe {
             self.backend_mut().call_set(
-                CallKind::Tdvmcall,
+                crate::call::CallKind::Tdvmcall,
                 set,
                 Leaf::TdgVpVmcall.rax(),
                 call.thunk_regs(),
