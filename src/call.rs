@@ -1,9 +1,13 @@
 //! The instruction seam: the thunks, and the one trait every wrapper calls through.
 //!
 //! Every typed wrapper reaches SEAMCALL, TDCALL or TDG.VP.VMCALL through
-//! [`Backend::call`]. [`Native`] executes the real instruction through the assembly thunks;
-//! a test can stand in any other implementation (a recorder, a fault injector) and see
-//! exactly the registers a wrapper passes.
+//! [`Backend::call_set`] with the register set of its leaf (the leaf table's
+//! [`Leaf::reg_set`](crate::leaf::Leaf::reg_set)); raw calls with caller-built registers go
+//! through [`Backend::call`], which moves all 13. [`Native`] executes the real instruction
+//! through the assembly thunks, the narrow variant of a set where the macro expands one; a
+//! test can stand in any other implementation (a recorder, a fault injector) and see exactly
+//! the registers a wrapper passes (a backend that does not override `call_set` gets every
+//! call as a full `call`).
 
 use crate::regs::{RegSet, Regs};
 use crate::status::Status;
