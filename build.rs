@@ -33,6 +33,32 @@ const REGS: [&str; 13] = [
     "rcx", "rdx", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rbx", "rdi", "rsi",
 ];
 
+/// THE register sets a thunk variant can move, as masks over hardware register numbers (bit
+/// `n` = the register the CPU numbers `n`: 1 RCX, 2 RDX, 3 RBX, 5 RBP, 6 RSI, 7 RDI, 8-15
+/// R8-R15; the encoding of TDG.VP.VMCALL's GPR_SELECT). The assembly macro takes one of these
+/// as its `set` argument and the Rust `RegSet` takes its masks from the generated constants,
+/// so each number is written once, here.
+///
+/// RBP is never a TDX operand; its bit in a set means "the other side may change RBP, so the
+/// thunk saves it" (the module zeroes RBP on an asynchronous TD exit, tdx-module-abi 4.2).
+const REG_SETS: [(&str, u16, &str); 3] = [
+    (
+        "FULL",
+        0xFFEE,
+        "Every register of `Regs` (RCX, RDX, RBX, RSI, RDI, R8-R15), and RBP saved.",
+    ),
+    (
+        "ARGS",
+        0x0F06,
+        "RCX, RDX and R8-R11: the operands of most SEAMCALL and TDCALL leaves.",
+    ),
+    (
+        "GHCI",
+        0xFC02,
+        "RCX and R10-R15: TDG.VP.VMCALL sub-functions that expose only R10-R15.",
+    ),
+];
+
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
@@ -52,6 +78,14 @@ fn main() {
     for (name, value, doc) in SOFTWARE_CODES {
         writeln!(header, "#define TDX_{name} {value:#x}").unwrap();
         writeln!(rust, "/// {doc}\npub const {name}: u64 = {value:#x};").unwrap();
+    }
+    for (name, mask, doc) in REG_SETS {
+        writeln!(header, "#define REGSET_{name} {mask:#x}").unwrap();
+        writeln!(
+            rust,
+            "/// Register-set mask `{name}`: {doc}\npub const REGSET_{name}: u16 = {mask:#x};"
+        )
+        .unwrap();
     }
     let size = REGS.len() * 8;
     writeln!(header, "#define REGS_SIZE {size}").unwrap();

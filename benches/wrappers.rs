@@ -1,6 +1,7 @@
 //! Typed-wrapper overhead: each representative leaf through its wrapper over the loopback
-//! backend (`Host::new(Loopback)`, `Guest::new(Loopback)`) against the raw loopback thunk of
-//! the same kind, called with the same registers and the same leaf.
+//! backend (`Host::new(Loopback)`, `Guest::new(Loopback)`) against the raw loopback thunk the
+//! wrapper uses (the narrow variant of the leaf's register set where it has one), called with
+//! the same registers and the same leaf.
 //!
 //! The raw side is what a caller writes by hand without the crate's types: build the
 //! register struct from plain integers, call the thunk, read the status and the output
@@ -13,8 +14,9 @@
 //! leaves here that is a non-error status (bit 63 clear), and each wrapper takes the path it
 //! takes on success:
 //!
-//! - TDH.SYS.RD (34), TDH.MEM.PAGE.ADD (2), TDG.VM.RD (7): `Status::check` passes a non-error
-//!   status, so the `Ok` path runs (SYS.RD keeps the status in its `MetadataRead`);
+//! - TDH.SYS.RD (34), TDH.MEM.PAGE.ADD (2), TDG.VM.RD (7), TDG.VP.INFO (1): `Status::check`
+//!   passes a non-error status, so the `Ok` path runs (SYS.RD keeps the status in its
+//!   `MetadataRead`);
 //! - TDG.VP.VMCALL (0): RAX = 0, and R10 (the VMM's status) comes back as the 0 sent in:
 //!   GHCI success;
 //! - TDH.VP.ENTER (0): TDX_SUCCESS with exit reason 0 decodes as an asynchronous TD exit. The
@@ -24,9 +26,8 @@
 //!
 //! After criterion, the binary prints a paired figure per leaf: batches of raw and wrapper
 //! calls interleaved (order alternating per round), the per-call difference of each round,
-//! and the median over rounds. The target (at most 1 ns over the raw thunk for a leaf with
-//! simple arguments) is about a fraction of a ~7 ns call, below the drift criterion sees on a
-//! shared machine between two benchmarks run seconds apart.
+//! and the median over rounds. The target: at most +0.5 ns over the raw thunk (issue 17),
+//! and for TDH.VP.ENTER, whose exit is decoded lazily, at most +1 ns.
 //!
 //! `cargo bench --features loopback --bench wrappers`
 
@@ -35,12 +36,13 @@ use std::hint::black_box;
 use std::time::Instant;
 use tdxcall::abi::{FieldId, GuestPhysAddr, HostPhysAddr, MetadataRead, TdrPage, TdvprPage};
 use tdxcall::call::loopback::{self, Loopback};
-use tdxcall::call::{Backend, CallKind, FnBackend};
+use tdxcall::call::{Backend, CallKind};
 use tdxcall::guest::tdvmcall::{MmioSize, Subfunction};
 use tdxcall::guest::Guest;
 use tdxcall::host::vp::{TdExit, VpEnterFlags};
 use tdxcall::host::Host;
 use tdxcall::leaf::Leaf;
+use tdxcall::regs::RegSet;
 use tdxcall::{Regs, Status};
 
 // RAX of each leaf, from the leaf table at compile time: the same constants a hand-written
@@ -50,6 +52,7 @@ const MEM_PAGE_ADD: u64 = Leaf::TdhMemPageAdd.rax();
 const VP_ENTER: u64 = Leaf::TdhVpEnter.rax();
 const VM_RD: u64 = Leaf::TdgVmRd.rax();
 const VP_VMCALL: u64 = Leaf::TdgVpVmcall.rax();
+const VP_INFO: u64 = Leaf::TdgVpInfo.rax();
 
 /// TD-exit status TDX_SUCCESS with exit reason 77 (TDCALL): a guest's TDG.VP.VMCALL.
 const EXIT_TDVMCALL: u64 = 77;
@@ -96,6 +99,19 @@ impl Backend for Answering {
         unsafe { Loopback.call(kind, leaf, regs) };
         Status::from_raw(self.0)
     }
+
+    #[inline]
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        leaf: u64,
+        regs: &mut Regs,
+    ) -> Status {
+        // SAFETY: the loopback backend executes no TDX instruction.
+        unsafe { Loopback.call_set(kind, set, leaf, regs) };
+        Status::from_raw(self.0)
+    }
 }
 
 // The raw sides: plain integers into the struct, the thunk, the outputs out.
@@ -107,7 +123,7 @@ fn raw_sys_rd(field: u64) -> (Status, u64, u64) {
         ..Regs::ZERO
     };
     // SAFETY: loopback thunks execute no TDX instruction.
-    let status = unsafe { loopback::seamcall(SYS_RD, &mut regs) };
+    let status = unsafe { loopback::seamcall_args(SYS_RD, &mut regs) };
     (status, regs.r8, regs.rdx)
 }
 
@@ -121,7 +137,7 @@ fn raw_mem_page_add(gpa: u64, tdr: u64, target: u64, source: u64) -> (Status, u6
         ..Regs::ZERO
     };
     // SAFETY: loopback thunks execute no TDX instruction.
-    let status = unsafe { loopback::seamcall(MEM_PAGE_ADD, &mut regs) };
+    let status = unsafe { loopback::seamcall_args(MEM_PAGE_ADD, &mut regs) };
     (status, regs.rcx, regs.rdx)
 }
 
@@ -141,8 +157,19 @@ fn raw_vm_rd(field: u64) -> (Status, u64) {
         ..Regs::ZERO
     };
     // SAFETY: loopback thunks execute no TDX instruction.
-    let status = unsafe { loopback::tdcall(VM_RD, &mut regs) };
+    let status = unsafe { loopback::tdcall_args(VM_RD, &mut regs) };
     (status, regs.r8)
+}
+
+#[inline(always)]
+fn raw_vp_info() -> (Status, [u64; 6]) {
+    let mut regs = Regs::ZERO;
+    // SAFETY: loopback thunks execute no TDX instruction.
+    let status = unsafe { loopback::tdcall_args(VP_INFO, &mut regs) };
+    (
+        status,
+        [regs.rcx, regs.rdx, regs.r8, regs.r9, regs.r10, regs.r11],
+    )
 }
 
 #[inline(always)]
@@ -158,7 +185,7 @@ fn raw_mmio_write(gpa: u64, size: u64, value: u64) -> (Status, u64) {
         ..Regs::ZERO
     };
     // SAFETY: loopback thunks execute no TDX instruction.
-    let status = unsafe { loopback::tdvmcall(VP_VMCALL, &mut regs) };
+    let status = unsafe { loopback::tdvmcall_ghci(VP_VMCALL, &mut regs) };
     (status, regs.r10)
 }
 
@@ -184,11 +211,11 @@ fn wrapper_mem_page_add<B: Backend>(host: &mut Host<B>, inputs: &Inputs) -> bool
 }
 
 #[inline(always)]
-fn wrapper_vp_enter<B: Backend>(
+fn wrapper_vp_enter<'r, B: Backend>(
     host: &mut Host<B>,
     tdvpr: TdvprPage,
-    regs: &mut Regs,
-) -> tdxcall::Result<TdExit> {
+    regs: &'r mut Regs,
+) -> tdxcall::Result<TdExit<'r>> {
     // SAFETY: the backend is a loopback; no vCPU is entered.
     unsafe { host.vp_enter(tdvpr, VpEnterFlags::empty(), regs) }
 }
@@ -204,27 +231,45 @@ fn wrapper_mmio_write<B: Backend>(guest: &mut Guest<B>, inputs: &Inputs) -> bool
         .is_ok()
 }
 
-/// The one call a wrapper makes, recorded through a `FnBackend`: (kind, RAX, registers).
-fn record_host(run: impl FnOnce(&mut Host<&mut dyn Backend>)) -> (CallKind, u64, Regs) {
-    let mut seen = None;
-    let mut backend = FnBackend(|kind, rax, regs: &mut Regs| {
-        assert!(seen.is_none(), "one call per wrapper");
-        seen = Some((kind, rax, *regs));
+/// Records the one call a wrapper makes: (kind, register set, RAX, registers). The set is
+/// `None` for the full-struct `Backend::call`.
+struct Recording(Option<(CallKind, Option<RegSet>, u64, Regs)>);
+
+impl Backend for Recording {
+    unsafe fn call(&mut self, kind: CallKind, rax: u64, regs: &mut Regs) -> Status {
+        assert!(self.0.is_none(), "one call per wrapper");
+        self.0 = Some((kind, None, rax, *regs));
         Status::from_raw(rax)
-    });
-    run(&mut Host::new(&mut backend as &mut dyn Backend));
-    seen.expect("the wrapper made its call")
+    }
+
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        rax: u64,
+        regs: &mut Regs,
+    ) -> Status {
+        assert!(self.0.is_none(), "one call per wrapper");
+        self.0 = Some((kind, Some(set), rax, *regs));
+        Status::from_raw(rax)
+    }
 }
 
-fn record_guest(run: impl FnOnce(&mut Guest<&mut dyn Backend>)) -> (CallKind, u64, Regs) {
-    let mut seen = None;
-    let mut backend = FnBackend(|kind, rax, regs: &mut Regs| {
-        assert!(seen.is_none(), "one call per wrapper");
-        seen = Some((kind, rax, *regs));
-        Status::from_raw(rax)
-    });
+/// The one call a wrapper makes: (kind, register set, RAX, registers).
+fn record_host(
+    run: impl FnOnce(&mut Host<&mut dyn Backend>),
+) -> (CallKind, Option<RegSet>, u64, Regs) {
+    let mut backend = Recording(None);
+    run(&mut Host::new(&mut backend as &mut dyn Backend));
+    backend.0.expect("the wrapper made its call")
+}
+
+fn record_guest(
+    run: impl FnOnce(&mut Guest<&mut dyn Backend>),
+) -> (CallKind, Option<RegSet>, u64, Regs) {
+    let mut backend = Recording(None);
     run(&mut Guest::new(&mut backend as &mut dyn Backend));
-    seen.expect("the wrapper made its call")
+    backend.0.expect("the wrapper made its call")
 }
 
 /// Asserts, before anything is timed, that each wrapper issues the raw side's call and
@@ -237,6 +282,7 @@ fn check_same_calls(inputs: &Inputs) {
         }),
         (
             CallKind::Seamcall,
+            Some(RegSet::Args),
             SYS_RD,
             Regs {
                 rdx: field,
@@ -259,7 +305,12 @@ fn check_same_calls(inputs: &Inputs) {
         record_host(|h| {
             let _ = wrapper_mem_page_add(h, inputs);
         }),
-        (CallKind::Seamcall, MEM_PAGE_ADD, page_add_regs)
+        (
+            CallKind::Seamcall,
+            Some(RegSet::Args),
+            MEM_PAGE_ADD,
+            page_add_regs
+        )
     );
     assert!(wrapper_mem_page_add(&mut Host::new(Loopback), inputs));
 
@@ -270,6 +321,7 @@ fn check_same_calls(inputs: &Inputs) {
         }),
         (
             CallKind::SeamcallScrub,
+            Some(RegSet::Full),
             VP_ENTER,
             Regs {
                 rcx: inputs.tdvpr.raw(),
@@ -289,6 +341,7 @@ fn check_same_calls(inputs: &Inputs) {
         }),
         (
             CallKind::Tdcall,
+            Some(RegSet::Args),
             VM_RD,
             Regs {
                 rdx: field,
@@ -300,10 +353,19 @@ fn check_same_calls(inputs: &Inputs) {
 
     assert_eq!(
         record_guest(|g| {
+            let _ = g.vp_info();
+        }),
+        (CallKind::Tdcall, Some(RegSet::Args), VP_INFO, Regs::ZERO)
+    );
+    assert_eq!(raw_vp_info(), (Status::from_raw(VP_INFO), [0; 6]));
+
+    assert_eq!(
+        record_guest(|g| {
             let _ = wrapper_mmio_write(g, inputs);
         }),
         (
             CallKind::Tdvmcall,
+            Some(RegSet::Ghci),
             VP_VMCALL,
             Regs {
                 rcx: MMIO_WRITE_GPR_SELECT,
@@ -402,6 +464,15 @@ fn pairs(inputs: &Inputs) -> Vec<Pair<'_>> {
             }),
         },
         Pair {
+            name: "tdg_vp_info",
+            raw: Box::new(move || {
+                black_box(raw_vp_info());
+            }),
+            wrapper: Box::new(move || {
+                black_box(guest().vp_info()).ok();
+            }),
+        },
+        Pair {
             name: "tdg_vp_vmcall_mmio_write",
             raw: Box::new(move || {
                 black_box(raw_mmio_write(
@@ -440,8 +511,13 @@ fn time_batch(f: &mut dyn FnMut(), batch: u32) -> f64 {
 }
 
 fn median(values: &mut [f64]) -> f64 {
+    quantile(values, 0.5)
+}
+
+/// The `q` quantile (0 to 1) of `values`, nearest rank.
+fn quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_unstable_by(f64::total_cmp);
-    values[values.len() / 2]
+    values[((values.len() - 1) as f64 * q) as usize]
 }
 
 /// Raw and wrapper batches interleaved, order alternating per round; prints, per leaf, the
@@ -462,13 +538,27 @@ fn paired(rounds: u32, batch: u32) {
             wrapper.push(w);
             delta.push(w - r);
         }
+        let difference = median(&mut delta);
+        // The quiet-round figure: each side's 10th-percentile batch (the rounds least hit by
+        // other processes on a shared machine), then the difference.
+        let quiet = quantile(&mut wrapper, 0.1) - quantile(&mut raw, 0.1);
+        let target = if pair.name.starts_with("tdh_vp_enter") {
+            1.0
+        } else {
+            0.5
+        };
+        let verdict = |value: f64| if value <= target { "met" } else { "NOT met" };
         println!(
             "wrappers/paired {:<28} raw {:6.2} ns, wrapper {:6.2} ns, wrapper - raw {:+.2} ns \
-             (median of {rounds} rounds of {batch} calls each)",
+             ({}), quiet rounds {:+.2} ns ({}) (target <= +{target} ns; median of {rounds} \
+             rounds of {batch} calls each)",
             pair.name,
             median(&mut raw),
             median(&mut wrapper),
-            median(&mut delta),
+            difference,
+            verdict(difference),
+            quiet,
+            verdict(quiet),
         );
     }
 }

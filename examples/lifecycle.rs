@@ -317,15 +317,15 @@ pub fn run(say: &mut dyn FnMut(String)) -> Run {
                 }
             }
             TdExit::Async(exit) => {
-                exits.push((exit.exit_reason().raw(), exit.gpa));
+                exits.push((exit.exit_reason().raw(), exit.gpa()));
                 say(format!(
                     "exit {} (EPT violation) at GPA {:#x}: TDH.MEM.PAGE.AUG a page there",
                     exit.basic_reason(),
-                    exit.gpa
+                    exit.gpa()
                 ));
                 assert_eq!(exit.basic_reason(), 48, "only EPT violations are expected");
                 let aug = page(&module);
-                let gpa = GuestPhysAddr::page(exit.gpa).expect("GPA");
+                let gpa = GuestPhysAddr::page(exit.gpa()).expect("GPA");
                 // SAFETY: the page becomes private TD memory until reclaimed.
                 unsafe { host.mem_page_aug(gpa, PageLevel::Size4K, tdr, aug) }
                     .expect("TDH.MEM.PAGE.AUG");

@@ -24,7 +24,7 @@
 //!    the run was inside a TD or on the host.
 
 use crate::call::{Backend, CallKind};
-use crate::regs::Regs;
+use crate::regs::{RegSet, Regs};
 use crate::status::Status;
 
 /// Reads the TSC after every earlier instruction has completed (`LFENCE; RDTSC`).
@@ -123,11 +123,33 @@ pub unsafe fn measure_call<B: Backend>(
     warm_up: usize,
     samples: &mut [u64],
 ) -> (Summary, Status) {
+    // SAFETY: forwarded; the full set is the `Backend::call` contract.
+    unsafe { measure_call_set(backend, kind, RegSet::Full, leaf, inputs, warm_up, samples) }
+}
+
+/// [`measure_call`] through the thunk of register set `set`
+/// ([`Backend::call_set`]), as the typed wrappers call the leaf ([`Leaf::reg_set`]).
+///
+/// # Safety
+///
+/// As [`measure_call`], and the leaf writes no register outside `set`.
+///
+/// [`Leaf::reg_set`]: crate::leaf::Leaf::reg_set
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn measure_call_set<B: Backend>(
+    backend: &mut B,
+    kind: CallKind,
+    set: RegSet,
+    leaf: u64,
+    inputs: &Regs,
+    warm_up: usize,
+    samples: &mut [u64],
+) -> (Summary, Status) {
     let mut status = Status::SUCCESS;
     let summary = measure(warm_up, samples, || {
         let mut regs = *inputs;
-        // SAFETY: the caller upholds the contract for this leaf and these inputs.
-        status = unsafe { backend.call(kind, leaf, &mut regs) };
+        // SAFETY: the caller upholds the contract for this leaf, these inputs and `set`.
+        status = unsafe { backend.call_set(kind, set, leaf, &mut regs) };
     });
     (summary, status)
 }
@@ -166,12 +188,42 @@ pub unsafe fn compare<B: Backend>(
     warm_up: usize,
     samples: &mut [u64],
 ) -> Comparison {
+    // SAFETY: forwarded; the full set is the `Backend::call` contract.
+    unsafe { compare_set(backend, kind, RegSet::Full, leaf, inputs, warm_up, samples) }
+}
+
+/// [`compare`] through the thunks of register set `set`: the real call and the loopback
+/// expansion of the same (narrow) thunk.
+///
+/// # Safety
+///
+/// As for [`measure_call_set`].
+#[cfg(all(target_arch = "x86_64", feature = "loopback"))]
+pub unsafe fn compare_set<B: Backend>(
+    backend: &mut B,
+    kind: CallKind,
+    set: RegSet,
+    leaf: u64,
+    inputs: &Regs,
+    warm_up: usize,
+    samples: &mut [u64],
+) -> Comparison {
     // SAFETY: forwarded; the caller upholds the contract.
-    let (call, status) = unsafe { measure_call(backend, kind, leaf, inputs, warm_up, samples) };
+    let (call, status) =
+        unsafe { measure_call_set(backend, kind, set, leaf, inputs, warm_up, samples) };
     let mut loopback_backend = crate::call::loopback::Loopback;
     // SAFETY: the loopback thunks execute no TDX instruction.
-    let (loopback, _) =
-        unsafe { measure_call(&mut loopback_backend, kind, leaf, inputs, warm_up, samples) };
+    let (loopback, _) = unsafe {
+        measure_call_set(
+            &mut loopback_backend,
+            kind,
+            set,
+            leaf,
+            inputs,
+            warm_up,
+            samples,
+        )
+    };
     Comparison {
         call,
         loopback,
@@ -228,5 +280,42 @@ mod tests {
             comparison.call.min <= comparison.call.median
                 && comparison.call.median <= comparison.call.max
         );
+    }
+
+    #[cfg(all(target_arch = "x86_64", feature = "loopback"))]
+    #[test]
+    fn compare_set_passes_the_set_to_the_backend() {
+        struct Sets(std::vec::Vec<RegSet>);
+        impl Backend for Sets {
+            unsafe fn call(&mut self, _: CallKind, leaf: u64, _: &mut Regs) -> Status {
+                Status::from_raw(leaf)
+            }
+            unsafe fn call_set(
+                &mut self,
+                _: CallKind,
+                set: RegSet,
+                leaf: u64,
+                _: &mut Regs,
+            ) -> Status {
+                self.0.push(set);
+                Status::from_raw(leaf)
+            }
+        }
+        let mut backend = Sets(std::vec::Vec::new());
+        let mut samples = [0u64; 4];
+        // SAFETY: neither backend executes a TDX instruction.
+        let comparison = unsafe {
+            compare_set(
+                &mut backend,
+                CallKind::Tdcall,
+                RegSet::Args,
+                7,
+                &Regs::ZERO,
+                1,
+                &mut samples,
+            )
+        };
+        assert_eq!(comparison.status, Status::from_raw(7));
+        assert_eq!(backend.0, [RegSet::Args; 5]);
     }
 }

@@ -1,11 +1,15 @@
 //! The instruction seam: the thunks, and the one trait every wrapper calls through.
 //!
 //! Every typed wrapper reaches SEAMCALL, TDCALL or TDG.VP.VMCALL through
-//! [`Backend::call`]. [`Native`] executes the real instruction through the assembly thunks;
-//! a test can stand in any other implementation (a recorder, a fault injector) and see
-//! exactly the registers a wrapper passes.
+//! [`Backend::call_set`] with the register set of its leaf (the leaf table's
+//! [`Leaf::reg_set`](crate::leaf::Leaf::reg_set)); raw calls with caller-built registers go
+//! through [`Backend::call`], which moves all 13. [`Native`] executes the real instruction
+//! through the assembly thunks, the narrow variant of a set where the macro expands one; a
+//! test can stand in any other implementation (a recorder, a fault injector) and see exactly
+//! the registers a wrapper passes (a backend that does not override `call_set` gets every
+//! call as a full `call`).
 
-use crate::regs::Regs;
+use crate::regs::{RegSet, Regs};
 use crate::status::Status;
 
 pub use crate::version::CallKind;
@@ -25,6 +29,37 @@ pub trait Backend {
     /// uphold the memory-safety requirements of the leaf it names, as documented on the
     /// typed wrapper of that leaf.
     unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status;
+
+    /// Executes one call that needs only the registers of `set`: the path of the typed
+    /// wrappers, which take `set` from the leaf table ([`Leaf::reg_set`](crate::leaf::Leaf::reg_set)).
+    ///
+    /// The fields of `set` go in and come back as with [`Backend::call`]. The other fields
+    /// are not part of the call: the other side sees unspecified values in those registers,
+    /// and afterwards each such field holds either its input value (the narrow thunks of
+    /// [`Native`] and `Loopback` do not touch it) or what the other side left in the
+    /// register (a backend may move more registers than asked: the default method is
+    /// [`Backend::call`], so a [`FnBackend`], a recorder or the emulator keep working
+    /// unchanged).
+    ///
+    /// # Safety
+    ///
+    /// As [`Backend::call`], and: the call must write no register outside `set` (for a leaf,
+    /// its ABI outputs lie in `set`, which tests/thunk_fit.rs proves for the leaf table's
+    /// sets; for TDG.VP.VMCALL, RCX's GPR_SELECT lies in `set`). A narrow thunk neither
+    /// saves nor stores the registers outside its set, so a write there would reach the
+    /// caller's registers.
+    #[inline]
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        leaf: u64,
+        regs: &mut Regs,
+    ) -> Status {
+        let _ = set;
+        // SAFETY: the full call moves a superset of `set`; the caller upholds its contract.
+        unsafe { self.call(kind, leaf, regs) }
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for &mut B {
@@ -32,6 +67,18 @@ impl<B: Backend + ?Sized> Backend for &mut B {
     unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
         // SAFETY: forwarded unchanged; the caller upholds the contract of `Backend::call`.
         unsafe { (**self).call(kind, leaf, regs) }
+    }
+
+    #[inline(always)]
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        leaf: u64,
+        regs: &mut Regs,
+    ) -> Status {
+        // SAFETY: forwarded unchanged; the caller upholds the contract of `call_set`.
+        unsafe { (**self).call_set(kind, set, leaf, regs) }
     }
 }
 
@@ -41,18 +88,21 @@ pub use self::native::*;
 #[cfg(target_arch = "x86_64")]
 mod native {
     use super::{Backend, CallKind};
-    use crate::regs::Regs;
+    use crate::regs::{RegSet, Regs};
     use crate::status::Status;
 
     extern "C" {
         fn tdxcall_seamcall(leaf: u64, regs: *mut Regs) -> u64;
+        fn tdxcall_seamcall_args(leaf: u64, regs: *mut Regs) -> u64;
         fn tdxcall_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
         fn tdxcall_tdcall(leaf: u64, regs: *mut Regs) -> u64;
+        fn tdxcall_tdcall_args(leaf: u64, regs: *mut Regs) -> u64;
         fn tdxcall_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+        fn tdxcall_tdvmcall_ghci(leaf: u64, regs: *mut Regs) -> u64;
     }
 
     macro_rules! thunk_fns {
-        ($($(#[$doc:meta])* $name:ident => $symbol:ident;)*) => {$(
+        ($($(#[$doc:meta])* $name:ident => $symbol:ident, Full;)*) => {$(
             $(#[$doc])*
             ///
             /// Loads every field of `regs` into its register and RAX = `leaf`, executes the
@@ -73,6 +123,45 @@ mod native {
                 Status::from_raw(unsafe { $symbol(leaf, regs) })
             }
         )*};
+        ($($(#[$doc:meta])* $name:ident => $symbol:ident, $set:ident;)*) => {$(
+            $(#[$doc])*
+            ///
+            #[doc = concat!(
+                "A narrow variant: it loads and stores only the fields of [`RegSet::",
+                stringify!($set), "`] (RAX = `leaf`), and leaves every other field, and ",
+                "every other register, as it was. Faults as for the full thunks."
+            )]
+            ///
+            /// # Safety
+            ///
+            /// Executes the leaf as given: see [`Backend::call`]. The call must write no
+            /// register outside the set ([`Backend::call_set`]): the thunk does not save
+            /// them. In user space without the fault handler installed, a fault kills the
+            /// process.
+            #[inline]
+            pub unsafe fn $name(leaf: u64, regs: &mut Regs) -> Status {
+                // SAFETY: the thunk follows the System V ABI for every register it touches,
+                // reads and writes only fields of `*regs` (a valid, exclusive reference);
+                // the registers it leaves alone are the caller's contract (no write there).
+                Status::from_raw(unsafe { $symbol(leaf, regs) })
+            }
+        )*};
+    }
+
+    /// The thunk of `kind` for `set`: the narrow variant where the macro expands one for
+    /// that pair, else the full thunk of `kind` (a superset).
+    macro_rules! dispatch {
+        ($module:ident, $kind:expr, $set:expr, $leaf:expr, $regs:expr) => {
+            match ($kind, $set) {
+                (CallKind::Seamcall, RegSet::Args) => $module::seamcall_args($leaf, $regs),
+                (CallKind::Tdcall, RegSet::Args) => $module::tdcall_args($leaf, $regs),
+                (CallKind::Tdvmcall, RegSet::Ghci) => $module::tdvmcall_ghci($leaf, $regs),
+                (CallKind::Seamcall, _) => $module::seamcall($leaf, $regs),
+                (CallKind::SeamcallScrub, _) => $module::seamcall_scrub($leaf, $regs),
+                (CallKind::Tdcall, _) => $module::tdcall($leaf, $regs),
+                (CallKind::Tdvmcall, _) => $module::tdvmcall($leaf, $regs),
+            }
+        };
     }
 
     /// The raw thunks, without fault-handler set-up.
@@ -80,15 +169,25 @@ mod native {
         use super::*;
         thunk_fns! {
             /// SEAMCALL through the production thunk.
-            seamcall => tdxcall_seamcall;
+            seamcall => tdxcall_seamcall, Full;
             /// SEAMCALL through the thunk that clears every scratch register afterwards (for
             /// TDH.VP.ENTER).
-            seamcall_scrub => tdxcall_seamcall_scrub;
+            seamcall_scrub => tdxcall_seamcall_scrub, Full;
             /// TDCALL through the production thunk.
-            tdcall => tdxcall_tdcall;
+            tdcall => tdxcall_tdcall, Full;
             /// TDG.VP.VMCALL (TDCALL, `leaf` 0) through the thunk that clears every scratch
             /// register afterwards.
-            tdvmcall => tdxcall_tdvmcall;
+            tdvmcall => tdxcall_tdvmcall, Full;
+        }
+        thunk_fns! {
+            /// SEAMCALL moving RCX, RDX and R8-R11.
+            seamcall_args => tdxcall_seamcall_args, Args;
+            /// TDCALL moving RCX, RDX and R8-R11.
+            tdcall_args => tdxcall_tdcall_args, Args;
+            /// TDG.VP.VMCALL (TDCALL, `leaf` 0) moving RCX and R10-R15, clearing RCX, R10
+            /// and R11 afterwards (R12-R15 get the caller's values back). RCX's GPR_SELECT
+            /// must name no register outside R10-R15.
+            tdvmcall_ghci => tdxcall_tdvmcall_ghci, Ghci;
         }
     }
 
@@ -101,20 +200,31 @@ mod native {
 
         extern "C" {
             fn tdxcall_loopback_seamcall(leaf: u64, regs: *mut Regs) -> u64;
+            fn tdxcall_loopback_seamcall_args(leaf: u64, regs: *mut Regs) -> u64;
             fn tdxcall_loopback_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
             fn tdxcall_loopback_tdcall(leaf: u64, regs: *mut Regs) -> u64;
+            fn tdxcall_loopback_tdcall_args(leaf: u64, regs: *mut Regs) -> u64;
             fn tdxcall_loopback_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+            fn tdxcall_loopback_tdvmcall_ghci(leaf: u64, regs: *mut Regs) -> u64;
         }
 
         thunk_fns! {
             /// Loopback expansion of the SEAMCALL thunk.
-            seamcall => tdxcall_loopback_seamcall;
+            seamcall => tdxcall_loopback_seamcall, Full;
             /// Loopback expansion of the scrubbing SEAMCALL thunk.
-            seamcall_scrub => tdxcall_loopback_seamcall_scrub;
+            seamcall_scrub => tdxcall_loopback_seamcall_scrub, Full;
             /// Loopback expansion of the TDCALL thunk.
-            tdcall => tdxcall_loopback_tdcall;
+            tdcall => tdxcall_loopback_tdcall, Full;
             /// Loopback expansion of the TDG.VP.VMCALL thunk.
-            tdvmcall => tdxcall_loopback_tdvmcall;
+            tdvmcall => tdxcall_loopback_tdvmcall, Full;
+        }
+        thunk_fns! {
+            /// Loopback expansion of the narrow SEAMCALL thunk.
+            seamcall_args => tdxcall_loopback_seamcall_args, Args;
+            /// Loopback expansion of the narrow TDCALL thunk.
+            tdcall_args => tdxcall_loopback_tdcall_args, Args;
+            /// Loopback expansion of the narrow TDG.VP.VMCALL thunk.
+            tdvmcall_ghci => tdxcall_loopback_tdvmcall_ghci, Ghci;
         }
 
         /// A backend over the loopback thunks: every call returns the leaf as its status and
@@ -135,6 +245,19 @@ mod native {
                         CallKind::Tdvmcall => tdvmcall(leaf, regs),
                     }
                 }
+            }
+
+            #[inline(always)]
+            unsafe fn call_set(
+                &mut self,
+                kind: CallKind,
+                set: RegSet,
+                leaf: u64,
+                regs: &mut Regs,
+            ) -> Status {
+                // SAFETY: the loopback thunks execute no TDX instruction; they only move
+                // registers through `regs`.
+                unsafe { dispatch!(loopback, kind, set, leaf, regs) }
             }
         }
     }
@@ -188,6 +311,19 @@ mod native {
                     CallKind::Tdvmcall => thunk::tdvmcall(leaf, regs),
                 }
             }
+        }
+
+        #[inline(always)]
+        unsafe fn call_set(
+            &mut self,
+            kind: CallKind,
+            set: RegSet,
+            leaf: u64,
+            regs: &mut Regs,
+        ) -> Status {
+            // SAFETY: the caller upholds the contract of `Backend::call_set`, which is the
+            // contract of the narrow thunk (and the full one covers any set).
+            unsafe { dispatch!(thunk, kind, set, leaf, regs) }
         }
     }
 }

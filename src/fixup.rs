@@ -7,7 +7,7 @@
 //! |--------|-------|---------|
 //! | 0 | `i32` | address of the instruction, relative to this field |
 //! | 4 | `i32` | address of the fixup label, relative to this field |
-//! | 8 | `u32` | instruction kind: 0 SEAMCALL, 1 TDCALL |
+//! | 8 | `u32` | bits 7:0 instruction kind (0 SEAMCALL, 1 TDCALL); bit 8 the thunk scrubs; bits 31:16 its register set ([`RegSet::mask`]) |
 //!
 //! A #UD or #GP at one of these sites means the instruction is unavailable (no TDX module,
 //! not a TD, wrong mode). [`fixup_exception`] redirects execution to the site's fixup label
@@ -28,6 +28,8 @@
 //! `signal::install` (feature `std`, Linux) sets up a SIGILL/SIGSEGV handler that does the
 //! same from the signal context.
 
+use crate::call::CallKind;
+use crate::regs::RegSet;
 use crate::status::Status;
 
 /// #UD, invalid opcode.
@@ -53,6 +55,11 @@ pub struct Site {
     pub fixup: u64,
     /// The instruction.
     pub kind: SiteKind,
+    /// The thunk kind the site belongs to (SEAMCALL or TDCALL, scrubbing or not).
+    pub thunk: CallKind,
+    /// The registers the thunk moves: a model answering at this site may change only these
+    /// (and RAX and the flags); the thunk neither stores nor saves the others.
+    pub regs: RegSet,
 }
 
 impl Site {
@@ -67,7 +74,7 @@ impl Site {
 
 #[cfg(target_arch = "x86_64")]
 mod table {
-    use super::{Site, SiteKind};
+    use super::{CallKind, RegSet, Site, SiteKind};
 
     /// The layout the assembly emits; see the module docs.
     #[repr(C)]
@@ -110,14 +117,25 @@ mod table {
 
     fn decode(entry: &Entry) -> Site {
         let base = entry as *const Entry as u64;
+        let tdcall = entry.kind & 0xFF == 1;
+        let scrub = entry.kind & 0x100 != 0;
         Site {
             instruction: base.wrapping_add(entry.instruction as i64 as u64),
             fixup: (base + 4).wrapping_add(entry.fixup as i64 as u64),
-            kind: if entry.kind == 1 {
+            kind: if tdcall {
                 SiteKind::Tdcall
             } else {
                 SiteKind::Seamcall
             },
+            thunk: match (tdcall, scrub) {
+                (false, false) => CallKind::Seamcall,
+                (false, true) => CallKind::SeamcallScrub,
+                (true, false) => CallKind::Tdcall,
+                (true, true) => CallKind::Tdvmcall,
+            },
+            // Every mask the assembly emits is one of build.rs's sets; an unknown one (which
+            // the tests rule out) is treated as the widest, which restricts a model least.
+            regs: RegSet::from_mask((entry.kind >> 16) as u16).unwrap_or(RegSet::Full),
         }
     }
 

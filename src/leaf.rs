@@ -25,6 +25,7 @@
 //! module answers TDX_OPERAND_INVALID(RAX), so they are left out.
 
 use crate::abi::TdxFeatures0;
+use crate::regs::RegSet;
 use crate::version::CallKind;
 pub use crate::version::{ModuleSet, ModuleVersion};
 use core::fmt;
@@ -65,7 +66,7 @@ macro_rules! leaf_table {
         $(#[doc = $doc:literal])*
         $variant:ident = $number:literal, $spec:literal, $side:ident, $kind:ident,
             in $modules:ident, max_version $max_version:literal, v1 $v1:ident,
-            aes_gcm $aes:literal, feature $feature:ident;
+            aes_gcm $aes:literal, feature $feature:ident, regs $regs:ident;
     )*) => {
         /// A SEAMCALL or TDCALL leaf.
         ///
@@ -138,6 +139,17 @@ macro_rules! leaf_table {
             pub const fn clobbers_vector_state(self) -> bool {
                 match self { $(Leaf::$variant => $aes,)* }
             }
+
+            /// The registers the typed wrappers move for this leaf
+            /// ([`Backend::call_set`](crate::call::Backend::call_set)): every ABI input and
+            /// output of the leaf lies in this set (tests/thunk_fit.rs checks it against the
+            /// ABI reference). [`RegSet::Full`] for TDH.VP.ENTER, the leaves with operands in
+            /// R12-R15, and TDG.VP.VMCALL, whose set follows from each call's exposed
+            /// registers ([`RegSet::covering`]).
+            #[inline(always)]
+            pub const fn reg_set(self) -> RegSet {
+                match self { $(Leaf::$variant => RegSet::$regs,)* }
+            }
         }
     };
     (@feature none) => { None };
@@ -146,200 +158,200 @@ macro_rules! leaf_table {
 
 leaf_table! {
     /// Enter a TD vCPU; returns on a TD exit.
-    TdhVpEnter = 0, "TDH.VP.ENTER", Host, SeamcallScrub, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhVpEnter = 0, "TDH.VP.ENTER", Host, SeamcallScrub, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Add a TDCS control-structure page to a TD.
-    TdhMngAddcx = 1, "TDH.MNG.ADDCX", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngAddcx = 1, "TDH.MNG.ADDCX", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Add and measure a private page before the TD is finalized.
-    TdhMemPageAdd = 2, "TDH.MEM.PAGE.ADD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemPageAdd = 2, "TDH.MEM.PAGE.ADD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Add a Secure-EPT page.
-    TdhMemSeptAdd = 3, "TDH.MEM.SEPT.ADD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
+    TdhMemSeptAdd = 3, "TDH.MEM.SEPT.ADD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none, regs Args;
     /// Add a TDCX page to a vCPU.
-    TdhVpAddcx = 4, "TDH.VP.ADDCX", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhVpAddcx = 4, "TDH.VP.ADDCX", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Relocate a private page to a new physical page.
-    TdhMemPageRelocate = 5, "TDH.MEM.PAGE.RELOCATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemPageRelocate = 5, "TDH.MEM.PAGE.RELOCATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Add a private page to a running TD (pending until the guest accepts it).
-    TdhMemPageAug = 6, "TDH.MEM.PAGE.AUG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemPageAug = 6, "TDH.MEM.PAGE.AUG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Block a GPA range in the Secure EPT.
-    TdhMemRangeBlock = 7, "TDH.MEM.RANGE.BLOCK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemRangeBlock = 7, "TDH.MEM.RANGE.BLOCK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Configure the TD's private key on the current package.
-    TdhMngKeyConfig = 8, "TDH.MNG.KEY.CONFIG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngKeyConfig = 8, "TDH.MNG.KEY.CONFIG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Create a TD from a TDR page and an HKID.
-    TdhMngCreate = 9, "TDH.MNG.CREATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngCreate = 9, "TDH.MNG.CREATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Create a vCPU from a TDVPR page.
-    TdhVpCreate = 10, "TDH.VP.CREATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhVpCreate = 10, "TDH.VP.CREATE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a TD-scope metadata field.
-    TdhMngRd = 11, "TDH.MNG.RD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
+    TdhMngRd = 11, "TDH.MNG.RD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none, regs Args;
     /// Read 8 bytes of a debug TD's private memory.
-    TdhMemRd = 12, "TDH.MEM.RD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemRd = 12, "TDH.MEM.RD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write a TD-scope metadata field.
-    TdhMngWr = 13, "TDH.MNG.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngWr = 13, "TDH.MNG.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write 8 bytes of a debug TD's private memory.
-    TdhMemWr = 14, "TDH.MEM.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemWr = 14, "TDH.MEM.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Split a large private page into smaller ones.
-    TdhMemPageDemote = 15, "TDH.MEM.PAGE.DEMOTE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemPageDemote = 15, "TDH.MEM.PAGE.DEMOTE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Extend MRTD with a 256-byte chunk of a TD page.
-    TdhMrExtend = 16, "TDH.MR.EXTEND", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMrExtend = 16, "TDH.MR.EXTEND", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Finalize the TD's measurement.
-    TdhMrFinalize = 17, "TDH.MR.FINALIZE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMrFinalize = 17, "TDH.MR.FINALIZE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Flush a vCPU's cached state from the current logical processor.
-    TdhVpFlush = 18, "TDH.VP.FLUSH", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhVpFlush = 18, "TDH.VP.FLUSH", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Confirm every vCPU of a TD has been flushed.
-    TdhMngVpflushdone = 19, "TDH.MNG.VPFLUSHDONE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngVpflushdone = 19, "TDH.MNG.VPFLUSHDONE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Free the TD's HKID once its caches are written back.
-    TdhMngKeyFreeid = 20, "TDH.MNG.KEY.FREEID", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngKeyFreeid = 20, "TDH.MNG.KEY.FREEID", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Initialize a TD from TD_PARAMS.
-    TdhMngInit = 21, "TDH.MNG.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngInit = 21, "TDH.MNG.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Initialize a vCPU (v1: with its x2APIC ID).
-    TdhVpInit = 22, "TDH.VP.INIT", Host, Seamcall, in ALL, max_version 1, v1 V1505, aes_gcm false, feature none;
+    TdhVpInit = 22, "TDH.VP.INIT", Host, Seamcall, in ALL, max_version 1, v1 V1505, aes_gcm false, feature none, regs Args;
     /// Merge smaller private pages into a large page.
-    TdhMemPagePromote = 23, "TDH.MEM.PAGE.PROMOTE", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
+    TdhMemPagePromote = 23, "TDH.MEM.PAGE.PROMOTE", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none, regs Args;
     /// Read the PAMT metadata of a physical page.
-    TdhPhymemPageRdmd = 24, "TDH.PHYMEM.PAGE.RDMD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhPhymemPageRdmd = 24, "TDH.PHYMEM.PAGE.RDMD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a Secure-EPT entry.
-    TdhMemSeptRd = 25, "TDH.MEM.SEPT.RD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemSeptRd = 25, "TDH.MEM.SEPT.RD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a vCPU-scope metadata field.
-    TdhVpRd = 26, "TDH.VP.RD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
+    TdhVpRd = 26, "TDH.VP.RD", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none, regs Args;
     /// Reclaim the TD's HKID (does nothing in 1.5; kept for compatibility).
-    TdhMngKeyReclaimid = 27, "TDH.MNG.KEY.RECLAIMID", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMngKeyReclaimid = 27, "TDH.MNG.KEY.RECLAIMID", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Reclaim a physical page from a torn-down TD.
-    TdhPhymemPageReclaim = 28, "TDH.PHYMEM.PAGE.RECLAIM", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhPhymemPageReclaim = 28, "TDH.PHYMEM.PAGE.RECLAIM", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Remove a private page from a TD.
-    TdhMemPageRemove = 29, "TDH.MEM.PAGE.REMOVE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemPageRemove = 29, "TDH.MEM.PAGE.REMOVE", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Remove a Secure-EPT page.
-    TdhMemSeptRemove = 30, "TDH.MEM.SEPT.REMOVE", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
+    TdhMemSeptRemove = 30, "TDH.MEM.SEPT.REMOVE", Host, Seamcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none, regs Args;
     /// Configure the global private key on the current package.
-    TdhSysKeyConfig = 31, "TDH.SYS.KEY.CONFIG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysKeyConfig = 31, "TDH.SYS.KEY.CONFIG", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write TDSYSINFO_STRUCT and the CMR table to host memory.
-    TdhSysInfo = 32, "TDH.SYS.INFO", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysInfo = 32, "TDH.SYS.INFO", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Global module initialization.
-    TdhSysInit = 33, "TDH.SYS.INIT", Host, Seamcall, in ALL, max_version 1, v1 V1528, aes_gcm false, feature none;
+    TdhSysInit = 33, "TDH.SYS.INIT", Host, Seamcall, in ALL, max_version 1, v1 V1528, aes_gcm false, feature none, regs Args;
     /// Read a global metadata field.
-    TdhSysRd = 34, "TDH.SYS.RD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysRd = 34, "TDH.SYS.RD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Per-logical-processor module initialization.
-    TdhSysLpInit = 35, "TDH.SYS.LP.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysLpInit = 35, "TDH.SYS.LP.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Initialize part of a TDMR's PAMT (resumable).
-    TdhSysTdmrInit = 36, "TDH.SYS.TDMR.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysTdmrInit = 36, "TDH.SYS.TDMR.INIT", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read global metadata fields into a list page.
-    TdhSysRdall = 37, "TDH.SYS.RDALL", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysRdall = 37, "TDH.SYS.RDALL", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Increment the TD's TLB epoch.
-    TdhMemTrack = 38, "TDH.MEM.TRACK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemTrack = 38, "TDH.MEM.TRACK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Unblock a blocked GPA range.
-    TdhMemRangeUnblock = 39, "TDH.MEM.RANGE.UNBLOCK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemRangeUnblock = 39, "TDH.MEM.RANGE.UNBLOCK", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write back and invalidate caches for HKIDs being freed (resumable).
-    TdhPhymemCacheWb = 40, "TDH.PHYMEM.CACHE.WB", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhPhymemCacheWb = 40, "TDH.PHYMEM.CACHE.WB", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write back and invalidate one page's cache lines for an HKID.
-    TdhPhymemPageWbinvd = 41, "TDH.PHYMEM.PAGE.WBINVD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhPhymemPageWbinvd = 41, "TDH.PHYMEM.PAGE.WBINVD", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write a vCPU-scope metadata field.
-    TdhVpWr = 43, "TDH.VP.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhVpWr = 43, "TDH.VP.WR", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Shut the module down on the current logical processor.
-    TdhSysLpShutdown = 44, "TDH.SYS.LP.SHUTDOWN", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysLpShutdown = 44, "TDH.SYS.LP.SHUTDOWN", Host, Seamcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Configure the TDMRs and the global private HKID.
-    TdhSysConfig = 45, "TDH.SYS.CONFIG", Host, Seamcall, in ALL, max_version 1, v1 V15_2X3X_2018, aes_gcm false, feature none;
+    TdhSysConfig = 45, "TDH.SYS.CONFIG", Host, Seamcall, in ALL, max_version 1, v1 V15_2X3X_2018, aes_gcm false, feature none, regs Args;
     /// Bind a service TD to a target TD.
-    TdhServtdBind = 48, "TDH.SERVTD.BIND", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhServtdBind = 48, "TDH.SERVTD.BIND", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Pre-bind a service TD (by its info hash) to a target TD.
-    TdhServtdPrebind = 49, "TDH.SERVTD.PREBIND", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhServtdPrebind = 49, "TDH.SERVTD.PREBIND", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Prepare the module for a TD-preserving update.
-    TdhSysShutdown = 52, "TDH.SYS.SHUTDOWN", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhSysShutdown = 52, "TDH.SYS.SHUTDOWN", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Resume after a TD-preserving update.
-    TdhSysUpdate = 53, "TDH.SYS.UPDATE", Host, Seamcall, in V15, max_version 1, v1 V15_2X3X_2018, aes_gcm false, feature none;
+    TdhSysUpdate = 53, "TDH.SYS.UPDATE", Host, Seamcall, in V15, max_version 1, v1 V15_2X3X_2018, aes_gcm false, feature none, regs Args;
     /// Add the PAMT pages for a 2 MiB range (Dynamic PAMT).
-    TdhPhymemPamtAdd = 58, "TDH.PHYMEM.PAMT.ADD", Host, Seamcall, in V1528, max_version 0, v1 NONE, aes_gcm false, feature DYNAMIC_PAMT;
+    TdhPhymemPamtAdd = 58, "TDH.PHYMEM.PAMT.ADD", Host, Seamcall, in V1528, max_version 0, v1 NONE, aes_gcm false, feature DYNAMIC_PAMT, regs Args;
     /// Remove the PAMT pages of a 2 MiB range (Dynamic PAMT).
-    TdhPhymemPamtRemove = 59, "TDH.PHYMEM.PAMT.REMOVE", Host, Seamcall, in V1528, max_version 0, v1 NONE, aes_gcm false, feature DYNAMIC_PAMT;
+    TdhPhymemPamtRemove = 59, "TDH.PHYMEM.PAMT.REMOVE", Host, Seamcall, in V1528, max_version 0, v1 NONE, aes_gcm false, feature DYNAMIC_PAMT, regs Args;
     /// Abort an export session.
-    TdhExportAbort = 64, "TDH.EXPORT.ABORT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhExportAbort = 64, "TDH.EXPORT.ABORT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Write-block private pages for export.
-    TdhExportBlockw = 65, "TDH.EXPORT.BLOCKW", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm false, feature none;
+    TdhExportBlockw = 65, "TDH.EXPORT.BLOCKW", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm false, feature none, regs Args;
     /// Restore pages whose export was cancelled.
-    TdhExportRestore = 66, "TDH.EXPORT.RESTORE", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm false, feature none;
+    TdhExportRestore = 66, "TDH.EXPORT.RESTORE", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm false, feature none, regs Args;
     /// Export private pages, encrypted, to a migration stream.
-    TdhExportMem = 68, "TDH.EXPORT.MEM", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm true, feature none;
+    TdhExportMem = 68, "TDH.EXPORT.MEM", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm true, feature none, regs Full;
     /// Pause the TD for the final export phase.
-    TdhExportPause = 70, "TDH.EXPORT.PAUSE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhExportPause = 70, "TDH.EXPORT.PAUSE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// End an export epoch (or the in-order phase).
-    TdhExportTrack = 71, "TDH.EXPORT.TRACK", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhExportTrack = 71, "TDH.EXPORT.TRACK", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Export the TD's immutable state.
-    TdhExportStateImmutable = 72, "TDH.EXPORT.STATE.IMMUTABLE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhExportStateImmutable = 72, "TDH.EXPORT.STATE.IMMUTABLE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Export the TD-scope mutable state.
-    TdhExportStateTd = 73, "TDH.EXPORT.STATE.TD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhExportStateTd = 73, "TDH.EXPORT.STATE.TD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Export one vCPU's mutable state.
-    TdhExportStateVp = 74, "TDH.EXPORT.STATE.VP", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhExportStateVp = 74, "TDH.EXPORT.STATE.VP", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Remove the write block of an exported page.
-    TdhExportUnblockw = 75, "TDH.EXPORT.UNBLOCKW", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhExportUnblockw = 75, "TDH.EXPORT.UNBLOCKW", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Abort an import session.
-    TdhImportAbort = 80, "TDH.IMPORT.ABORT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhImportAbort = 80, "TDH.IMPORT.ABORT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// End an import session.
-    TdhImportEnd = 81, "TDH.IMPORT.END", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhImportEnd = 81, "TDH.IMPORT.END", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Commit an import: the TD may run.
-    TdhImportCommit = 82, "TDH.IMPORT.COMMIT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhImportCommit = 82, "TDH.IMPORT.COMMIT", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Import private pages from a migration stream.
-    TdhImportMem = 83, "TDH.IMPORT.MEM", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm true, feature none;
+    TdhImportMem = 83, "TDH.IMPORT.MEM", Host, Seamcall, in V15, max_version 1, v1 V1532_2018, aes_gcm true, feature none, regs Full;
     /// Process an epoch token from a migration stream.
-    TdhImportTrack = 84, "TDH.IMPORT.TRACK", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhImportTrack = 84, "TDH.IMPORT.TRACK", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Import the TD's immutable state.
-    TdhImportStateImmutable = 85, "TDH.IMPORT.STATE.IMMUTABLE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhImportStateImmutable = 85, "TDH.IMPORT.STATE.IMMUTABLE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Import the TD-scope mutable state.
-    TdhImportStateTd = 86, "TDH.IMPORT.STATE.TD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhImportStateTd = 86, "TDH.IMPORT.STATE.TD", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Import one vCPU's mutable state.
-    TdhImportStateVp = 87, "TDH.IMPORT.STATE.VP", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none;
+    TdhImportStateVp = 87, "TDH.IMPORT.STATE.VP", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm true, feature none, regs Args;
     /// Scan a GPA range for export (migration memory scan).
-    TdhMemScanRange = 92, "TDH.MEM.SCAN.RANGE", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemScanRange = 92, "TDH.MEM.SCAN.RANGE", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Complete a memory scan.
-    TdhMemScanComp = 93, "TDH.MEM.SCAN.COMP", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemScanComp = 93, "TDH.MEM.SCAN.COMP", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Configure a memory scan.
-    TdhMemScanConfig = 94, "TDH.MEM.SCAN.CONFIG", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemScanConfig = 94, "TDH.MEM.SCAN.CONFIG", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Reset a memory scan.
-    TdhMemScanReset = 95, "TDH.MEM.SCAN.RESET", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMemScanReset = 95, "TDH.MEM.SCAN.RESET", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Create a migration stream context from a MIGSC page.
-    TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write the entries of a shared (not private) Secure-EPT page (2.0).
-    TdhMemSharedSeptWr = 163, "TDH.MEM.SHARED.SEPT.WR", Host, Seamcall, in V20, max_version 1, v1 V20, aes_gcm false, feature none;
+    TdhMemSharedSeptWr = 163, "TDH.MEM.SHARED.SEPT.WR", Host, Seamcall, in V20, max_version 1, v1 V20, aes_gcm false, feature none, regs Args;
 
     /// Call the VMM (GHCI TDVMCALL): exposes selected registers to the host.
-    TdgVpVmcall = 0, "TDG.VP.VMCALL", Guest, Tdvmcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpVmcall = 0, "TDG.VP.VMCALL", Guest, Tdvmcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Read the TD's execution environment (GPA width, attributes, vCPU counts).
-    TdgVpInfo = 1, "TDG.VP.INFO", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpInfo = 1, "TDG.VP.INFO", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Extend a runtime measurement register.
-    TdgMrRtmrExtend = 2, "TDG.MR.RTMR.EXTEND", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMrRtmrExtend = 2, "TDG.MR.RTMR.EXTEND", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read the pending virtualization exception's information.
-    TdgVpVeinfoGet = 3, "TDG.VP.VEINFO.GET", Guest, Tdcall, in ALL, max_version 1, v1 V1528, aes_gcm false, feature none;
+    TdgVpVeinfoGet = 3, "TDG.VP.VEINFO.GET", Guest, Tdcall, in ALL, max_version 1, v1 V1528, aes_gcm false, feature none, regs Args;
     /// Create a TDREPORT for attestation.
-    TdgMrReport = 4, "TDG.MR.REPORT", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMrReport = 4, "TDG.MR.REPORT", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Choose whether CPUID raises #VE in supervisor and user mode.
-    TdgVpCpuidveSet = 5, "TDG.VP.CPUIDVE.SET", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpCpuidveSet = 5, "TDG.VP.CPUIDVE.SET", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Accept a pending private page.
-    TdgMemPageAccept = 6, "TDG.MEM.PAGE.ACCEPT", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMemPageAccept = 6, "TDG.MEM.PAGE.ACCEPT", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a TD-scope metadata field.
-    TdgVmRd = 7, "TDG.VM.RD", Guest, Tdcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none;
+    TdgVmRd = 7, "TDG.VM.RD", Guest, Tdcall, in ALL, max_version 1, v1 V15, aes_gcm false, feature none, regs Args;
     /// Write a TD-scope metadata field.
-    TdgVmWr = 8, "TDG.VM.WR", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVmWr = 8, "TDG.VM.WR", Guest, Tdcall, in ALL, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a vCPU-scope metadata field.
-    TdgVpRd = 9, "TDG.VP.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpRd = 9, "TDG.VP.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write a vCPU-scope metadata field.
-    TdgVpWr = 10, "TDG.VP.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpWr = 10, "TDG.VP.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a global metadata field.
-    TdgSysRd = 11, "TDG.SYS.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgSysRd = 11, "TDG.SYS.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read global metadata fields into a list page.
-    TdgSysRdall = 12, "TDG.SYS.RDALL", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgSysRdall = 12, "TDG.SYS.RDALL", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a metadata field of a TD this service TD is bound to.
-    TdgServtdRd = 18, "TDG.SERVTD.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgServtdRd = 18, "TDG.SERVTD.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Write a metadata field of a TD this service TD is bound to.
-    TdgServtdWr = 20, "TDG.SERVTD.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgServtdWr = 20, "TDG.SERVTD.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Verify a REPORTMACSTRUCT.
-    TdgMrVerifyreport = 22, "TDG.MR.VERIFYREPORT", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMrVerifyreport = 22, "TDG.MR.VERIFYREPORT", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Read a private page's L2 attributes (TD partitioning).
-    TdgMemPageAttrRd = 23, "TDG.MEM.PAGE.ATTR.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMemPageAttrRd = 23, "TDG.MEM.PAGE.ATTR.RD", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Write a private page's L2 attributes (TD partitioning).
-    TdgMemPageAttrWr = 24, "TDG.MEM.PAGE.ATTR.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMemPageAttrWr = 24, "TDG.MEM.PAGE.ATTR.WR", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Enter an L2 VM (TD partitioning).
-    TdgVpEnter = 25, "TDG.VP.ENTER", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpEnter = 25, "TDG.VP.ENTER", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Invalidate cached EPT translations of L2 VMs.
-    TdgVpInvept = 26, "TDG.VP.INVEPT", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpInvept = 26, "TDG.VP.INVEPT", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Invalidate cached linear translations of an L2 VM.
-    TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Get a sealing key derived for this TD.
-    TdgMrKeyGet = 29, "TDG.MR.KEY.GET", Guest, Tdcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none;
+    TdgMrKeyGet = 29, "TDG.MR.KEY.GET", Guest, Tdcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
 }
 
 /// What a [`Host`](crate::host::Host) or [`Guest`](crate::guest::Guest) was told (or read)

@@ -112,6 +112,96 @@ impl Regs {
     }
 }
 
+/// Which registers a thunk variant moves between [`Regs`] and the hardware.
+///
+/// The masks come from the one list in `build.rs` that the assembly macro also uses (bit `n`
+/// = the register the CPU numbers `n`, the encoding of TDG.VP.VMCALL's GPR_SELECT). Which set
+/// a leaf uses is declared once, in the leaf table ([`Leaf::reg_set`](crate::leaf::Leaf::reg_set));
+/// for TDG.VP.VMCALL it follows from the registers a call exposes ([`RegSet::covering`]).
+///
+/// A narrow set is exact for a call whose inputs and outputs all lie in it: the TDX module
+/// leaves every register a leaf does not write unchanged (tdx-module-abi sections 1.2 and
+/// 1.3), and a VMM sees and writes only the registers GPR_SELECT exposes (section 4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegSet {
+    /// All 13 registers of [`Regs`]; RBP saved too. The raw [`Backend::call`](crate::call::Backend::call)
+    /// contract.
+    Full,
+    /// RCX, RDX and R8-R11: the operands of most SEAMCALL and TDCALL leaves.
+    Args,
+    /// RCX and R10-R15: TDG.VP.VMCALL sub-functions that expose only R10-R15 (RCX carries
+    /// the mask).
+    Ghci,
+}
+
+impl RegSet {
+    /// Every set, widest first.
+    pub const ALL: [RegSet; 3] = [RegSet::Full, RegSet::Args, RegSet::Ghci];
+
+    /// The set as a mask over hardware register numbers (bit 1 RCX, 2 RDX, 3 RBX, 5 RBP,
+    /// 6 RSI, 7 RDI, 8-15 R8-R15). The RBP bit means the thunk saves RBP; it is never an
+    /// operand.
+    #[inline]
+    pub const fn mask(self) -> u16 {
+        match self {
+            RegSet::Full => offsets::REGSET_FULL,
+            RegSet::Args => offsets::REGSET_ARGS,
+            RegSet::Ghci => offsets::REGSET_GHCI,
+        }
+    }
+
+    /// The set with this mask, if it is one of them.
+    pub const fn from_mask(mask: u16) -> Option<RegSet> {
+        match mask {
+            offsets::REGSET_FULL => Some(RegSet::Full),
+            offsets::REGSET_ARGS => Some(RegSet::Args),
+            offsets::REGSET_GHCI => Some(RegSet::Ghci),
+            _ => None,
+        }
+    }
+
+    /// Whether the set holds every register of `mask` (same encoding as [`RegSet::mask`]).
+    #[inline]
+    pub const fn holds(self, mask: u16) -> bool {
+        mask & !self.mask() == 0
+    }
+
+    /// Whether the set holds the register the CPU numbers `index` (see [`Regs::by_hw_index`]).
+    #[inline]
+    pub const fn holds_index(self, index: u8) -> bool {
+        index < 16 && self.holds(1 << index)
+    }
+
+    /// The set for a TDG.VP.VMCALL with GPR_SELECT `gpr_select`: [`RegSet::Ghci`] when every
+    /// exposed register lies in R10-R15, else [`RegSet::Full`]. RCX (the mask itself) is in
+    /// both. With a constant mask, as every typed wrapper has, this folds to a constant.
+    #[inline]
+    pub const fn covering(gpr_select: u16) -> RegSet {
+        if RegSet::Ghci.holds(gpr_select | 1 << 1) {
+            RegSet::Ghci
+        } else {
+            RegSet::Full
+        }
+    }
+
+    /// `after` where the set holds a field, `before` elsewhere: the struct a thunk of this
+    /// set leaves when the other side ends with `after` in the registers and the struct
+    /// held `before`.
+    pub fn merge(self, before: &Regs, after: &Regs) -> Regs {
+        let mut merged = *before;
+        for index in 1..16 {
+            if self.holds_index(index) {
+                if let (Some(slot), Some(value)) =
+                    (merged.by_hw_index_mut(index), after.by_hw_index(index))
+                {
+                    *slot = value;
+                }
+            }
+        }
+        merged
+    }
+}
+
 assert_eq_size!(Regs, [u64; 13]);
 assert_eq_align!(Regs, u64);
 const_assert_eq!(core::mem::size_of::<Regs>(), offsets::SIZE);
@@ -128,3 +218,74 @@ const_assert_eq!(core::mem::offset_of!(Regs, r15), offsets::R15);
 const_assert_eq!(core::mem::offset_of!(Regs, rbx), offsets::RBX);
 const_assert_eq!(core::mem::offset_of!(Regs, rdi), offsets::RDI);
 const_assert_eq!(core::mem::offset_of!(Regs, rsi), offsets::RSI);
+// The sets: RAX (0) and RSP (4) are in none; the narrow ones are inside the full one and
+// leave RBP alone (only TDH.VP.ENTER's exits and a raw TDVMCALL can change it).
+const_assert_eq!(offsets::REGSET_FULL & 0x11, 0);
+const_assert_eq!(offsets::REGSET_ARGS & !offsets::REGSET_FULL, 0);
+const_assert_eq!(offsets::REGSET_GHCI & !offsets::REGSET_FULL, 0);
+const_assert_eq!(offsets::REGSET_ARGS & (1 << 5), 0);
+const_assert_eq!(offsets::REGSET_GHCI & (1 << 5), 0);
+// RSI holds the struct pointer across the instruction in a set without RSI.
+const_assert_eq!(offsets::REGSET_ARGS & (1 << 6), 0);
+const_assert_eq!(offsets::REGSET_GHCI & (1 << 6), 0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_name_the_registers_they_say() {
+        let names = |set: RegSet| -> std::vec::Vec<u8> {
+            (0..16).filter(|&i| set.holds_index(i)).collect()
+        };
+        assert_eq!(names(RegSet::Args), [1, 2, 8, 9, 10, 11]);
+        assert_eq!(names(RegSet::Ghci), [1, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(
+            names(RegSet::Full),
+            [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        );
+        for set in RegSet::ALL {
+            assert_eq!(RegSet::from_mask(set.mask()), Some(set));
+        }
+        assert_eq!(RegSet::from_mask(0x0006), None);
+    }
+
+    #[test]
+    fn covering_holds_the_mask_and_rcx() {
+        for mask in 0..=u16::MAX {
+            let set = RegSet::covering(mask);
+            assert!(set.holds(mask | 2) || set == RegSet::Full, "{mask:#x}");
+            assert_eq!(set == RegSet::Ghci, mask & !0xFC02 == 0, "{mask:#x}");
+        }
+    }
+
+    #[test]
+    fn merge_takes_exactly_the_set() {
+        let before = Regs {
+            rcx: 1,
+            rdx: 2,
+            r8: 3,
+            r12: 4,
+            rbx: 5,
+            rsi: 6,
+            ..Regs::ZERO
+        };
+        let after = Regs {
+            rcx: 10,
+            rdx: 20,
+            r8: 30,
+            r12: 40,
+            rbx: 50,
+            rsi: 60,
+            ..Regs::ZERO
+        };
+        let args = RegSet::Args.merge(&before, &after);
+        assert_eq!(
+            (args.rcx, args.rdx, args.r8, args.r12, args.rbx, args.rsi),
+            (10, 20, 30, 4, 5, 6)
+        );
+        let ghci = RegSet::Ghci.merge(&before, &after);
+        assert_eq!((ghci.rcx, ghci.rdx, ghci.r12, ghci.rbx), (10, 2, 40, 5));
+        assert_eq!(RegSet::Full.merge(&before, &after), after);
+    }
+}

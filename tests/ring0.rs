@@ -41,11 +41,14 @@ const BOOT_TIME_LIMIT: Duration = Duration::from_secs(60);
 const TDCALL_BYTES: [u8; 4] = [0x66, 0x0f, 0x01, 0xcc];
 
 /// The checks the image must report as passed (see `tests/ring0/src/checks`).
-const REQUIRED_CHECKS: [&str; 14] = [
+const REQUIRED_CHECKS: [&str; 17] = [
     "thunk_seamcall",
     "thunk_seamcall_scrub",
     "thunk_tdcall",
     "thunk_tdvmcall",
+    "thunk_seamcall_args",
+    "thunk_tdcall_args",
+    "thunk_tdvmcall_ghci",
     "native_backend",
     "foreign_ud_declined",
     "foreign_gp_declined",

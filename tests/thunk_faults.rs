@@ -55,7 +55,7 @@ fn each_thunk_returns_its_fault_code_and_preserves_callee_saved_registers() {
         assert_eq!(regs, input, "{}: struct (a fault runs nothing)", thunk.name);
         assert_callee_saved(thunk.name, &snapshot);
         if thunk.scrub {
-            common::assert_scratch_zero(thunk.name, &snapshot);
+            common::assert_scratch_zero(thunk, &snapshot);
         }
     }
     // Still here: the process lives.

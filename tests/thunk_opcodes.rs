@@ -29,6 +29,9 @@ fn every_site_lies_in_exactly_one_thunk_and_each_thunk_has_one_site() {
         let thunk =
             thunk_of_site(site).unwrap_or_else(|| panic!("site {site:x?} lies in no thunk"));
         assert_eq!(site.kind, thunk.kind, "{}: site kind", thunk.name);
+        // The entry names the thunk and its register set, which the emulator relies on.
+        assert_eq!(site.thunk, thunk.call_kind(), "{}: site thunk", thunk.name);
+        assert_eq!(site.regs, thunk.set, "{}: site register set", thunk.name);
         // The fixup label follows the instruction, inside the same thunk.
         assert!(
             site.fixup >= site.instruction + tdxcall::fixup::Site::INSTRUCTION_LEN
@@ -63,8 +66,14 @@ fn production_sites_hold_seamcall_and_tdcall_opcodes() {
             site.instruction
         );
     }
-    assert_eq!(seamcall_sites, 2, "seamcall and seamcall_scrub");
-    assert_eq!(tdcall_sites, 2, "tdcall and tdvmcall");
+    assert_eq!(
+        seamcall_sites, 3,
+        "seamcall, seamcall_args and seamcall_scrub"
+    );
+    assert_eq!(
+        tdcall_sites, 4,
+        "tdcall, tdcall_args, tdvmcall and tdvmcall_ghci"
+    );
 }
 
 #[cfg(feature = "loopback")]
@@ -86,8 +95,14 @@ fn loopback_sites_hold_same_length_no_ops() {
             site.instruction
         );
     }
-    assert_eq!(seamcall_sites, 2, "loopback seamcall and seamcall_scrub");
-    assert_eq!(tdcall_sites, 2, "loopback tdcall and tdvmcall");
+    assert_eq!(
+        seamcall_sites, 3,
+        "loopback seamcall, seamcall_args, seamcall_scrub"
+    );
+    assert_eq!(
+        tdcall_sites, 4,
+        "loopback tdcall, tdcall_args, tdvmcall, tdvmcall_ghci"
+    );
 }
 
 #[test]

@@ -130,7 +130,7 @@ pub use self::xstate::{ExtendedState, XStateError, FP_XSTATE_MAGIC1, FP_XSTATE_M
 
 use crate::call::CallKind;
 use crate::fixup::{Site, SiteKind, VECTOR_GP, VECTOR_UD};
-use crate::regs::Regs;
+use crate::regs::{RegSet, Regs};
 use core::any::Any;
 use core::cell::Cell;
 use core::marker::PhantomData;
@@ -544,58 +544,6 @@ impl Drop for BusyGuard {
     }
 }
 
-mod thunks {
-    use crate::regs::Regs;
-
-    // Declared as in `crate::call`; only their addresses are used here.
-    extern "C" {
-        pub fn tdxcall_seamcall(leaf: u64, regs: *mut Regs) -> u64;
-        pub fn tdxcall_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
-        pub fn tdxcall_tdcall(leaf: u64, regs: *mut Regs) -> u64;
-        pub fn tdxcall_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
-        #[cfg(feature = "loopback")]
-        pub fn tdxcall_loopback_seamcall(leaf: u64, regs: *mut Regs) -> u64;
-        #[cfg(feature = "loopback")]
-        pub fn tdxcall_loopback_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
-        #[cfg(feature = "loopback")]
-        pub fn tdxcall_loopback_tdcall(leaf: u64, regs: *mut Regs) -> u64;
-        #[cfg(feature = "loopback")]
-        pub fn tdxcall_loopback_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
-    }
-}
-
-/// Upper bound on the distance from a thunk's entry to its instruction site.
-const MAX_SITE_OFFSET: u64 = 256;
-
-/// The thunk whose body holds `site`: the nearest thunk entry at or below the instruction.
-fn thunk_of(site: &Site) -> Option<CallKind> {
-    type Thunk = unsafe extern "C" fn(u64, *mut Regs) -> u64;
-    let entries: &[(Thunk, CallKind)] = &[
-        (thunks::tdxcall_seamcall, CallKind::Seamcall),
-        (thunks::tdxcall_seamcall_scrub, CallKind::SeamcallScrub),
-        (thunks::tdxcall_tdcall, CallKind::Tdcall),
-        (thunks::tdxcall_tdvmcall, CallKind::Tdvmcall),
-        #[cfg(feature = "loopback")]
-        (thunks::tdxcall_loopback_seamcall, CallKind::Seamcall),
-        #[cfg(feature = "loopback")]
-        (
-            thunks::tdxcall_loopback_seamcall_scrub,
-            CallKind::SeamcallScrub,
-        ),
-        #[cfg(feature = "loopback")]
-        (thunks::tdxcall_loopback_tdcall, CallKind::Tdcall),
-        #[cfg(feature = "loopback")]
-        (thunks::tdxcall_loopback_tdvmcall, CallKind::Tdvmcall),
-    ];
-    let (entry, kind) = entries
-        .iter()
-        .map(|&(entry, kind)| (entry as usize as u64, kind))
-        .filter(|&(entry, _)| entry <= site.instruction)
-        .max_by_key(|&(entry, _)| entry)?;
-    let consistent = kind.is_tdcall() == matches!(site.kind, SiteKind::Tdcall);
-    (consistent && site.instruction - entry < MAX_SITE_OFFSET).then_some(kind)
-}
-
 /// The signal-handler hook, called by `signal::handler` for a fault the kernel raised,
 /// before the exception table is applied.
 ///
@@ -623,9 +571,9 @@ pub(crate) unsafe fn on_fault(context: *mut libc::ucontext_t) -> bool {
     let Some(site) = crate::fixup::site_at(gregs[libc::REG_RIP as usize] as u64) else {
         return false;
     };
-    let Some(kind) = thunk_of(&site) else {
-        return false;
-    };
+    // The exception-table entry names the thunk (SEAMCALL or TDCALL, scrubbing or not)
+    // and the registers it moves.
+    let kind = site.thunk;
     let Some(_busy) = BusyGuard::enter() else {
         // A TDX instruction inside a model, or inside `Installed::with`: not emulated.
         return false;
@@ -660,7 +608,7 @@ pub(crate) unsafe fn on_fault(context: *mut libc::ucontext_t) -> bool {
 
     match job.outcome {
         Outcome::Return(answer) => {
-            write_registers(gregs, &answer);
+            write_registers(gregs, &answer, site.regs);
             gregs[libc::REG_RIP as usize] = (site.instruction + Site::INSTRUCTION_LEN) as i64;
             true
         }
@@ -702,23 +650,31 @@ fn read_registers(gregs: &[libc::greg_t; 23]) -> Registers {
     }
 }
 
-fn write_registers(gregs: &mut [libc::greg_t; 23], answer: &Registers) {
-    let mut set = |index: libc::c_int, value: u64| gregs[index as usize] = value as i64;
-    set(libc::REG_RAX, answer.rax);
-    set(libc::REG_RBX, answer.rbx);
-    set(libc::REG_RCX, answer.rcx);
-    set(libc::REG_RDX, answer.rdx);
-    set(libc::REG_RSI, answer.rsi);
-    set(libc::REG_RDI, answer.rdi);
-    set(libc::REG_RBP, answer.rbp);
-    set(libc::REG_R8, answer.r8);
-    set(libc::REG_R9, answer.r9);
-    set(libc::REG_R10, answer.r10);
-    set(libc::REG_R11, answer.r11);
-    set(libc::REG_R12, answer.r12);
-    set(libc::REG_R13, answer.r13);
-    set(libc::REG_R14, answer.r14);
-    set(libc::REG_R15, answer.r15);
+/// Writes the answer into the frame: RAX, the status flags, and only the registers of the
+/// site's set. A narrow thunk neither stores nor saves the others (the module never writes
+/// them for the leaves that use it), so a model's value there would reach the caller's
+/// registers, callee-saved ones included; it is dropped instead.
+fn write_registers(gregs: &mut [libc::greg_t; 23], answer: &Registers, regs: RegSet) {
+    gregs[libc::REG_RAX as usize] = answer.rax as i64;
+    let mut set = |hw: u8, index: libc::c_int, value: u64| {
+        if regs.holds_index(hw) {
+            gregs[index as usize] = value as i64;
+        }
+    };
+    set(3, libc::REG_RBX, answer.rbx);
+    set(1, libc::REG_RCX, answer.rcx);
+    set(2, libc::REG_RDX, answer.rdx);
+    set(6, libc::REG_RSI, answer.rsi);
+    set(7, libc::REG_RDI, answer.rdi);
+    set(5, libc::REG_RBP, answer.rbp);
+    set(8, libc::REG_R8, answer.r8);
+    set(9, libc::REG_R9, answer.r9);
+    set(10, libc::REG_R10, answer.r10);
+    set(11, libc::REG_R11, answer.r11);
+    set(12, libc::REG_R12, answer.r12);
+    set(13, libc::REG_R13, answer.r13);
+    set(14, libc::REG_R14, answer.r14);
+    set(15, libc::REG_R15, answer.r15);
     let flags = gregs[libc::REG_EFL as usize] as u64;
     gregs[libc::REG_EFL as usize] =
         ((flags & !STATUS_FLAGS) | (answer.rflags & STATUS_FLAGS)) as i64;

@@ -29,7 +29,7 @@ use crate::abi::{GuestPhysAddr, PAGE_SIZE};
 use crate::call::Backend;
 use crate::error::{Error, InvalidReason};
 use crate::leaf::Leaf;
-use crate::regs::Regs;
+use crate::regs::{RegSet, Regs};
 use crate::status::TdvmcallStatus;
 use core::fmt;
 use core::num::NonZeroU64;
@@ -369,9 +369,20 @@ impl<B: Backend> Guest<B> {
     #[inline]
     #[doc(alias = "TDG.VP.VMCALL")]
     pub unsafe fn tdvmcall_raw(&mut self, call: &mut VmcallRegs) -> Result<TdvmcallStatus, Error> {
+        // The thunk: the GHCI variant (RCX, R10-R15) when every exposed register lies there,
+        // as for most sub-functions; a constant where the wrapper's mask is one.
+        let set = RegSet::covering(call.exposed().bits());
         // SAFETY: the caller upholds the sub-function's contract; the mask names only
-        // exposable registers by construction.
-        let status = unsafe { self.call(Leaf::TdgVpVmcall, 0, call.thunk_regs()) };
+        // exposable registers by construction, and the VMM can write only those, all in
+        // `set`.
+        let status = unsafe {
+            self.backend_mut().call_set(
+                crate::call::CallKind::Tdvmcall,
+                set,
+                Leaf::TdgVpVmcall.rax(),
+                call.thunk_regs(),
+            )
+        };
         call.keep_exposed();
         if status.raw() != 0 {
             return Err(Error::Status(status));

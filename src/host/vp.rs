@@ -26,13 +26,39 @@ bitflags::bitflags! {
 }
 
 /// How a TDH.VP.ENTER came back: the vCPU ran and exited.
+///
+/// Borrowed and decoded lazily: the variant is chosen from RAX alone, and every other
+/// value is read from the caller's [`Regs`] (which the thunk already filled) only when an
+/// accessor asks for it. The common VMM loop (match on the variant, read two or three
+/// registers, answer in the same `Regs`) pays for nothing else: no copy of the register
+/// file, no field it does not read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TdExit {
+pub enum TdExit<'a> {
     /// The guest called TDG.VP.VMCALL (exit reason 77): a synchronous exit that hands the
     /// VMM the registers the guest exposed.
-    Tdvmcall(TdvmcallExit),
+    Tdvmcall(TdvmcallExit<'a>),
     /// Any other TD exit (external interrupt, EPT violation, fatal error, ...).
-    Async(AsyncExit),
+    Async(AsyncExit<'a>),
+}
+
+impl<'a> TdExit<'a> {
+    /// RAX: the exit status.
+    #[inline]
+    pub const fn status(&self) -> Status {
+        match self {
+            TdExit::Tdvmcall(exit) => exit.status,
+            TdExit::Async(exit) => exit.status,
+        }
+    }
+
+    /// The registers as the module returned them (the caller's struct).
+    #[inline]
+    pub const fn regs(&self) -> &'a Regs {
+        match self {
+            TdExit::Tdvmcall(exit) => exit.regs,
+            TdExit::Async(exit) => exit.regs,
+        }
+    }
 }
 
 /// A TD exit for TDG.VP.VMCALL.
@@ -58,26 +84,38 @@ pub enum TdExit {
 /// it, 2.0.18 with NO_RBP_MOD keeps it): the crate's behaviour does not depend on the
 /// module version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TdvmcallExit {
+pub struct TdvmcallExit<'a> {
     /// RAX: 77 in bits 15:0, bit 26 set when a bus lock was preempted.
     pub status: Status,
-    /// RCX bits 15:0: GPR_SELECT, one bit per register by hardware index.
-    pub gpr_select: u16,
-    /// RCX bits 31:16: XMM_SELECT, bit `i` = XMMi.
-    pub xmm_select: u16,
-    /// RCX bits 33:32: the VM index (0 = L1).
-    pub vm: u8,
-    /// The registers as the module returned them: the exposed ones hold the guest's
-    /// values, the rest are 0.
-    pub regs: Regs,
+    /// The registers as the module returned them (the caller's struct, borrowed): the
+    /// exposed ones hold the guest's values, the rest are 0.
+    pub regs: &'a Regs,
 }
 
-impl TdvmcallExit {
+impl TdvmcallExit<'_> {
+    /// RCX bits 15:0: GPR_SELECT, one bit per register by hardware index.
+    #[inline]
+    pub const fn gpr_select(&self) -> u16 {
+        self.regs.rcx as u16
+    }
+
+    /// RCX bits 31:16: XMM_SELECT, bit `i` = XMMi.
+    #[inline]
+    pub const fn xmm_select(&self) -> u16 {
+        (self.regs.rcx >> 16) as u16
+    }
+
+    /// RCX bits 33:32: the VM index (0 = L1).
+    #[inline]
+    pub const fn vm(&self) -> u8 {
+        ((self.regs.rcx >> 32) & 3) as u8
+    }
+
     /// Whether the guest exposed the register with hardware index `index` (0 RAX, 1 RCX,
     /// 2 RDX, 3 RBX, 4 RSP, 5 RBP, 6 RSI, 7 RDI, 8-15 R8-R15).
     #[inline]
     pub const fn is_exposed(&self, index: u8) -> bool {
-        index < 16 && self.gpr_select & (1 << index) != 0
+        index < 16 && self.gpr_select() & (1 << index) != 0
     }
 
     /// The guest's value of the register with hardware index `index`, if the guest
@@ -99,26 +137,19 @@ impl TdvmcallExit {
     }
 }
 
-/// An asynchronous TD exit.
+/// An asynchronous TD exit: RAX, and the exit information in the caller's registers, read
+/// when asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AsyncExit {
+pub struct AsyncExit<'a> {
     /// RAX: the status class (TDX_SUCCESS, TDX_NON_RECOVERABLE_*, TDX_CROSS_TD_*,
     /// TDX_HOST_PRIORITY_BUSY_TIMEOUT, TDX_TD_EXIT_ON_L2_*) with the exit reason in bits
     /// 31:0.
     pub status: Status,
-    /// RCX: the exit qualification with bits 33:32 (the VM index) cleared.
-    pub qualification: u64,
-    /// RCX bits 33:32: the VM index (0 = L1).
-    pub vm: u8,
-    /// RDX: the extended exit qualification.
-    pub ext_qualification: u64,
-    /// R8: the guest-physical address (EPT violations and misconfigurations).
-    pub gpa: u64,
-    /// R9: the VM-exit interruption information.
-    pub interruption_info: u64,
+    /// The registers as the module returned them (the caller's struct, borrowed).
+    pub regs: &'a Regs,
 }
 
-impl AsyncExit {
+impl AsyncExit<'_> {
     /// The 32-bit VM-exit reason (RAX bits 31:0).
     #[inline]
     pub const fn exit_reason(&self) -> ExitReason {
@@ -135,6 +166,36 @@ impl AsyncExit {
     #[inline]
     pub const fn is_non_recoverable(&self) -> bool {
         self.status.is_non_recoverable()
+    }
+
+    /// RCX: the exit qualification with bits 33:32 (the VM index) cleared.
+    #[inline]
+    pub const fn qualification(&self) -> u64 {
+        self.regs.rcx & !(3 << 32)
+    }
+
+    /// RCX bits 33:32: the VM index (0 = L1).
+    #[inline]
+    pub const fn vm(&self) -> u8 {
+        ((self.regs.rcx >> 32) & 3) as u8
+    }
+
+    /// RDX: the extended exit qualification.
+    #[inline]
+    pub const fn ext_qualification(&self) -> u64 {
+        self.regs.rdx
+    }
+
+    /// R8: the guest-physical address (EPT violations and misconfigurations).
+    #[inline]
+    pub const fn gpa(&self) -> u64 {
+        self.regs.r8
+    }
+
+    /// R9: the VM-exit interruption information.
+    #[inline]
+    pub const fn interruption_info(&self) -> u64 {
+        self.regs.r9
     }
 }
 
@@ -179,7 +240,10 @@ const fn class_and_l1(status: Status) -> u16 {
 /// host-recoverability hint comes and goes) while the code within its class does not.
 #[inline]
 fn is_td_exit(status: Status) -> bool {
-    !status.is_software() && TD_EXIT_CLASS_AND_L1.contains(&class_and_l1(status))
+    // The common case first: TDX_SUCCESS with no flag bits (bits 63:32 all zero), an
+    // ordinary exit; only the rarer statuses pay for the table.
+    status.raw() >> 32 == 0
+        || (!status.is_software() && TD_EXIT_CLASS_AND_L1.contains(&class_and_l1(status)))
 }
 
 impl<B: Backend> Host<B> {
@@ -213,12 +277,12 @@ impl<B: Backend> Host<B> {
     /// IA32_XSS and the extended state the module resets before using them.
     #[inline]
     #[doc(alias = "TDH.VP.ENTER")]
-    pub unsafe fn vp_enter(
+    pub unsafe fn vp_enter<'r>(
         &mut self,
         tdvpr: TdvprPage,
         flags: VpEnterFlags,
-        regs: &mut Regs,
-    ) -> Result<TdExit> {
+        regs: &'r mut Regs,
+    ) -> Result<TdExit<'r>> {
         let flags = check_reserved(
             "TDH.VP.ENTER flags",
             flags.bits(),
@@ -227,28 +291,23 @@ impl<B: Backend> Host<B> {
         regs.rcx = tdvpr.raw() | flags;
         // SAFETY: the caller upholds the vCPU-entry contract above.
         let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
+        // Only RAX is looked at here; the rest is read from `regs` when asked.
+        let regs: &'r Regs = regs;
+        // The VMM loop's common exit first, with one compare: TDX_SUCCESS without flag bits
+        // (63:32 zero) and basic exit reason TDCALL (bits 15:0; bits 31:16 hold exit flags
+        // such as the preempted bus lock).
+        if status.raw() & 0xFFFF_FFFF_0000_FFFF == ExitReason::TDCALL as u64 {
+            return Ok(TdExit::Tdvmcall(TdvmcallExit { status, regs }));
+        }
         if !is_td_exit(status) {
             return Err(Error::from(status));
         }
         if status.is(StatusCode::Success)
             && ExitReason::from_raw(status.details_l2()).basic() == ExitReason::TDCALL
         {
-            return Ok(TdExit::Tdvmcall(TdvmcallExit {
-                status,
-                gpr_select: regs.rcx as u16,
-                xmm_select: (regs.rcx >> 16) as u16,
-                vm: ((regs.rcx >> 32) & 3) as u8,
-                regs: *regs,
-            }));
+            return Ok(TdExit::Tdvmcall(TdvmcallExit { status, regs }));
         }
-        Ok(TdExit::Async(AsyncExit {
-            status,
-            qualification: regs.rcx & !(3 << 32),
-            vm: ((regs.rcx >> 32) & 3) as u8,
-            ext_qualification: regs.rdx,
-            gpa: regs.r8,
-            interruption_info: regs.r9,
-        }))
+        Ok(TdExit::Async(AsyncExit { status, regs }))
     }
 
     /// TDH.VP.ADDCX (leaf 4): add a TDVPS page to a vCPU.
@@ -476,7 +535,12 @@ mod tests {
             let TdExit::Tdvmcall(call) = exit else {
                 panic!("{exit:?}")
             };
-            assert_eq!((call.gpr_select, call.xmm_select, call.vm), (0x3C04, 1, 0));
+            assert_eq!(
+                (call.gpr_select(), call.xmm_select(), call.vm()),
+                (0x3C04, 1, 0)
+            );
+            // Borrowed, not copied: the exit reads the caller's struct.
+            assert!(core::ptr::eq(call.regs, exit.regs()));
             assert!(call.bus_lock_preempted());
             assert_eq!(call.exposed(11), Some(0x10001));
             assert_eq!(call.exposed(12), Some(0x1000));
@@ -488,17 +552,21 @@ mod tests {
             regs.r10 = 0;
             // SAFETY: scripted backend; no instruction executes.
             let exit = unsafe { h.vp_enter(tdvpr(), VpEnterFlags::RESUME_L1, &mut regs) }.unwrap();
+            let TdExit::Async(exit) = exit else {
+                panic!("{exit:?}")
+            };
+            assert_eq!(exit.status, Status::from_raw(0x30));
             assert_eq!(
-                exit,
-                TdExit::Async(AsyncExit {
-                    status: Status::from_raw(0x30),
-                    qualification: 0x183,
-                    vm: 2,
-                    ext_qualification: 0xEE,
-                    gpa: 0x7000,
-                    interruption_info: 0x8000_0020,
-                })
+                (
+                    exit.qualification(),
+                    exit.vm(),
+                    exit.ext_qualification(),
+                    exit.gpa(),
+                    exit.interruption_info()
+                ),
+                (0x183, 2, 0xEE, 0x7000, 0x8000_0020)
             );
+            assert_eq!(exit.basic_reason(), 48);
         });
     }
 
@@ -511,20 +579,24 @@ mod tests {
             let mut regs = regs!(r10: 0x99);
             // SAFETY: scripted backend; no instruction executes.
             unsafe { h.vp_enter(tdvpr(), VpEnterFlags::HOST_RECOVERABILITY_HINT, &mut regs) }
+                .map(|exit| exit.status())
         });
         // Inputs other than RCX come from the caller's regs; a failed entry is an error.
         assert_eq!(r, Err(Error::Status(Status::from_raw(busy))));
         let fatal = 0x6000_0002_0000_0002u64; // NON_RECOVERABLE_TD, triple fault
         let calls = [enter(regs!(rcx: TDVPR), regs!(rcx: 5), fatal)];
-        let exit = with_script(&calls, |h| {
+        let (non_recoverable, reasons) = with_script(&calls, |h| {
             let mut regs = Regs::ZERO;
             // SAFETY: scripted backend; no instruction executes.
-            unsafe { h.vp_enter(tdvpr(), VpEnterFlags::empty(), &mut regs) }
-        })
-        .unwrap();
-        let TdExit::Async(exit) = exit else { panic!() };
-        assert!(exit.is_non_recoverable());
-        assert_eq!((exit.exit_reason().raw(), exit.basic_reason()), (2, 2));
+            let exit = unsafe { h.vp_enter(tdvpr(), VpEnterFlags::empty(), &mut regs) }.unwrap();
+            let TdExit::Async(exit) = exit else { panic!() };
+            (
+                exit.is_non_recoverable(),
+                (exit.exit_reason().raw(), exit.basic_reason()),
+            )
+        });
+        assert!(non_recoverable);
+        assert_eq!(reasons, (2, 2));
         for (status, is_exit) in [
             (0x8000_0008_0000_0000u64, true),
             (0x9000_0205_0000_0001, true),

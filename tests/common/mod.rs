@@ -4,7 +4,9 @@
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use tdxcall::call::CallKind;
 use tdxcall::fixup::{Site, SiteKind};
+use tdxcall::regs::RegSet;
 use tdxcall::{Regs, Status};
 
 /// The assembly entry point of a thunk, as `asm/tdxcall.S` defines it.
@@ -17,17 +19,23 @@ pub type Wrapper = unsafe fn(leaf: u64, regs: &mut Regs) -> Status;
 // nothing compiled by rustc sits between the assembly and the register checks.
 extern "C" {
     fn tdxcall_seamcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_seamcall_args(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_tdcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_tdcall_args(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_tdvmcall_ghci(leaf: u64, regs: *mut Regs) -> u64;
 }
 
 #[cfg(feature = "loopback")]
 extern "C" {
     fn tdxcall_loopback_seamcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_loopback_seamcall_args(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_loopback_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_loopback_tdcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_loopback_tdcall_args(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_loopback_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_loopback_tdvmcall_ghci(leaf: u64, regs: *mut Regs) -> u64;
 }
 
 /// One thunk under test.
@@ -43,9 +51,26 @@ pub struct Thunk {
     pub kind: SiteKind,
     /// Whether it clears the scratch registers before returning.
     pub scrub: bool,
+    /// The registers it moves.
+    pub set: RegSet,
 }
 
 impl Thunk {
+    /// Whether the thunk moves the register with hardware number `hw`.
+    pub fn moves(&self, hw: usize) -> bool {
+        hw != RBP && self.set.holds_index(hw as u8)
+    }
+
+    /// The thunk kind its exception-table entry must name.
+    pub fn call_kind(&self) -> CallKind {
+        match (self.kind, self.scrub) {
+            (SiteKind::Seamcall, false) => CallKind::Seamcall,
+            (SiteKind::Seamcall, true) => CallKind::SeamcallScrub,
+            (SiteKind::Tdcall, false) => CallKind::Tdcall,
+            (SiteKind::Tdcall, true) => CallKind::Tdvmcall,
+        }
+    }
+
     /// The entry address.
     pub fn entry(&self) -> u64 {
         self.raw as usize as u64
@@ -107,13 +132,22 @@ impl Thunk {
 }
 
 /// The production thunks, in expansion order.
-pub const PRODUCTION: [Thunk; 4] = [
+pub const PRODUCTION: [Thunk; 7] = [
     Thunk {
         name: "seamcall",
         raw: tdxcall_seamcall,
         wrapper: tdxcall::call::thunk::seamcall,
         kind: SiteKind::Seamcall,
         scrub: false,
+        set: RegSet::Full,
+    },
+    Thunk {
+        name: "seamcall_args",
+        raw: tdxcall_seamcall_args,
+        wrapper: tdxcall::call::thunk::seamcall_args,
+        kind: SiteKind::Seamcall,
+        scrub: false,
+        set: RegSet::Args,
     },
     Thunk {
         name: "seamcall_scrub",
@@ -121,6 +155,7 @@ pub const PRODUCTION: [Thunk; 4] = [
         wrapper: tdxcall::call::thunk::seamcall_scrub,
         kind: SiteKind::Seamcall,
         scrub: true,
+        set: RegSet::Full,
     },
     Thunk {
         name: "tdcall",
@@ -128,6 +163,15 @@ pub const PRODUCTION: [Thunk; 4] = [
         wrapper: tdxcall::call::thunk::tdcall,
         kind: SiteKind::Tdcall,
         scrub: false,
+        set: RegSet::Full,
+    },
+    Thunk {
+        name: "tdcall_args",
+        raw: tdxcall_tdcall_args,
+        wrapper: tdxcall::call::thunk::tdcall_args,
+        kind: SiteKind::Tdcall,
+        scrub: false,
+        set: RegSet::Args,
     },
     Thunk {
         name: "tdvmcall",
@@ -135,18 +179,36 @@ pub const PRODUCTION: [Thunk; 4] = [
         wrapper: tdxcall::call::thunk::tdvmcall,
         kind: SiteKind::Tdcall,
         scrub: true,
+        set: RegSet::Full,
+    },
+    Thunk {
+        name: "tdvmcall_ghci",
+        raw: tdxcall_tdvmcall_ghci,
+        wrapper: tdxcall::call::thunk::tdvmcall_ghci,
+        kind: SiteKind::Tdcall,
+        scrub: true,
+        set: RegSet::Ghci,
     },
 ];
 
 /// The loopback thunks, in expansion order.
 #[cfg(feature = "loopback")]
-pub const LOOPBACK: [Thunk; 4] = [
+pub const LOOPBACK: [Thunk; 7] = [
     Thunk {
         name: "loopback_seamcall",
         raw: tdxcall_loopback_seamcall,
         wrapper: tdxcall::call::loopback::seamcall,
         kind: SiteKind::Seamcall,
         scrub: false,
+        set: RegSet::Full,
+    },
+    Thunk {
+        name: "loopback_seamcall_args",
+        raw: tdxcall_loopback_seamcall_args,
+        wrapper: tdxcall::call::loopback::seamcall_args,
+        kind: SiteKind::Seamcall,
+        scrub: false,
+        set: RegSet::Args,
     },
     Thunk {
         name: "loopback_seamcall_scrub",
@@ -154,6 +216,7 @@ pub const LOOPBACK: [Thunk; 4] = [
         wrapper: tdxcall::call::loopback::seamcall_scrub,
         kind: SiteKind::Seamcall,
         scrub: true,
+        set: RegSet::Full,
     },
     Thunk {
         name: "loopback_tdcall",
@@ -161,6 +224,15 @@ pub const LOOPBACK: [Thunk; 4] = [
         wrapper: tdxcall::call::loopback::tdcall,
         kind: SiteKind::Tdcall,
         scrub: false,
+        set: RegSet::Full,
+    },
+    Thunk {
+        name: "loopback_tdcall_args",
+        raw: tdxcall_loopback_tdcall_args,
+        wrapper: tdxcall::call::loopback::tdcall_args,
+        kind: SiteKind::Tdcall,
+        scrub: false,
+        set: RegSet::Args,
     },
     Thunk {
         name: "loopback_tdvmcall",
@@ -168,6 +240,15 @@ pub const LOOPBACK: [Thunk; 4] = [
         wrapper: tdxcall::call::loopback::tdvmcall,
         kind: SiteKind::Tdcall,
         scrub: true,
+        set: RegSet::Full,
+    },
+    Thunk {
+        name: "loopback_tdvmcall_ghci",
+        raw: tdxcall_loopback_tdvmcall_ghci,
+        wrapper: tdxcall::call::loopback::tdvmcall_ghci,
+        kind: SiteKind::Tdcall,
+        scrub: true,
+        set: RegSet::Ghci,
     },
 ];
 
@@ -429,9 +510,12 @@ pub fn assert_callee_saved(name: &str, snapshot: &Snapshot) {
     );
 }
 
-/// Checks that every scratch register is zero after a scrub thunk.
-pub fn assert_scratch_zero(name: &str, snapshot: &Snapshot) {
-    for hw in SCRATCH {
+/// Checks that every scratch register of the thunk's set is zero after a scrub thunk: what
+/// the other side could have written (a narrow thunk's RSI is the struct pointer, never the
+/// other side's).
+pub fn assert_scratch_zero(thunk: &Thunk, snapshot: &Snapshot) {
+    let name = thunk.name;
+    for hw in SCRATCH.into_iter().filter(|&hw| thunk.moves(hw)) {
         assert_eq!(
             snapshot.after[hw], 0,
             "{name}: {} not cleared (got {:#x})",

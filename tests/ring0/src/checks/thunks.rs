@@ -13,6 +13,7 @@ use core::mem::offset_of;
 
 use tdxcall::call::{Backend, CallKind, Native};
 use tdxcall::fixup::{sites, Site, SiteKind};
+use tdxcall::regs::RegSet;
 use tdxcall::{Regs, Status};
 
 use super::{Check, Failed};
@@ -37,6 +38,18 @@ pub const CHECKS: &[Check] = &[
         run: || run_case(&TDVMCALL),
     },
     Check {
+        name: "thunk_seamcall_args",
+        run: || run_case(&SEAMCALL_ARGS),
+    },
+    Check {
+        name: "thunk_tdcall_args",
+        run: || run_case(&TDCALL_ARGS),
+    },
+    Check {
+        name: "thunk_tdvmcall_ghci",
+        run: || run_case(&TDVMCALL_GHCI),
+    },
+    Check {
         name: "native_backend",
         run: native_backend,
     },
@@ -52,6 +65,9 @@ extern "C" {
     fn tdxcall_seamcall_scrub(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_tdcall(leaf: u64, regs: *mut Regs) -> u64;
     fn tdxcall_tdvmcall(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_seamcall_args(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_tdcall_args(leaf: u64, regs: *mut Regs) -> u64;
+    fn tdxcall_tdvmcall_ghci(leaf: u64, regs: *mut Regs) -> u64;
 
     /// Calls `thunk(leaf, regs)` with the sentinels in the callee-saved registers and records
     /// them, RSP and the scratch registers right after it returns (in [`RECORD`]).
@@ -63,36 +79,62 @@ struct Case {
     leaf: u64,
     status: Status,
     site: SiteKind,
-    scrubs: bool,
+    /// The scratch registers the thunk clears, as indexes into [`SCRATCH_NAMES`]: every one
+    /// for the full scrubbing thunks, those of its set for the GHCI one, none otherwise.
+    scrubs: &'static [usize],
 }
+
+const ALL_SCRATCH: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7];
 
 const SEAMCALL: Case = Case {
     thunk: tdxcall_seamcall,
     leaf: 0x20,
     status: Status::SEAMCALL_UD,
     site: SiteKind::Seamcall,
-    scrubs: false,
+    scrubs: &[],
 };
 const SEAMCALL_SCRUB: Case = Case {
     thunk: tdxcall_seamcall_scrub,
     leaf: 0x0002_0002,
     status: Status::SEAMCALL_UD,
     site: SiteKind::Seamcall,
-    scrubs: true,
+    scrubs: ALL_SCRATCH,
 };
 const TDCALL: Case = Case {
     thunk: tdxcall_tdcall,
     leaf: 0x1,
     status: Status::TDCALL_UD,
     site: SiteKind::Tdcall,
-    scrubs: false,
+    scrubs: &[],
 };
 const TDVMCALL: Case = Case {
     thunk: tdxcall_tdvmcall,
     leaf: 0,
     status: Status::TDCALL_UD,
     site: SiteKind::Tdcall,
-    scrubs: true,
+    scrubs: ALL_SCRATCH,
+};
+const SEAMCALL_ARGS: Case = Case {
+    thunk: tdxcall_seamcall_args,
+    leaf: 0x22,
+    status: Status::SEAMCALL_UD,
+    site: SiteKind::Seamcall,
+    scrubs: &[],
+};
+const TDCALL_ARGS: Case = Case {
+    thunk: tdxcall_tdcall_args,
+    leaf: 0x7,
+    status: Status::TDCALL_UD,
+    site: SiteKind::Tdcall,
+    scrubs: &[],
+};
+const TDVMCALL_GHCI: Case = Case {
+    thunk: tdxcall_tdvmcall_ghci,
+    leaf: 0,
+    status: Status::TDCALL_UD,
+    site: SiteKind::Tdcall,
+    // RCX, R10, R11: its set's scratch registers (R12-R15 are restored from the stack).
+    scrubs: &[0, 6, 7],
 };
 
 /// Values no thunk would produce by accident, for RBX, RBP, R12, R13, R14, R15.
@@ -277,13 +319,12 @@ fn run_case(case: &Case) -> Result<(), Failed> {
         record.rsp_after,
         record.rsp_before
     );
-    if case.scrubs {
-        for (name, value) in SCRATCH_NAMES.iter().zip(record.scratch) {
-            ensure!(
-                value == 0,
-                "{name} came back {value:#x}, but this thunk clears it"
-            );
-        }
+    for &index in case.scrubs {
+        let (name, value) = (SCRATCH_NAMES[index], record.scratch[index]);
+        ensure!(
+            value == 0,
+            "{name} came back {value:#x}, but this thunk clears it"
+        );
     }
     ensure!(
         after.count == before.count + 1,
@@ -336,6 +377,36 @@ fn native_backend() -> Result<(), Failed> {
             after == before + 1,
             "{kind:?}: the crate's fixup count went from {before} to {after}, expected one more"
         );
+        // The narrow path too: every set, through the thunk `Native` picks for it.
+        for set in RegSet::ALL {
+            let mut regs = input;
+            let before = trap::fixups();
+            // SAFETY: as above.
+            let status = unsafe { native.call_set(kind, set, seed, &mut regs) };
+            let after = trap::fixups();
+            ensure!(
+                status == expected,
+                "{kind:?} {set:?}: status {status:?}, expected {expected:?}"
+            );
+            ensure!(regs == input, "{kind:?} {set:?}: the struct changed");
+            ensure!(
+                after.count == before.count + 1,
+                "{kind:?} {set:?}: expected one fixup"
+            );
+            let site = tdxcall::fixup::site_at(after.last.fault_rip);
+            let thunk_set = site.map(|site| site.regs);
+            let narrow = matches!(
+                (kind, set),
+                (CallKind::Seamcall, RegSet::Args)
+                    | (CallKind::Tdcall, RegSet::Args)
+                    | (CallKind::Tdvmcall, RegSet::Ghci)
+            );
+            let want = if narrow { set } else { RegSet::Full };
+            ensure!(
+                thunk_set == Some(want),
+                "{kind:?} {set:?}: went through a {thunk_set:?} thunk, expected {want:?}"
+            );
+        }
     }
     Ok(())
 }
