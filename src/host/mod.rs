@@ -72,6 +72,7 @@ pub mod mr;
 pub mod phymem;
 pub mod servtd;
 pub mod sys;
+pub mod vmcall;
 pub mod vp;
 
 /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.
