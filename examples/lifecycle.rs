@@ -118,7 +118,7 @@ pub fn run(say: &mut dyn FnMut(String)) -> Run {
     host.sys_config(pointers, 1, Hkid::new(GLOBAL_HKID))
         .expect("TDH.SYS.CONFIG");
     host.sys_key_config().expect("TDH.SYS.KEY.CONFIG");
-    let tdmr_base = HostPhysAddr::new(tdmr.tdmr_base).expect("TDMR base");
+    let tdmr_base = tdmr.tdmr_base;
     host.sys_tdmr_init(tdmr_base, tdmr.tdmr_size)
         .expect("TDH.SYS.TDMR.INIT");
     let version = host.module_info().expect("TDH.SYS.RD");
@@ -127,7 +127,7 @@ pub fn run(say: &mut dyn FnMut(String)) -> Run {
         version.version,
         version.build_num,
         host.tdx_features0().expect("TDH.SYS.RD"),
-        tdmr.tdmr_base,
+        tdmr.tdmr_base.raw(),
         tdmr.tdmr_size
     ));
 

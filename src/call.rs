@@ -10,6 +10,7 @@ use crate::status::Status;
 
 /// Which thunk a call goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CallKind {
     /// SEAMCALL, host to module: every host leaf except TDH.VP.ENTER.
     Seamcall,

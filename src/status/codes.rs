@@ -27,6 +27,7 @@ use crate::leaf::ModuleVersion;
 
 /// A TDX module release whose code list this table was checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Release {
     /// TDX module 1.0.3.
     V1_0_3,
