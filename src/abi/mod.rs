@@ -3,6 +3,7 @@
 pub mod addr;
 pub(crate) mod check;
 pub mod field_id;
+pub mod field_names;
 pub mod fields;
 pub mod flags;
 pub mod gpr_select;

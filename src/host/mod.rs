@@ -63,6 +63,7 @@ use crate::status::{Status, StatusCode};
 use crate::xstate::{self, Preserve};
 
 pub mod export;
+pub mod fields;
 pub mod import;
 pub mod mem;
 pub mod metadata;
