@@ -51,6 +51,7 @@ pub mod mr;
 pub mod servtd;
 pub mod sys;
 pub mod tdvmcall;
+pub mod ve;
 pub mod vm;
 pub mod vp;
 

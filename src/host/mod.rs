@@ -62,6 +62,9 @@ use crate::retry::{retry_interrupted, retry_on, RESUME_LIMIT, RND_NO_ENTROPY_ATT
 use crate::status::{Status, StatusCode};
 use crate::xstate::{self, Preserve};
 
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod builder;
 pub mod export;
 pub mod fields;
 pub mod import;

@@ -125,6 +125,7 @@
 //! poisoned line (the model lets the TD take the line, the rest zero).
 
 mod bridge;
+mod builders;
 mod host;
 mod memory;
 mod metadata;
