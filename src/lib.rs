@@ -46,6 +46,7 @@ pub mod retry;
 #[cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 pub mod signal;
 pub mod status;
+pub mod ucall;
 mod wrapper;
 pub mod xstate;
 
