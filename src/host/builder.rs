@@ -565,7 +565,7 @@ pub struct Td {
     tdcs: Vec<HostPhysAddr>,
     vcpus: Vec<Vcpu>,
     sept: Vec<HostPhysAddr>,
-    /// (level, index of the region the SEPT page maps) of every SEPT page added.
+    /// (level, index of the `level`-sized region) of every SEPT entry given a page.
     sept_mapped: BTreeSet<(u8, u64)>,
     private: Vec<HostPhysAddr>,
 }
@@ -648,8 +648,10 @@ impl Td {
             if level > top || level == PageLevel::Size4K {
                 continue;
             }
-            // A SEPT page at `level` maps 512 entries of `level`'s size.
-            let span = level.size() << 9;
+            // TDH.MEM.SEPT.ADD at `level` fills the entry of that level that maps `gpa`
+            // with a new SEPT page (for the 2 MiB level: a page table of 4 KiB entries),
+            // so each page covers one `level`-sized region.
+            let span = level.size();
             let key = (level as u8, gpa.raw() / span);
             if self.sept_mapped.contains(&key) {
                 continue;
