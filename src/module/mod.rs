@@ -43,8 +43,8 @@
 //!   runs TDH.SYS.LP.INIT once; the machine has one package.
 //! - on each guest thread, install the [`VirtualCpu`] of a TDVPR: that thread is the vCPU's
 //!   code. Its TDCALLs run while a host thread has the vCPU entered with TDH.VP.ENTER; the
-//!   bridge protocol (what blocks, what releases a blocked guest) is described in the
-//!   `bridge` module docs.
+//!   bridge protocol (what blocks, what releases a blocked guest) is described in
+//!   [`bridge_protocol`].
 //!
 //! # Memory
 //!
@@ -125,6 +125,11 @@
 //! poisoned line (the model lets the TD take the line, the rest zero).
 
 mod bridge;
+/// The bridge between a guest thread and the host thread that runs its vCPU with
+/// TDH.VP.ENTER: what blocks, and what releases a blocked guest.
+///
+#[doc = include_str!("bridge_protocol.md")]
+pub mod bridge_protocol {}
 mod builders;
 mod host;
 mod memory;
