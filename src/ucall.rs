@@ -319,7 +319,6 @@ mod tests {
     use super::*;
     use crate::guest::testing::*;
     use crate::host::vp::TdvmcallExit;
-    use crate::regs::Regs;
     use crate::status::{ExitReason, Status};
 
     const M: u64 = 1 << 47 | 0xFEB0_0000;
@@ -329,9 +328,7 @@ mod tests {
         calls: usize,
         body: impl FnOnce(&mut Guest<&mut dyn Backend>, &GuestMailbox),
     ) -> ([Option<Ucall>; 4], usize) {
-        let replies: std::vec::Vec<(u64, &dyn Fn(&mut Regs))> = (0..calls)
-            .map(|_| (0, &nothing as &dyn Fn(&mut Regs)))
-            .collect();
+        let replies: std::vec::Vec<Reply<'_>> = (0..calls).map(|_| (0, &nothing as _)).collect();
         let mailbox = GuestMailbox::new(GuestPhysAddr::new_const(M)).unwrap();
         let ((), log) = run(&replies, |g| body(g, &mailbox));
         let mut vmm = VmmMailbox::new(GuestPhysAddr::new_const(M)).unwrap();
