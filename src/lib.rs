@@ -10,7 +10,7 @@
 //! Host side: bring the platform up and read the module's version. Here the software TDX
 //! module (feature `software-module`) answers, so this runs on any x86-64 Linux machine; on
 //! TDX hardware the same calls go through [`Host::native`](host::Host::native) and
-//! [`host::builder::PlatformBuilder`] instead of `SoftwareModule::platform`.
+//! `host::builder::PlatformBuilder` (feature `std`) instead of `SoftwareModule::platform`.
 //!
 //! ```
 //! # #[cfg(all(feature = "software-module", target_os = "linux", target_arch = "x86_64"))]
@@ -47,7 +47,7 @@
 //! # Ok::<(), tdxcall::Error>(())
 //! ```
 //!
-//! The whole loop (a TD built with [`host::builder`], a guest thread, a VMM answering
+//! The whole loop (a TD built with `host::builder`, a guest thread, a VMM answering
 //! [`host::vmcall`] requests) is `examples/selftest.rs`, 76 lines; `examples/lifecycle.rs`
 //! adds measurement, lazy page acceptance and a TDREPORT.
 //!
