@@ -167,3 +167,16 @@ fn a_td_with_two_vcpus_and_scattered_pages_is_built_and_torn_down() {
     assert_eq!(td.teardown(&mut host, &mut pages).unwrap(), expected);
     assert!(pages.out.is_empty(), "every page went back to the source");
 }
+
+#[test]
+fn a_td_whose_init_fails_is_kept_for_the_teardown() {
+    let (mut pages, _lp0, mut host) = ready();
+    let mut td = None;
+    let failed = TdBuilder::new(Hkid::new(35), TdParamsBuilder::new().max_vcpus(0))
+        .build_into(&mut host, &mut pages, &mut td);
+    assert!(matches!(failed, Err(Error::Status(_))), "{failed:?}");
+    let td = td.expect("created before MNG.INIT failed");
+    let expected = td.page_count();
+    assert_eq!(td.teardown(&mut host, &mut pages).unwrap(), expected);
+    assert!(pages.out.is_empty(), "every page went back to the source");
+}
