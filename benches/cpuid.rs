@@ -18,7 +18,7 @@
 //!
 //! Where faulting is unavailable the two are skipped with a message.
 //!
-//! `cargo bench --bench cpuid`
+//! `cargo bench -p tdxcall-benches --bench cpuid`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
@@ -66,16 +66,12 @@ fn cpuid_bench(c: &mut Criterion) {
     group.finish();
 }
 
-#[cfg(all(
-    feature = "software-module",
-    target_os = "linux",
-    target_arch = "x86_64"
-))]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod trapped {
     use criterion::Criterion;
     use std::hint::black_box;
     use tdxcall::abi::td_params::TdParams;
-    use tdxcall::abi::{Attributes, Hkid, HostPhysAddr, TdcxPage, TdrPage, TdvprPage, Xfam};
+    use tdxcall::abi::{Attributes, Hkid, TdcxPage, TdrPage, TdvprPage, Xfam};
     use tdxcall::emu;
     use tdxcall::host::Host;
     use tdxcall::module::{Config, SoftwareModule};
@@ -108,10 +104,7 @@ mod trapped {
         emu::Installed<tdxcall::module::LogicalProcessor>,
         TdvprPage,
     ) {
-        let module = SoftwareModule::new(Config {
-            logical_processors: 1,
-            ..Config::default()
-        });
+        let module = SoftwareModule::new(Config::default().with_logical_processors(1));
         let lp0 = emu::install(module.logical_processor(0));
         let mut host = Host::native();
         let page = || module.alloc_page().unwrap();
@@ -123,8 +116,7 @@ mod trapped {
         host.sys_config(pointers, 1, Hkid::new(32)).unwrap();
         host.sys_key_config().unwrap();
         let tdmr = module.tdmr();
-        host.sys_tdmr_init(HostPhysAddr::new(tdmr.tdmr_base).unwrap(), tdmr.tdmr_size)
-            .unwrap();
+        host.sys_tdmr_init(tdmr.tdmr_base, tdmr.tdmr_size).unwrap();
         let tdr = TdrPage::new(page()).unwrap();
         // SAFETY: model memory.
         unsafe { host.mng_create(tdr, Hkid::new(33)) }.unwrap();
@@ -186,16 +178,8 @@ mod trapped {
     }
 }
 
-#[cfg(all(
-    feature = "software-module",
-    target_os = "linux",
-    target_arch = "x86_64"
-))]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 criterion_group!(benches, cpuid_bench, trapped::bench);
-#[cfg(not(all(
-    feature = "software-module",
-    target_os = "linux",
-    target_arch = "x86_64"
-)))]
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 criterion_group!(benches, cpuid_bench);
 criterion_main!(benches);

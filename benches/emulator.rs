@@ -12,7 +12,7 @@
 //! medians, so that load from other processes, which drifts over the seconds between two
 //! criterion benchmarks, hits both sides alike.
 //!
-//! `cargo bench --features emulator --bench emulator` (target: emulated at most 1.2x bare).
+//! `cargo bench -p tdxcall-benches --bench emulator` (target: emulated at most 1.2x bare).
 
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;

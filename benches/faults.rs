@@ -6,7 +6,7 @@
 //! interleaved one to one (the SIGILL disposition swapped between them, untimed) and compared
 //! by their medians, so that load from other processes hits both sides alike.
 //!
-//! `cargo bench --bench faults` (target: the crate's round trip at most 1.05x the bare one).
+//! `cargo bench -p tdxcall-benches --bench faults` (target: the crate's round trip at most 1.05x the bare one).
 
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;

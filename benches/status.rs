@@ -13,7 +13,7 @@
 //! No target: these run on error paths and in tools, not per call. The figures say what a
 //! log line costs relative to the call that produced it.
 //!
-//! `cargo bench --bench status`
+//! `cargo bench -p tdxcall-benches --bench status`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::fmt::Write as _;

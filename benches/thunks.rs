@@ -8,7 +8,7 @@
 //! of its time divided by its reference's in the same round, so that load from other
 //! processes hits every subject alike.
 //!
-//! `cargo bench --features loopback --bench thunks` (target: every variant, full or narrow,
+//! `cargo bench -p tdxcall-benches --bench thunks` (target: every variant, full or narrow,
 //! at most 1.05x the hand-minimal reference of its set).
 
 use criterion::{criterion_group, Criterion};

@@ -29,7 +29,7 @@
 //! and the median over rounds. The target: at most +0.5 ns over the raw thunk (issue 17),
 //! and for TDH.VP.ENTER, whose exit is decoded lazily, at most +1 ns.
 //!
-//! `cargo bench --features loopback --bench wrappers`
+//! `cargo bench -p tdxcall-benches --bench wrappers`
 
 use criterion::{criterion_group, Criterion};
 use std::hint::black_box;

@@ -1,6 +1,6 @@
 //! Cost of vector-state preservation around a migration leaf, through the loopback thunk.
 //!
-//! `cargo bench --features loopback --bench xstate`
+//! `cargo bench -p tdxcall-benches --bench xstate`
 //!
 //! Compared in the same run, each with the vector state dirty and clean:
 //!

@@ -204,7 +204,7 @@ mod build {
     use super::Args;
     use std::process::ExitCode;
     use tdxcall::abi::td_params::TdParams;
-    use tdxcall::abi::{FieldId, Hkid, HostPhysAddr, TdcxPage, TdrPage, TdvprPage};
+    use tdxcall::abi::{FieldId, Hkid, TdcxPage, TdrPage, TdvprPage};
     use tdxcall::cpuid::GuestCpuid;
     use tdxcall::emu;
     use tdxcall::host::vp::{TdExit, VpEnterFlags};
@@ -217,11 +217,11 @@ mod build {
         args: &Args,
         params: &TdParams,
     ) -> Result<Box<dyn Fn(u32, u32) -> GuestCpuid>, ExitCode> {
-        let module = SoftwareModule::new(Config {
-            logical_processors: 1,
-            cpuid_version: args.table.version,
-            ..Config::default()
-        });
+        let module = SoftwareModule::new(
+            Config::default()
+                .with_logical_processors(1)
+                .with_cpuid_version(args.table.version),
+        );
         let lp0 = emu::install(module.logical_processor(0));
         let mut host = Host::native();
         let page = || module.alloc_page().expect("model memory");
@@ -238,7 +238,7 @@ mod build {
             .expect("SYS.CONFIG");
         host.sys_key_config().expect("SYS.KEY.CONFIG");
         let tdmr = module.tdmr();
-        host.sys_tdmr_init(HostPhysAddr::new(tdmr.tdmr_base).unwrap(), tdmr.tdmr_size)
+        host.sys_tdmr_init(tdmr.tdmr_base, tdmr.tdmr_size)
             .expect("TDMR.INIT");
         let tdr = TdrPage::new(page()).unwrap();
         // SAFETY: pages of the model's memory.

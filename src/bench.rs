@@ -6,7 +6,7 @@
 //! used for serialization: inside a TD it exits to the TDX module (and may raise #VE), which
 //! would swamp what is being measured.
 //!
-//! [`compare`] measures a leaf and the loopback expansion of the same thunk (the production
+//! `compare` (feature `loopback`) measures a leaf and the loopback expansion of the same thunk (the production
 //! thunk but for the TDX instruction) in the same run, so the thunk's own cost can be
 //! subtracted: [`Comparison::net_median`] is the cost of the instruction and the module.
 //!
@@ -16,7 +16,7 @@
 //! 2. Route #UD/#GP to [`crate::fixup::fixup_exception`] (so a missing module is a status,
 //!    not an oops), pin the thread to one CPU, disable preemption and interrupts around the
 //!    run if the environment allows it.
-//! 3. Call [`compare`] with the leaf (for example `Leaf::TdhSysRd` with a field ID in RDX on
+//! 3. Call `compare` with the leaf (for example `Leaf::TdhSysRd` with a field ID in RDX on
 //!    the host, or `Leaf::TdgVpInfo` in a guest), a few thousand warm-up calls and a buffer
 //!    of 10,000 to 100,000 `u64` samples.
 //! 4. Record with the figures: CPU model and stepping, microcode revision, TDX module version
@@ -180,6 +180,7 @@ impl Comparison {
 ///
 /// As for [`measure_call`].
 #[cfg(all(target_arch = "x86_64", feature = "loopback"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "loopback")))]
 pub unsafe fn compare<B: Backend>(
     backend: &mut B,
     kind: CallKind,

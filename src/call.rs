@@ -195,6 +195,7 @@ mod native {
     /// by a no-op of the same length. Nothing leaves the thunk, so every field comes back
     /// unchanged and the status is the leaf value passed in.
     #[cfg(feature = "loopback")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "loopback")))]
     pub mod loopback {
         use super::*;
 

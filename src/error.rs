@@ -17,6 +17,15 @@ pub enum Error {
     /// TDG.VP.VMCALL reached the VMM, which refused the request: R10 had bit 63 set. Every
     /// bit of R10 is kept.
     Tdvmcall(TdvmcallStatus),
+    /// The VMM broke the GHCI protocol of a TDG.VP.VMCALL (for example a MapGPA retry
+    /// address outside the requested range). From
+    /// [`VmcallError`](crate::guest::tdvmcall::VmcallError).
+    VmmProtocol {
+        /// What the VMM did wrong.
+        violation: &'static str,
+        /// The offending value.
+        value: u64,
+    },
 }
 
 impl Error {
@@ -149,6 +158,12 @@ impl core::fmt::Display for Error {
             Error::Status(status) => write!(f, "TDX call failed: {status}"),
             Error::InvalidArgument(invalid) => invalid.fmt(f),
             Error::Tdvmcall(status) => write!(f, "TDG.VP.VMCALL refused by the VMM: {status}"),
+            Error::VmmProtocol { violation, value } => {
+                write!(
+                    f,
+                    "the VMM broke the TDG.VP.VMCALL protocol: {violation} ({value:#x})"
+                )
+            }
         }
     }
 }

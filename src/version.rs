@@ -208,6 +208,7 @@ impl fmt::Debug for ModuleSet {
 
 /// Which thunk a call goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CallKind {
     /// SEAMCALL, host to module: every host leaf except TDH.VP.ENTER.
     Seamcall,

@@ -27,10 +27,7 @@ struct Machine {
 impl Machine {
     /// A module with `version`'s CPUID, initialized up to TDMR.INIT; this thread is LP 0.
     fn new(version: ModuleVersion) -> Machine {
-        let module = SoftwareModule::new(Config {
-            cpuid_version: version,
-            ..Config::default()
-        });
+        let module = SoftwareModule::new(Config::default().with_cpuid_version(version));
         let lp0 = emu::install(module.logical_processor(0));
         let mut m = Machine {
             module,
@@ -53,7 +50,7 @@ impl Machine {
         m.host.sys_key_config().unwrap();
         let tdmr = m.module.tdmr();
         m.host
-            .sys_tdmr_init(HostPhysAddr::new(tdmr.tdmr_base).unwrap(), tdmr.tdmr_size)
+            .sys_tdmr_init(tdmr.tdmr_base, tdmr.tdmr_size)
             .unwrap();
         m
     }

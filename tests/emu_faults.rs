@@ -370,6 +370,9 @@ fn host_cases(c: &mut Cases) {
     c.host("mng_rd_next", TdhMngRd, 1, |h| {
         seen(h.mng_rd_next(tdr(), field()))
     });
+    c.host("mng_fields", TdhMngRd, 1, |h| {
+        seen(h.mng_fields(tdr()).map(drop))
+    });
     c.host("mem_rd", TdhMemRd, 0, |h| seen(h.mem_rd(gpa(), tdr())));
     c.host("mng_wr", TdhMngWr, 0, |h| {
         seen(h.mng_wr(tdr(), field(), 0, 0))
@@ -413,6 +416,9 @@ fn host_cases(c: &mut Cases) {
     c.host("vp_rd", TdhVpRd, 0, |h| seen(h.vp_rd(tdvpr(), field())));
     c.host("vp_rd_next", TdhVpRd, 1, |h| {
         seen(h.vp_rd_next(tdvpr(), field()))
+    });
+    c.host("vp_fields", TdhVpRd, 1, |h| {
+        seen(h.vp_fields(tdvpr()).map(drop))
     });
     c.host("mng_key_reclaimid", TdhMngKeyReclaimid, 0, |h| {
         seen(h.mng_key_reclaimid(tdr()))

@@ -23,14 +23,15 @@ fn lifecycle_runs_end_to_end_twice_with_the_same_mrtd() {
     assert_eq!(first.guest_mrtd, expected, "TDG.MR.REPORT carries the MRTD");
     assert_ne!(expected, tdxcall::module::MrtdBuilder::new().finish());
 
-    // The VMM saw: the EPT violation of the lazy accept, two ucalls, the HLT.
+    // The VMM saw: the EPT violation of the lazy accept, the mailbox's three MMIO writes
+    // (SYNC's argument and command, DONE), the HLT.
     assert_eq!(
         first.exits,
-        vec![(48, 0x2000), (77, 48), (77, 48), (77, 12)],
+        vec![(48, 0x2000), (77, 48), (77, 48), (77, 48), (77, 12)],
         "{lines:#?}"
     );
     let mrtd_head = u64::from_le_bytes(expected[..8].try_into().unwrap());
-    assert_eq!(first.ucalls, vec![mrtd_head, 0xD0E]);
+    assert_eq!(first.ucalls, vec![(1, mrtd_head), (2, 0)]);
     assert_eq!(first.exits, second.exits);
     // 1 TDR + 6 TDCS + 6 TDVPS + 3 SEPT + 2 added + 1 augmented pages.
     assert_eq!(first.reclaimed, 19);

@@ -81,7 +81,7 @@ fn platform_calls_out_of_order() {
     m.host.sys_key_config().unwrap();
     // 9. TDMR.INIT of an address that is no TDMR's base.
     let tdmr = m.module.tdmr();
-    let elsewhere = HostPhysAddr::new(tdmr.tdmr_base + (1 << 30)).unwrap();
+    let elsewhere = HostPhysAddr::new(tdmr.tdmr_base.raw() + (1 << 30)).unwrap();
     assert_eq!(
         status(m.host.sys_tdmr_init(elsewhere, 1 << 30)),
         StatusCode::OperandInvalid.with_operand(Operand::RCX)
@@ -94,14 +94,14 @@ fn platform_calls_out_of_order() {
         status(create),
         StatusCode::OperandAddrRangeError.with_operand(Operand::RCX)
     );
-    let base = HostPhysAddr::new(tdmr.tdmr_base).unwrap();
+    let base = tdmr.tdmr_base;
     assert_eq!(
         m.host.sys_tdmr_init(base, tdmr.tdmr_size),
         Ok(TdmrInit::Initialized)
     );
     // 11. TDMR.INIT once it is done: the warning, not an error.
     let mut regs = Regs {
-        rcx: tdmr.tdmr_base,
+        rcx: tdmr.tdmr_base.raw(),
         ..Regs::ZERO
     };
     assert_eq!(

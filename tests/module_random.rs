@@ -641,11 +641,11 @@ fn configure(world: &World, rng: &mut Rng) {
                 _ => 0u64.wrapping_sub((1 + rng.below(8)) << (12 + 18 * rng.below(2))),
             };
             match choice {
-                0 => (tdmr.tdmr_base, tdmr.tdmr_size) = (value(), value()),
+                0 => (tdmr.tdmr_base, tdmr.tdmr_size) = (hpa(value()), value()),
                 1 => tdmr.tdmr_size = value(),
-                2 => (tdmr.pamt_4k_base, tdmr.pamt_4k_size) = (value(), value()),
-                3 => (tdmr.pamt_2m_base, tdmr.pamt_1g_size) = (value(), value()),
-                4 => tdmr.pamt_1g_base = value(),
+                2 => (tdmr.pamt_4k_base, tdmr.pamt_4k_size) = (hpa(value()), value()),
+                3 => (tdmr.pamt_2m_base, tdmr.pamt_1g_size) = (hpa(value()), value()),
+                4 => tdmr.pamt_1g_base = hpa(value()),
                 5 => tdmr.reserved_areas[area].offset = value(),
                 6 => tdmr.reserved_areas[area].size = value(),
                 _ => {
@@ -679,7 +679,7 @@ fn configure(world: &World, rng: &mut Rng) {
     seam(world, Leaf::TdhSysKeyConfig, &mut Regs::default());
     for _ in 0..8 {
         let mut regs = Regs {
-            rcx: good.tdmr_base,
+            rcx: good.tdmr_base.raw(),
             ..Regs::ZERO
         };
         seam(world, Leaf::TdhSysTdmrInit, &mut regs);
@@ -869,10 +869,7 @@ struct Outcome {
 
 fn sequence(seed: u64, deadline: Instant, call_budget: u64) -> Outcome {
     let mut rng = Rng::new(seed);
-    let module = SoftwareModule::new(Config {
-        logical_processors: HOSTS,
-        ..Config::default()
-    });
+    let module = SoftwareModule::new(Config::default().with_logical_processors(HOSTS));
     let mut params = Vec::new();
     let mut sources = Vec::new();
     for index in 0..12 {
@@ -1081,4 +1078,9 @@ fn random_host_and_guest_calls_never_panic_hang_or_return_unknown_statuses() {
         "TDXCALL_RANDOM_SEED={}: no call succeeded",
         settings.seed
     );
+}
+
+/// A fuzzed TDMR_INFO address, any 64-bit value (the module must refuse the bad ones).
+fn hpa(raw: u64) -> HostPhysAddr {
+    HostPhysAddr::from_raw_unchecked(raw)
 }

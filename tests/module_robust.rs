@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 use tdxcall::abi::sysinfo::TdmrInfo;
-use tdxcall::abi::{FieldId, Hkid, TdrPage, TdvprPage};
+use tdxcall::abi::{FieldId, Hkid, HostPhysAddr, TdrPage, TdvprPage};
 use tdxcall::call::{Backend, CallKind, Native};
 use tdxcall::emu;
 use tdxcall::leaf::Leaf;
@@ -107,7 +107,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
 
     // Reserved area 1: offset + size fits, TDMR base + offset wraps.
     let mut tdmr = good;
-    tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(good.tdmr_base);
+    tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(good.tdmr_base.raw());
     tdmr.reserved_areas[1].size = PAGE;
     assert_eq!(
         status(sys_config(&mut m, &tdmr)),
@@ -117,7 +117,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
 
     // Reserved area 1: base + offset fits, base + offset + size wraps.
     let mut tdmr = good;
-    tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(good.tdmr_base + 2 * PAGE);
+    tdmr.reserved_areas[1].offset = 0u64.wrapping_sub(good.tdmr_base.raw() + 2 * PAGE);
     tdmr.reserved_areas[1].size = 4 * PAGE;
     assert_eq!(
         status(sys_config(&mut m, &tdmr)),
@@ -127,7 +127,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
 
     // TDMR base + size wraps (both 1 GiB aligned).
     let mut tdmr = good;
-    tdmr.tdmr_base = 0u64.wrapping_sub(GIB);
+    tdmr.tdmr_base = HostPhysAddr::from_raw_unchecked(0u64.wrapping_sub(GIB));
     tdmr.tdmr_size = 2 * GIB;
     assert_eq!(
         status(sys_config(&mut m, &tdmr)),
@@ -137,7 +137,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
 
     // TDMR base + size exactly 2^64: wraps to 0.
     let mut tdmr = good;
-    tdmr.tdmr_base = 0u64.wrapping_sub(GIB);
+    tdmr.tdmr_base = HostPhysAddr::from_raw_unchecked(0u64.wrapping_sub(GIB));
     tdmr.tdmr_size = GIB;
     assert_eq!(
         status(sys_config(&mut m, &tdmr)),
@@ -146,7 +146,7 @@ fn tdmr_info_sums_that_wrap_past_2_64_get_the_module_status() {
 
     // PAMT_1G base + size wraps: TDX_INVALID_PAMT for TDMR 0, PAMT level 2 (1G).
     let mut tdmr = good;
-    tdmr.pamt_1g_base = 0u64.wrapping_sub(PAGE);
+    tdmr.pamt_1g_base = HostPhysAddr::from_raw_unchecked(0u64.wrapping_sub(PAGE));
     tdmr.pamt_1g_size = 2 * PAGE;
     assert_eq!(
         status(sys_config(&mut m, &tdmr)),

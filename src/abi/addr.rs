@@ -22,20 +22,63 @@ macro_rules! phys_addr_type {
         pub struct $name(u64);
 
         impl $name {
-            /// A byte address (bits 51:0, no alignment required).
-            pub fn new(addr: u64) -> Result<$name> {
-                check_address($what, addr, MAX_PHYS_ADDR_BITS, 1).map($name)
+            /// A byte address (bits 51:0, no alignment required). `const`: in a constant,
+            /// match on the result or use
+            #[doc = concat!("[`", stringify!($name), "::new_const`].")]
+            ///
+            /// # Errors
+            ///
+            /// [`InvalidReason::TooWide`](crate::error::InvalidReason::TooWide) above bit 51.
+            pub const fn new(addr: u64) -> Result<$name> {
+                match check_address($what, addr, MAX_PHYS_ADDR_BITS, 1) {
+                    Ok(addr) => Ok($name(addr)),
+                    Err(error) => Err(error),
+                }
             }
 
             /// An address that must also be aligned to `align` bytes (a power of two).
-            pub fn aligned(addr: u64, align: u64) -> Result<$name> {
+            ///
+            /// # Errors
+            ///
+            /// As `new`, and
+            /// [`InvalidReason::Misaligned`](crate::error::InvalidReason::Misaligned).
+            pub const fn aligned(addr: u64, align: u64) -> Result<$name> {
                 debug_assert!(align.is_power_of_two());
-                check_address($what, addr, MAX_PHYS_ADDR_BITS, align).map($name)
+                match check_address($what, addr, MAX_PHYS_ADDR_BITS, align) {
+                    Ok(addr) => Ok($name(addr)),
+                    Err(error) => Err(error),
+                }
             }
 
             /// A 4 KiB-aligned page address.
-            pub fn page(addr: u64) -> Result<$name> {
+            ///
+            /// # Errors
+            ///
+            /// As `aligned`.
+            pub const fn page(addr: u64) -> Result<$name> {
                 Self::aligned(addr, PAGE_SIZE)
+            }
+
+            /// The address `addr` for constants and statics, checked as `new` checks it;
+            /// an address above bit 51 panics, which in a `const` item is a compile error
+            /// (the `x86_64` crate's shape: `new_const` panics, `new` returns the error).
+            ///
+            /// # Panics
+            ///
+            /// When `addr` has a bit above 51 set.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use tdxcall::abi::", stringify!($name), ";")]
+            #[doc = concat!("const MAILBOX: ", stringify!($name), " = ", stringify!($name), "::new_const(0x8000_FEB0_0000);")]
+            /// assert_eq!(MAILBOX.raw(), 0x8000_FEB0_0000);
+            /// ```
+            pub const fn new_const(addr: u64) -> $name {
+                match Self::new(addr) {
+                    Ok(addr) => addr,
+                    Err(_) => panic!("physical address above bit 51"),
+                }
             }
 
             /// The raw value.

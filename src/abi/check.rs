@@ -7,32 +7,31 @@ pub(crate) const fn invalid(argument: &'static str, reason: InvalidReason) -> In
     InvalidArgument { argument, reason }
 }
 
-/// Checks that `value` fits in `bits` bits and is aligned to `align` bytes.
-pub(crate) fn check_address(
+/// Checks that `value` fits in `bits` bits and is aligned to `align` bytes (`const`, so the
+/// address types' constructors are too).
+pub(crate) const fn check_address(
     argument: &'static str,
     value: u64,
     bits: u32,
     align: u64,
 ) -> Result<u64> {
     if bits < 64 && value >> bits != 0 {
-        return Err(invalid(
+        return Err(crate::Error::InvalidArgument(invalid(
             argument,
             InvalidReason::TooWide {
                 value,
                 max_bits: bits,
             },
-        )
-        .into());
+        )));
     }
     if value & (align - 1) != 0 {
-        return Err(invalid(
+        return Err(crate::Error::InvalidArgument(invalid(
             argument,
             InvalidReason::Misaligned {
                 value,
                 required: align,
             },
-        )
-        .into());
+        )));
     }
     Ok(value)
 }

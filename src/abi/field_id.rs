@@ -89,6 +89,7 @@ impl ElementSize {
 /// The context a field lives in (bits 54:52).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Context {
     /// Platform: the module's global metadata (TDH.SYS.RD, TDG.SYS.RD).
     Platform = 0,

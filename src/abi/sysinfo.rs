@@ -5,6 +5,7 @@
 //! `tdmr_info_entry_t`), checked at compile time below.
 
 use super::td_params::CpuidConfig;
+use super::HostPhysAddr;
 use static_assertions::{assert_eq_size, const_assert_eq};
 
 /// The number of CPUID_CONFIG entries TDSYSINFO_STRUCT has room for (892 bytes / 24).
@@ -159,26 +160,44 @@ pub const TDMR_INFO_ALIGN: u64 = 512;
 /// an array of pointers to these). 320 bytes; TDH.SYS.CONFIG wants each entry 512-byte
 /// aligned, which the type guarantees.
 #[repr(C, align(512))]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TdmrInfo {
     /// Offset 0: TDMR base, 1 GiB aligned.
-    pub tdmr_base: u64,
+    pub tdmr_base: HostPhysAddr,
     /// Offset 8: TDMR size, 1 GiB aligned.
     pub tdmr_size: u64,
     /// Offset 16: PAMT_1G base, 4 KiB aligned.
-    pub pamt_1g_base: u64,
+    pub pamt_1g_base: HostPhysAddr,
     /// Offset 24: PAMT_1G size.
     pub pamt_1g_size: u64,
     /// Offset 32: PAMT_2M base.
-    pub pamt_2m_base: u64,
+    pub pamt_2m_base: HostPhysAddr,
     /// Offset 40: PAMT_2M size.
     pub pamt_2m_size: u64,
     /// Offset 48: PAMT_4K base.
-    pub pamt_4k_base: u64,
+    pub pamt_4k_base: HostPhysAddr,
     /// Offset 56: PAMT_4K size.
     pub pamt_4k_size: u64,
     /// Offset 64: reserved areas, sorted by offset, not overlapping.
     pub reserved_areas: [TdmrReservedArea; TDMR_MAX_RESERVED_AREAS],
+}
+
+impl Default for TdmrInfo {
+    /// Every field zero: no TDMR.
+    fn default() -> TdmrInfo {
+        let zero = HostPhysAddr::from_raw_unchecked(0);
+        TdmrInfo {
+            tdmr_base: zero,
+            tdmr_size: 0,
+            pamt_1g_base: zero,
+            pamt_1g_size: 0,
+            pamt_2m_base: zero,
+            pamt_2m_size: 0,
+            pamt_4k_base: zero,
+            pamt_4k_size: 0,
+            reserved_areas: [TdmrReservedArea::default(); TDMR_MAX_RESERVED_AREAS],
+        }
+    }
 }
 
 const_assert_eq!(core::mem::offset_of!(TdmrInfo, pamt_4k_size), 56);

@@ -19,6 +19,7 @@ pub const ACCEPT_BUSY_ATTEMPTS: u32 = 8;
 
 /// A non-failing result of TDG.MEM.PAGE.ACCEPT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AcceptOutcome {
     /// `TDX_SUCCESS`: the page was pending and is now accepted (and zeroed).
     Accepted,

@@ -45,6 +45,28 @@
 //! mapping or hand buffers to the VMM (MapGPA, GetQuote, Service, vendor and raw calls).
 //! Leaves that only read caller memory into a measurement (TDG.MR.RTMR.EXTEND,
 //! TDG.MR.VERIFYREPORT), only read or flush translations, or only return values are safe.
+//!
+//! # Examples
+//!
+//! Wrappers over any [`Backend`]: here a closure stands in for the TDX module, as a test
+//! would; [`Guest::native`] issues the real TDCALL.
+//!
+//! ```
+//! use tdxcall::call::{CallKind, FnBackend};
+//! use tdxcall::guest::Guest;
+//! use tdxcall::{Regs, Status};
+//!
+//! let module = FnBackend(|_kind: CallKind, _rax: u64, regs: &mut Regs| {
+//!     regs.rcx = 48; // TDG.VP.INFO: GPAW 48
+//!     regs.r8 = 1 << 32 | 1; // 1 vCPU of 1
+//!     Status::SUCCESS
+//! });
+//! let mut guest = Guest::new(module);
+//! let info = guest.vp_info()?;
+//! assert_eq!((info.gpaw, info.max_vcpus), (48, 1));
+//! assert_eq!(info.shared_bit(), 1 << 47);
+//! # Ok::<(), tdxcall::Error>(())
+//! ```
 
 pub mod key;
 pub mod mem;
@@ -52,6 +74,7 @@ pub mod mr;
 pub mod servtd;
 pub mod sys;
 pub mod tdvmcall;
+pub mod ve;
 pub mod vm;
 pub mod vp;
 

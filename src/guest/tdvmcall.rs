@@ -66,6 +66,23 @@ macro_rules! subfunctions {
             pub const fn spec_name(self) -> &'static str {
                 match self { $(Subfunction::$variant => $spec,)* }
             }
+
+            /// The sub-function with R11 value `number`, if this crate knows it.
+            pub const fn from_number(number: u64) -> Option<Subfunction> {
+                match number {
+                    $($number => Some(Subfunction::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl TryFrom<u64> for Subfunction {
+            type Error = u64;
+
+            /// [`Subfunction::from_number`]; the error is the unknown number.
+            fn try_from(number: u64) -> Result<Subfunction, u64> {
+                Subfunction::from_number(number).ok_or(number)
+            }
         }
     };
 }
@@ -133,6 +150,27 @@ pub enum VmcallError {
 impl From<Error> for VmcallError {
     fn from(error: Error) -> VmcallError {
         VmcallError::Call(error)
+    }
+}
+
+/// So that `?` works across TDCALL and TDVMCALL wrappers: [`VmcallError::Call`] is its
+/// error, [`VmcallError::Vmm`] becomes [`Error::Tdvmcall`] (every bit kept, even for a
+/// status without bit 63, such as RETRY from a sub-function that does not define it), and
+/// the MapGPA protocol violations become [`Error::VmmProtocol`].
+impl From<VmcallError> for Error {
+    fn from(error: VmcallError) -> Error {
+        match error {
+            VmcallError::Call(error) => error,
+            VmcallError::Vmm(status) => Error::Tdvmcall(status),
+            VmcallError::MapGpaResumeOutOfRange { resume } => Error::VmmProtocol {
+                violation: "MapGPA retry address outside the range",
+                value: resume,
+            },
+            VmcallError::MapGpaNoProgress { resume } => Error::VmmProtocol {
+                violation: "MapGPA retries without progress",
+                value: resume,
+            },
+        }
     }
 }
 
@@ -317,6 +355,14 @@ pub struct CpuidResult {
     pub ecx: u32,
     /// EDX (R15).
     pub edx: u32,
+}
+
+impl CpuidResult {
+    /// The four registers.
+    #[inline]
+    pub const fn new(eax: u32, ebx: u32, ecx: u32, edx: u32) -> CpuidResult {
+        CpuidResult { eax, ebx, ecx, edx }
+    }
 }
 
 /// The operation of Instruction.WBINVD (R12).

@@ -15,6 +15,7 @@ use crate::status::{ExitReason, Status, StatusCode};
 
 /// The output of TDG.VP.INFO.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct VpInfo {
     /// RCX bits 5:0: the guest-physical address width, 48 or 52. The shared bit is bit
     /// `gpaw - 1`.

@@ -53,6 +53,34 @@
 //!   and the caller decides (back off and retry, or kick the other vCPU).
 //!
 //! Every status a wrapper decides on is named from the one table, [`StatusCode`].
+//!
+//! # Examples
+//!
+//! A TD's metadata, read and named, on the software TDX module (the same calls run on TDX
+//! hardware through [`Host::native`]):
+//!
+//! ```
+//! # #[cfg(all(feature = "software-module", target_os = "linux", target_arch = "x86_64"))]
+//! # fn main() -> Result<(), tdxcall::Error> {
+//! use tdxcall::abi::{field_names::field_name, fields, Hkid};
+//! use tdxcall::host::builder::{TdBuilder, TdParamsBuilder};
+//! use tdxcall::module::SoftwareModule;
+//!
+//! let mut module = SoftwareModule::default();
+//! let (_lp0, mut host) = module.platform()?;
+//! let td = TdBuilder::new(Hkid::new(33), TdParamsBuilder::new().max_vcpus(4))
+//!     .build(&mut host, &mut module)?;
+//! assert_eq!(host.mng_rd(td.tdr, fields::td::MAX_VCPUS)?, 4);
+//! for field in host.mng_fields(td.tdr)? {
+//!     let (id, value) = field?;
+//!     println!("{} = {value:#x}", field_name(id).expect("a table field"));
+//! }
+//! td.teardown(&mut host, &mut module)?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "software-module", target_os = "linux", target_arch = "x86_64")))]
+//! # fn main() {}
+//! ```
 
 use crate::call::Backend;
 use crate::error::{Error, Result};
@@ -62,7 +90,11 @@ use crate::retry::{retry_interrupted, retry_on, RESUME_LIMIT, RND_NO_ENTROPY_ATT
 use crate::status::{Status, StatusCode};
 use crate::xstate::{self, Preserve};
 
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod builder;
 pub mod export;
+pub mod fields;
 pub mod import;
 pub mod mem;
 pub mod metadata;
@@ -77,6 +109,7 @@ pub mod servtd;
 pub mod shared_sept;
 pub mod sys;
 pub mod versions;
+pub mod vmcall;
 pub mod vp;
 
 /// The Secure-EPT class (bits 47:40) of the statuses that come with SEPT details.

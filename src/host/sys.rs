@@ -296,6 +296,7 @@ pub use crate::abi::fields::sys as global_field;
 
 /// The module's identity, from the global metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ModuleInfo {
     /// MAJOR.MINOR.UPDATE.
     pub version: crate::leaf::ModuleVersion,
@@ -310,6 +311,7 @@ pub struct ModuleInfo {
 /// Base sizes of the control structures, in bytes (the host allocates TDCS and TDVPS as
 /// that many bytes' worth of 4 KiB pages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ControlStructSizes {
     /// TDR_BASE_SIZE.
     pub tdr: u64,

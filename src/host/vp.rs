@@ -140,6 +140,7 @@ impl TdvmcallExit<'_> {
 /// An asynchronous TD exit: RAX, and the exit information in the caller's registers, read
 /// when asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct AsyncExit<'a> {
     /// RAX: the status class (TDX_SUCCESS, TDX_NON_RECOVERABLE_*, TDX_CROSS_TD_*,
     /// TDX_HOST_PRIORITY_BUSY_TIMEOUT, TDX_TD_EXIT_ON_L2_*) with the exit reason in bits

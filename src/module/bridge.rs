@@ -1,30 +1,8 @@
 //! The guest side: TDCALL leaves, and the bridge between a guest thread and the host thread
 //! that runs its vCPU with TDH.VP.ENTER.
 //!
-//! # The bridge protocol
-//!
-//! Each vCPU has a [`Bridge`] in the shared state, guarded by the module's mutex, with one
-//! condition variable for the whole module:
-//!
-//! 1. A host thread's TDH.VP.ENTER passes its checks, stores the VMM's registers for a
-//!    guest blocked in TDG.VP.VMCALL (`resume`), marks the vCPU `inside` and waits for an
-//!    `exit`.
-//! 2. A guest TDCALL waits until its vCPU is `inside` (so a guest thread started before the
-//!    first TDH.VP.ENTER simply waits for it), then is served at once; the guest keeps
-//!    running.
-//! 3. TDG.VP.VMCALL (and a TDG.MEM.PAGE.ACCEPT that needs the host, an EPT violation) stores
-//!    the `exit` registers, leaves the vCPU, wakes the host and waits for the next entry:
-//!    for VMCALL the host's `resume` values, for ACCEPT the re-entry, after which the
-//!    instruction runs again as the module re-executes an interrupted TDCALL.
-//! 4. The host's TDH.VP.ENTER returns the exit to the VMM.
-//!
-//! Release: TDH.MNG.VPFLUSHDONE (after which no vCPU of the TD can run) and the reclaim of
-//! the TDVPR mark the vCPU `gone`; a guest thread waiting in a TDCALL then gets #UD (its
-//! thunk returns [`Status::TDCALL_UD`](crate::Status::TDCALL_UD)), as TDCALL outside a
-//! running TD does, and so does every later TDCALL on that thread. Dropping the
-//! [`VirtualCpu`](super::VirtualCpu) (the guest program ended or panicked) makes the host's
-//! TDH.VP.ENTER return TDX_NON_RECOVERABLE_VCPU with exit reason 2 (triple fault): that vCPU
-//! cannot run again.
+//! The protocol (what blocks, what releases a blocked guest) is documented in
+//! [`bridge_protocol`](super::bridge_protocol), where rustdoc renders it.
 //!
 //! # One vCPU for life
 //!

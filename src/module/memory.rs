@@ -141,6 +141,7 @@ pub(super) struct Memory {
 
 /// Why a host access to model memory was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MemoryError {
     /// The address range is not inside the model's memory.
     OutOfRange {

@@ -43,8 +43,8 @@
 //!   runs TDH.SYS.LP.INIT once; the machine has one package.
 //! - on each guest thread, install the [`VirtualCpu`] of a TDVPR: that thread is the vCPU's
 //!   code. Its TDCALLs run while a host thread has the vCPU entered with TDH.VP.ENTER; the
-//!   bridge protocol (what blocks, what releases a blocked guest) is described in the
-//!   `bridge` module docs.
+//!   bridge protocol (what blocks, what releases a blocked guest) is described in
+//!   [`bridge_protocol`].
 //!
 //! # Memory
 //!
@@ -125,6 +125,12 @@
 //! poisoned line (the model lets the TD take the line, the rest zero).
 
 mod bridge;
+/// The bridge between a guest thread and the host thread that runs its vCPU with
+/// TDH.VP.ENTER: what blocks, and what releases a blocked guest.
+///
+#[doc = include_str!("bridge_protocol.md")]
+pub mod bridge_protocol {}
+mod builders;
 mod cpuid;
 mod host;
 mod memory;
@@ -158,6 +164,7 @@ const PAGE_SIZE: u64 = 4096;
 
 /// How the software module's machine looks.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Logical processors (host threads that may act as LPs). Default 2.
     pub logical_processors: u32,
@@ -424,13 +431,13 @@ impl SoftwareModule {
     /// As [`SoftwareModule::write`].
     pub fn write_tdmr_info(&self, hpa: HostPhysAddr, tdmr: &TdmrInfo) -> Result<(), MemoryError> {
         let mut values = std::vec![
-            tdmr.tdmr_base,
+            tdmr.tdmr_base.raw(),
             tdmr.tdmr_size,
-            tdmr.pamt_1g_base,
+            tdmr.pamt_1g_base.raw(),
             tdmr.pamt_1g_size,
-            tdmr.pamt_2m_base,
+            tdmr.pamt_2m_base.raw(),
             tdmr.pamt_2m_size,
-            tdmr.pamt_4k_base,
+            tdmr.pamt_4k_base.raw(),
             tdmr.pamt_4k_size,
         ];
         for area in &tdmr.reserved_areas {
@@ -454,13 +461,13 @@ impl SoftwareModule {
         let [size_4k, size_2m, size_1g] = pamt_sizes(config.memory_size);
         let base = config.memory_base;
         let mut tdmr = TdmrInfo {
-            tdmr_base: base,
+            tdmr_base: HostPhysAddr::from_raw_unchecked(base),
             tdmr_size: config.memory_size,
-            pamt_4k_base: base,
+            pamt_4k_base: HostPhysAddr::from_raw_unchecked(base),
             pamt_4k_size: size_4k,
-            pamt_2m_base: base + size_4k,
+            pamt_2m_base: HostPhysAddr::from_raw_unchecked(base + size_4k),
             pamt_2m_size: size_2m,
-            pamt_1g_base: base + size_4k + size_2m,
+            pamt_1g_base: HostPhysAddr::from_raw_unchecked(base + size_4k + size_2m),
             pamt_1g_size: size_1g,
             ..TdmrInfo::default()
         };
@@ -592,6 +599,7 @@ impl Drop for VirtualCpu {
 
 /// Why a guest-memory access failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum GuestMemoryError {
     /// The TD does not exist (any more).
     NoSuchTd,

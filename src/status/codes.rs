@@ -50,6 +50,7 @@ use crate::version::ModuleVersion;
 /// One variant per version whose `tdx_error_codes_defs.h` was read (see the module docs for
 /// the commits). Versions between them were not read and are never claimed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Release {
     /// TDX module 1.0.3.
     V1_0_3,

@@ -77,7 +77,7 @@ impl Machine {
         self.host.sys_key_config().unwrap();
         let tdmr = self.module.tdmr();
         self.host
-            .sys_tdmr_init(HostPhysAddr::new(tdmr.tdmr_base).unwrap(), tdmr.tdmr_size)
+            .sys_tdmr_init(tdmr.tdmr_base, tdmr.tdmr_size)
             .unwrap();
     }
 
