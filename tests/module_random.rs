@@ -791,7 +791,7 @@ fn guest_call(world: &World, rng: &mut Rng, tdvpr: u64) {
         }
         7 => {
             regs.rcx = gpa(rng) & !0x3FF;
-            regs.rdx = gpa(rng) + 64 * rng.below(3);
+            regs.rdx = gpa(rng).wrapping_add(64 * rng.below(3));
             regs.r8 = u64::from(rng.chance(10));
             (CallKind::Tdcall, 4)
         }
