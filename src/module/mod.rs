@@ -169,9 +169,35 @@ pub struct Config {
     pub private_hkids: core::ops::Range<u16>,
     /// The module version whose CPUID table and rules the model uses (one of
     /// [`crate::cpuid::TABLES`]): TDH.SYS.RD's CPUID_CONFIG_LEAVES/VALUES, TDH.MNG.INIT's
-    /// CPUID checks, TDCS.CPUID_VALUES. Default: the newest modelled (2.0.18). The rest of
-    /// the model, and the version TDH.SYS.RD reports, stay 1.5.05.
+    /// CPUID checks, TDCS.CPUID_VALUES. Default: the newest modelled (2.0.18), whatever
+    /// [`Config::module_version`] says; [`Config::for_version`] sets both to one version.
     pub cpuid_version: crate::leaf::ModuleVersion,
+    /// The module the model is: one of [`Config::MODULE_VERSIONS`] (1.5.05 or 2.0.18). It
+    /// decides what TDH.SYS.RD reports (MAJOR/MINOR/UPDATE_VERSION, TDX_FEATURES0, which
+    /// global fields exist), which leaves and leaf versions the dispatcher accepts (the leaf
+    /// table's per-version columns), and, with 2.0.18, Dynamic PAMT (TDH.SYS.CONFIG version
+    /// 1 with R8 bit 16, TDH.PHYMEM.PAMT.ADD/REMOVE). Default 1.5.05, the module the
+    /// model has always been (its tests, the lifecycle example). Use
+    /// [`Config::for_version`] to make one setting drive this and `cpuid_version`.
+    pub module_version: crate::leaf::ModuleVersion,
+}
+
+impl Config {
+    /// The module versions the model can be ([`Config::module_version`]).
+    pub const MODULE_VERSIONS: [crate::leaf::ModuleVersion; 2] = [
+        crate::leaf::ModuleVersion::V1_5_05,
+        crate::leaf::ModuleVersion::V2_0_18,
+    ];
+
+    /// The default machine as module `version` (1.5.05 or 2.0.18): both
+    /// [`Config::module_version`] and [`Config::cpuid_version`] are `version`.
+    pub fn for_version(version: crate::leaf::ModuleVersion) -> Config {
+        Config {
+            module_version: version,
+            cpuid_version: version,
+            ..Config::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -182,6 +208,7 @@ impl Default for Config {
             memory_size: 1 << 30,
             private_hkids: 32..64,
             cpuid_version: crate::cpuid::newest().version,
+            module_version: crate::leaf::ModuleVersion::V1_5_05,
         }
     }
 }
@@ -222,8 +249,8 @@ impl SoftwareModule {
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
     /// sized or not below 2^52 (MAX_PA), an empty HKID range, a CMR that reaches the KeyID
-    /// bits of a physical address (see [`SoftwareModule::keyid_shift`]), or a `cpuid_version`
-    /// without a CPUID table.
+    /// bits of a physical address (see [`SoftwareModule::keyid_shift`]), a `cpuid_version`
+    /// without a CPUID table, or a `module_version` not in [`Config::MODULE_VERSIONS`].
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -253,6 +280,10 @@ impl SoftwareModule {
         );
         let cpuid = crate::cpuid::table(config.cpuid_version)
             .expect("cpuid_version must be one of crate::cpuid::TABLES");
+        assert!(
+            Config::MODULE_VERSIONS.contains(&config.module_version),
+            "module_version must be one of Config::MODULE_VERSIONS"
+        );
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
         let mut secret = [0u8; 32];
         let seed = mrtd::sha384(&[
@@ -283,6 +314,7 @@ impl SoftwareModule {
             vcpu_serial: 0,
             inject_panic: None,
             cpuid,
+            version: config.module_version,
         };
         SoftwareModule {
             shared: Arc::new(Shared {
