@@ -159,9 +159,7 @@ impl<B: Backend> Guest<B> {
         regs: &mut Regs,
     ) -> crate::error::Result<crate::status::Status> {
         // SAFETY: the caller upholds the module's contract for this leaf.
-        crate::status::Status::check(unsafe {
-            self.call(Leaf::TdgServtdRebindApprove, 0, regs)
-        })
+        crate::status::Status::check(unsafe { self.call(Leaf::TdgServtdRebindApprove, 0, regs) })
     }
 }
 
@@ -307,7 +305,9 @@ mod tests {
             r.r10 = 9;
         };
         let mut regs = input;
-        let (r, log) = run(&[(0, &out)], |g| unsafe { g.servtd_rebind_approve(&mut regs) });
+        let (r, log) = run(&[(0, &out)], |g| unsafe {
+            g.servtd_rebind_approve(&mut regs)
+        });
         assert_eq!(r, Ok(Status::SUCCESS));
         assert_eq!(log.only().rax, 33);
         assert_eq!(log.only().regs, input);
