@@ -167,8 +167,9 @@ pub enum MemoryError {
         /// The first address outside.
         hpa: u64,
     },
-    /// The page belongs to the module or a TD (its PAMT type is not NDA): on a real machine
-    /// the host would see ciphertext (reads) or corrupt the TD (writes).
+    /// The page belongs to the module or a TD (its PAMT type is not NDA, or it is a
+    /// Dynamic-PAMT page): on a real machine the host would see ciphertext (reads) or corrupt
+    /// the TD or the PAMT (writes).
     NotHostOwned {
         /// The page.
         page: u64,

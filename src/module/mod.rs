@@ -1,6 +1,6 @@
 //! A software TDX module (feature `software-module`, Linux x86-64): a stateful model of TDX
-//! 1.5 that host (VMM) and guest (TD kernel) code built on this crate runs against, on any
-//! x86-64 Linux machine.
+//! module 1.5.05 or 2.0.18 ([`Config::module_version`]) that host (VMM) and guest (TD
+//! kernel) code built on this crate runs against, on any x86-64 Linux machine.
 //!
 //! It plugs into the trap-and-emulate backend ([`emu`](crate::emu)): the real thunks execute
 //! SEAMCALL and TDCALL, the CPU raises #UD, and the crate's signal handler hands the call to
@@ -28,8 +28,28 @@
 //!   TDG.MR.RTMR.EXTEND, TDG.MEM.PAGE.ACCEPT (accepting, already accepted, size mismatch, or
 //!   an EPT-violation exit to the VMM that re-runs the accept after the next entry).
 //!
+//! - **Versions**: [`Config::module_version`] is 1.5.05 (the default) or 2.0.18
+//!   ([`Config::for_version`] sets the CPUID side to the same version). TDH.SYS.RD reports
+//!   that version, its TDX_FEATURES0 (only what the model implements:
+//!   [`platform::tdx_features0`]) and the global fields that version's field table has
+//!   (2.0.18 adds PAMT_PAGE_BITMAP_ENTRY_BITS). The dispatchers accept exactly the leaves and
+//!   leaf versions the leaf table gives the configured version; anything else is
+//!   TDX_OPERAND_INVALID(RAX), as that module answers it.
+//! - **Dynamic PAMT** (2.0.18): TDH.SYS.CONFIG version 1 with R8 bit 16 enables it; then the
+//!   4 KiB-level PAMT of a 2 MiB range exists only after TDH.PHYMEM.PAMT.ADD gave it a page
+//!   pair. A leaf that takes a free page from a range without one (MNG.CREATE, MNG.ADDCX,
+//!   VP.CREATE, VP.ADDCX, MEM.SEPT.ADD, MEM.PAGE.ADD, MEM.PAGE.AUG) answers
+//!   TDX_MISSING_PAMT_PAGE_PAIR with the page's operand ID; TDH.PHYMEM.PAMT.REMOVE returns the
+//!   pair (RDX, R8) once no page of the range is in use (else TDX_PAMT_PAGE_NOT_EMPTY); and
+//!   TDH.PHYMEM.PAGE.RECLAIM sets R9 bit 62 (the removal hint) when it frees a range's last
+//!   page. The source files and what is not modelled are listed in `module/host/pamt.rs`;
+//!   SYS.CONFIG version 0 keeps R8 bit 16 reserved (how the 2.0.18 dispatcher passes R8 for
+//!   version 0 was not read: **UNVERIFIED**), and the removal hint of TDH.MEM.PAGE.REMOVE is
+//!   not modelled.
+//!
 //! Leaves outside this list (migration, service TDs, TD partitioning, page relocation and
-//! promotion, debug memory access, module update) are answered as a module that does not
+//! promotion, debug memory access, module update; with 2.0.18 also memory scan,
+//! TDH.MEM.SHARED.SEPT.WR and TDG.MR.KEY.GET) are answered as a module that does not
 //! implement them: TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
 //! modelled (TDH.MEM.PAGE.AUG takes level 0 only); debug TDs read metadata with the
 //! production masks.
