@@ -14,7 +14,9 @@ use module_common::{status, Machine, GLOBAL_HKID};
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
-use tdxcall::abi::{fields, GuestPhysAddr, Hkid, HostPhysAddr, TdrPage, TdxFeatures0};
+use tdxcall::abi::{
+    fields, Context, FieldId, GuestPhysAddr, Hkid, HostPhysAddr, TdrPage, TdxFeatures0,
+};
 use tdxcall::call::{Backend, CallKind, Native};
 use tdxcall::emu::{self, Call, Model};
 use tdxcall::error::InvalidReason;
@@ -468,4 +470,37 @@ fn sys_config_version_1_is_refused_by_the_1_5_05_model() {
     // SAFETY: the model reads the TDMR_INFO array.
     let v0 = unsafe { Native::new().call(CallKind::Seamcall, Leaf::TdhSysConfig.rax(), &mut regs) };
     assert_eq!(v0, StatusCode::OperandInvalid.with_operand(Operand::R8));
+}
+
+#[test]
+fn td_fields_carry_each_version_s_ids() {
+    for version in Config::MODULE_VERSIONS {
+        let mut m = Machine::with_config(Config::for_version(version));
+        m.init_platform();
+        let tdr = m.create_td(33);
+        m.init_td(tdr, &Machine::params()).unwrap();
+        // Walk the TD context from the null ID, as a host dumping it would.
+        let mut ids = Vec::new();
+        let mut next = m
+            .host
+            .mng_rd_next(tdr, FieldId::null(Context::Td))
+            .unwrap()
+            .next;
+        while let Some(id) = next {
+            ids.push(id.raw());
+            assert!(ids.len() < 1000, "the walk ends");
+            next = m.host.mng_rd_next(tdr, id).unwrap().next;
+        }
+        let (present, absent) = if version == ModuleVersion::V2_0_18 {
+            (fields::td::CONFIG_FLAGS_V2018, fields::td::CONFIG_FLAGS)
+        } else {
+            (fields::td::CONFIG_FLAGS, fields::td::CONFIG_FLAGS_V2018)
+        };
+        assert!(ids.contains(&present.raw()), "{version}: {ids:#x?}");
+        assert!(!ids.contains(&absent.raw()), "{version}");
+        // Either ID reads the field.
+        let a = m.host.mng_rd(tdr, fields::td::CONFIG_FLAGS).unwrap();
+        let b = m.host.mng_rd(tdr, fields::td::CONFIG_FLAGS_V2018).unwrap();
+        assert_eq!(a, b);
+    }
 }

@@ -583,7 +583,10 @@ impl State {
                 }
                 let td = &self.tds[&tdr];
                 if FieldId::from_raw(id).is_null() {
-                    regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Guest);
+                    regs.rdx = metadata::td_id_for(
+                        self.version,
+                        metadata::first_field(metadata::TD_FIELDS, Accessor::Guest),
+                    );
                     return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
                 }
                 let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Guest, |get, i| {
@@ -591,7 +594,7 @@ impl State {
                 })?;
                 regs.r8 = read.value;
                 if version > 0 {
-                    regs.rdx = read.next;
+                    regs.rdx = metadata::td_id_for(self.version, read.next);
                 }
                 Ok(Status::SUCCESS)
             }

@@ -168,6 +168,26 @@ metadata_table! {
     }
 }
 
+/// The ID module `version` gives the TD-scope element `id`: 2.0.18 numbers some fields
+/// with bit 63 set where 1.5.01 has it clear (CONFIG_FLAGS, TD_CTLS); the field table's row
+/// for that version with the same class and code ([`fields::td::MODULES`], e.g.
+/// `CONFIG_FLAGS_V2018`) gives the bit. Other IDs, and other versions, are unchanged.
+pub(super) fn td_id_for(version: crate::leaf::ModuleVersion, id: u64) -> u64 {
+    if version < crate::leaf::ModuleVersion::V2_0_08 {
+        return id;
+    }
+    let field = FieldId::from_raw(id);
+    fields::td::MODULES
+        .iter()
+        .find(|&&(_, row, modules)| {
+            modules.contains(crate::leaf::ModuleVersion::V2_0_18)
+                && row.context_code() == field.context_code()
+                && row.class_code() == field.class_code()
+                && row.field_code() == field.field_code()
+        })
+        .map_or(id, |&(_, row, _)| (id & !(1 << 63)) | (row.raw() & 1 << 63))
+}
+
 /// The global fields module `version` has: the rows of [`SYS_FIELDS`] whose ID the field
 /// table ([`fields::sys::MODULES`]) gives that version's field table (1.5.05 reads as
 /// 1.5.01, whose table was transcribed). The rows a version lacks sit at the end of

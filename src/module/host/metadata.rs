@@ -63,7 +63,10 @@ impl State {
         self.td_state(tdr, Leaf::TdhMngRd)?;
         let td = &self.tds[&tdr];
         if FieldId::from_raw(id).is_null() {
-            regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Host);
+            regs.rdx = metadata::td_id_for(
+                self.version,
+                metadata::first_field(metadata::TD_FIELDS, Accessor::Host),
+            );
             return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
         }
         if let Some(value) = crate::module::cpuid::read_values(self.cpuid, &td.config.cpuid, id) {
@@ -73,7 +76,7 @@ impl State {
         let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Host, |get, i| get(td, i))?;
         regs.r8 = read.value;
         if version > 0 {
-            regs.rdx = read.next;
+            regs.rdx = metadata::td_id_for(self.version, read.next);
         }
         SUCCESS
     }
