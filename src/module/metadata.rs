@@ -450,6 +450,30 @@ mod tests {
     }
 
     #[test]
+    fn each_version_s_global_fields_are_a_prefix_of_the_table() {
+        use crate::leaf::ModuleVersion;
+        let v2018 = sys_fields(ModuleVersion::V2_0_18);
+        let v1505 = sys_fields(ModuleVersion::V1_5_05);
+        assert_eq!(v2018.len(), SYS_FIELDS.len(), "2.0.18 has every row");
+        assert_eq!(v1505.len(), SYS_FIELDS.len() - 1);
+        assert!(v1505
+            .iter()
+            .all(|def| def.name != "PAMT_PAGE_BITMAP_ENTRY_BITS"));
+        assert_eq!(
+            td_id_for(ModuleVersion::V2_0_18, fields::td::CONFIG_FLAGS.raw()),
+            fields::td::CONFIG_FLAGS_V2018.raw()
+        );
+        assert_eq!(
+            td_id_for(ModuleVersion::V1_5_05, fields::td::CONFIG_FLAGS.raw()),
+            fields::td::CONFIG_FLAGS.raw()
+        );
+        assert_eq!(
+            td_id_for(ModuleVersion::V2_0_18, FieldId::NA.raw()),
+            FieldId::NA.raw()
+        );
+    }
+
+    #[test]
     fn lookup_and_next_walk_elements_in_order() {
         let mrtd = 0x1310_0003_0000_0000;
         assert_eq!(lookup(TD_FIELDS, mrtd + 5).map(|(_, i)| i), Some(5));
