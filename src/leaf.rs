@@ -21,8 +21,12 @@
 //! which `tests/versions.rs` checks this table against). TDX Connect leaves (128-166,
 //! TDCALL 64-72) are not in this table. TDH.SERVTD.REBIND (97) and
 //! TDG.SERVTD.REBIND.APPROVE (33) are named in the 1.5.32 and 2.0.18 enums (and 2.0.18 has a
-//! handler file for the approve leaf), but neither dispatcher read has a case for them: a
-//! module answers TDX_OPERAND_INVALID(RAX), so they are left out.
+//! handler file for the approve leaf), but no dispatcher read has a case for them: every
+//! read module answers TDX_OPERAND_INVALID(RAX). They are rows dispatched in no read
+//! version (`in NONE`), so a caller can issue them (raw-register wrappers,
+//! [`Host::servtd_rebind`](crate::host::Host::servtd_rebind) and
+//! [`Guest::servtd_rebind_approve`](crate::guest::Guest::servtd_rebind_approve)) on a
+//! module that has them, and a version-aware caller refuses them for every read version.
 
 use crate::abi::TdxFeatures0;
 use crate::regs::RegSet;
@@ -305,6 +309,9 @@ leaf_table! {
     TdhMemScanReset = 95, "TDH.MEM.SCAN.RESET", Host, Seamcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Full;
     /// Create a migration stream context from a MIGSC page.
     TdhMigStreamCreate = 96, "TDH.MIG.STREAM.CREATE", Host, Seamcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
+    /// Rebind a target TD to a new service TD (named in the 1.5.32 and 2.0.18 leaf enums,
+    /// dispatched by no module read; registers **UNVERIFIED**).
+    TdhServtdRebind = 97, "TDH.SERVTD.REBIND", Host, Seamcall, in NONE, max_version 0, v1 NONE, aes_gcm false, feature SERVTD_REBIND, regs Full;
     /// Write the entries of a shared (not private) Secure-EPT page (2.0).
     TdhMemSharedSeptWr = 163, "TDH.MEM.SHARED.SEPT.WR", Host, Seamcall, in V20, max_version 1, v1 V20, aes_gcm false, feature none, regs Args;
 
@@ -352,6 +359,10 @@ leaf_table! {
     TdgVpInvvpid = 27, "TDG.VP.INVVPID", Guest, Tdcall, in V15, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
     /// Get a sealing key derived for this TD.
     TdgMrKeyGet = 29, "TDG.MR.KEY.GET", Guest, Tdcall, in V1532_2018, max_version 0, v1 NONE, aes_gcm false, feature none, regs Args;
+    /// The bound service TD approves rebinding its target TD to a new service TD (named in
+    /// the 1.5.32 and 2.0.18 leaf enums, dispatched by no module read; registers
+    /// **UNVERIFIED**).
+    TdgServtdRebindApprove = 33, "TDG.SERVTD.REBIND.APPROVE", Guest, Tdcall, in NONE, max_version 0, v1 NONE, aes_gcm false, feature SERVTD_REBIND, regs Full;
 }
 
 /// What a [`Host`](crate::host::Host) or [`Guest`](crate::guest::Guest) was told (or read)
@@ -542,6 +553,16 @@ impl fmt::Display for Leaf {
 /// README coverage cells generated from the table (tests only).
 #[cfg(all(test, feature = "std"))]
 pub(crate) mod coverage {
+    /// The "minimum module version" cell: [`super::Leaf::since`], or "none read" for a leaf
+    /// that no read version dispatches.
+    pub(crate) fn since_cell(leaf: super::Leaf) -> std::string::String {
+        if leaf.modules().is_empty() {
+            std::string::String::from("none read")
+        } else {
+            std::format!("{}", leaf.since())
+        }
+    }
+
     /// The per-family columns of a coverage row: for each family of read versions (1.0,
     /// 1.5.0x, 1.5.2x/3x, 2.0), the leaf versions its read modules accept ("v0", "v0, v1",
     /// "—"), or per read version when they differ. Shared with the guest table.

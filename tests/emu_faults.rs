@@ -502,6 +502,9 @@ fn host_cases(c: &mut Cases) {
     c.host("servtd_prebind", TdhServtdPrebind, 0, |h| {
         seen(h.servtd_prebind(tdr(), hpa(), servtd_slot(), servtd_attr()))
     });
+    c.host("servtd_rebind", TdhServtdRebind, 0, |h| {
+        seen(unsafe { h.servtd_rebind(&mut Regs::default()) })
+    });
     c.host("sys_shutdown", TdhSysShutdown, 0, |h| {
         seen(h.sys_shutdown(0))
     });
@@ -784,6 +787,9 @@ fn guest_cases(c: &mut Cases) {
     });
     c.guest("mr_key_get", TdgMrKeyGet, 0, |g| {
         seen(unsafe { g.mr_key_get(guest_page(), guest_aligned(0x2000, 32), 0) })
+    });
+    c.guest("servtd_rebind_approve", TdgServtdRebindApprove, 0, |g| {
+        seen(unsafe { g.servtd_rebind_approve(&mut Regs::default()) })
     });
     c.guest("learn_module", TdgSysRd, 0, |g| seen(g.learn_module()));
 }

@@ -127,7 +127,8 @@ fn every_leaf_that_fits_the_narrow_set_uses_it() {
     }
     // The full ones, for the record: the two VP.ENTERs, TDG.VP.VMCALL (chosen per call),
     // the leaves with operands in R12 and up, and the memory-scan leaves (whose handlers,
-    // not read, may write any register: tests/data/abi-registers.txt).
+    // not read, may write any register: tests/data/abi-registers.txt), and the rebind leaves
+    // (dispatched by no module read; registers passed raw).
     let full: Vec<&str> = Leaf::ALL
         .iter()
         .filter(|leaf| leaf.reg_set() == RegSet::Full)
@@ -144,10 +145,12 @@ fn every_leaf_that_fits_the_narrow_set_uses_it() {
             "TDH.MEM.SCAN.COMP",
             "TDH.MEM.SCAN.CONFIG",
             "TDH.MEM.SCAN.RESET",
+            "TDH.SERVTD.REBIND",
             "TDG.VP.VMCALL",
             "TDG.SERVTD.RD",
             "TDG.SERVTD.WR",
-            "TDG.VP.ENTER"
+            "TDG.VP.ENTER",
+            "TDG.SERVTD.REBIND.APPROVE",
         ]
     );
 }

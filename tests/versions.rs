@@ -1151,3 +1151,61 @@ fn a_guest_learns_its_module_from_tdg_sys_rd_then_refuses() {
     assert_eq!(refusal(refused).needs, Some(ModuleVersion::V1_5_32));
     assert_eq!(*calls.borrow(), before, "the refusal ran nothing");
 }
+
+#[test]
+fn rebind_leaves_are_refused_for_every_read_version_and_sent_raw_when_told_nothing() {
+    let log = Log::default();
+    for version in ModuleVersion::READ {
+        let host = record_host(
+            0,
+            |h| {
+                h.set_module(version, Some(TdxFeatures0::all()));
+                unsafe { h.servtd_rebind(&mut Regs::default()) }
+            },
+            &log,
+        );
+        let host = refusal(host);
+        assert_eq!(
+            (host.leaf, host.module, host.needs),
+            (Leaf::TdhServtdRebind, version, None)
+        );
+        let guest = record_guest(
+            0,
+            |g| {
+                g.set_module(version, Some(TdxFeatures0::all()));
+                unsafe { g.servtd_rebind_approve(&mut Regs::default()) }
+            },
+            &log,
+        );
+        let guest = refusal(guest);
+        assert_eq!(
+            (guest.leaf, guest.needs),
+            (Leaf::TdgServtdRebindApprove, None)
+        );
+    }
+    assert!(log.borrow().is_empty(), "no refusal ran an instruction");
+    // Told nothing: RAX is the leaf, every register goes out as given, the module's come back.
+    let input = Regs {
+        rcx: 1,
+        rdx: 2,
+        r8: 3,
+        r15: 4,
+        ..Regs::ZERO
+    };
+    let mut regs = input;
+    record_host(0, |h| unsafe { h.servtd_rebind(&mut regs) }, &log).unwrap();
+    assert_eq!(only(&log), (CallKind::Seamcall, 97, input));
+    assert_eq!(regs, OUT);
+    let log = Log::default();
+    let mut regs = input;
+    let status = record_guest(
+        0xC000_0100_0000_0000,
+        |g| unsafe { g.servtd_rebind_approve(&mut regs) },
+        &log,
+    );
+    assert_eq!(only(&log), (CallKind::Tdcall, 33, input));
+    assert_eq!(
+        status,
+        Err(Error::Status(Status::from_raw(0xC000_0100_0000_0000)))
+    );
+}

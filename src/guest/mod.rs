@@ -398,6 +398,11 @@ mod tests {
                         .map(drop)
                         .map_err(drop)
                 }
+                Leaf::TdgServtdRebindApprove => {
+                    unsafe { g.servtd_rebind_approve(&mut Regs::default()) }
+                        .map(drop)
+                        .map_err(drop)
+                }
                 other => panic!("guest leaf {other} has no wrapper"),
             }
         });
@@ -424,7 +429,7 @@ mod tests {
             assert_eq!(call.kind, expected_kind, "{leaf}");
             count += 1;
         }
-        assert_eq!(count, 22);
+        assert_eq!(count, 23);
     }
 
     #[cfg(feature = "std")]
@@ -445,7 +450,7 @@ mod tests {
             );
             assert_eq!(
                 cells[4],
-                std::format!("{}", leaf.since()),
+                crate::leaf::coverage::since_cell(*leaf),
                 "{leaf}: minimum version"
             );
             assert_eq!(

@@ -1,4 +1,5 @@
-//! Service-TD access to bound target TDs: TDG.SERVTD.RD and TDG.SERVTD.WR.
+//! Service-TD access to bound target TDs: TDG.SERVTD.RD and TDG.SERVTD.WR, and the raw
+//! TDG.SERVTD.REBIND.APPROVE.
 
 use super::{DetailedError, Guest};
 use crate::abi::{FieldId, MetadataRead};
@@ -126,6 +127,40 @@ impl<B: Backend> Guest<B> {
         }
         Ok(regs.r8)
     }
+
+    /// TDG.SERVTD.REBIND.APPROVE (leaf 33): the service TD bound to a target TD approves
+    /// rebinding that target to a new service TD (the host then issues TDH.SERVTD.REBIND).
+    ///
+    /// **Dispatched by no module read.** The leaf number is in the 1.5.32 and 2.0.18 leaf
+    /// enums (`include/tdx_api_defs.h`) and 2.0.18 has a handler file for it, but no TDCALL
+    /// dispatcher read (1.5.32, 2.0.08, 2.0.18) has a case for it: those modules answer
+    /// TDX_OPERAND_INVALID(RAX). Its registers are **UNVERIFIED**: a service TD (MigTD)
+    /// passes the old binding handle, a 32-byte rebind session token and the target TD's
+    /// UUID and gets the UUID back, but in which registers was not read. So the wrapper is
+    /// raw: RAX = leaf 33, version 0, every other register from `regs`, and `regs` holds
+    /// what the module left. A guest that knows its module
+    /// ([`Guest::learn_module`](crate::guest::Guest::learn_module)) refuses it for every read
+    /// version (the leaf table has it in none), with nothing run.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) from a version-aware guest
+    /// (nothing runs); [`Error::Status`](crate::Error::Status), e.g.
+    /// TDX_OPERAND_INVALID(RAX) from every module read.
+    ///
+    /// # Safety
+    ///
+    /// What the module does with the registers (and any memory they name) is not known: the
+    /// caller must know the module's ABI for this leaf and uphold it.
+    #[inline]
+    #[doc(alias = "TDG.SERVTD.REBIND.APPROVE")]
+    pub unsafe fn servtd_rebind_approve(
+        &mut self,
+        regs: &mut Regs,
+    ) -> crate::error::Result<crate::status::Status> {
+        // SAFETY: the caller upholds the module's contract for this leaf.
+        crate::status::Status::check(unsafe { self.call(Leaf::TdgServtdRebindApprove, 0, regs) })
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +286,39 @@ mod tests {
                 uuid: UUID,
                 uuid_updated: false
             }
+        );
+    }
+
+    #[test]
+    fn servtd_rebind_approve_sends_the_registers_as_given() {
+        let input = Regs {
+            rcx: 0xAB,
+            rdx: 0x5000,
+            r10: 1,
+            r11: 2,
+            r12: 3,
+            r13: 4,
+            ..Regs::ZERO
+        };
+        let out = |r: &mut Regs| {
+            poison(r);
+            r.r10 = 9;
+        };
+        let mut regs = input;
+        let (r, log) = run(&[(0, &out)], |g| unsafe {
+            g.servtd_rebind_approve(&mut regs)
+        });
+        assert_eq!(r, Ok(Status::SUCCESS));
+        assert_eq!(log.only().rax, 33);
+        assert_eq!(log.only().regs, input);
+        assert_eq!(regs.r10, 9, "the module's registers come back");
+        let mut regs = input;
+        let (r, _) = run(&[(0xC000_0100_0000_0000, &nothing)], |g| unsafe {
+            g.servtd_rebind_approve(&mut regs)
+        });
+        assert_eq!(
+            r,
+            Err(Error::Status(Status::from_raw(0xC000_0100_0000_0000)))
         );
     }
 }

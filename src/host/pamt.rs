@@ -12,9 +12,9 @@
 //! `page_size_api_input_t`: bits 2:0 the level, 11:3 reserved, 51:12 the physical address,
 //! 63:52 reserved; REMOVE accepts only level 1 (2 MiB) with a 2 MiB-aligned address and no
 //! HKID bits. ADD takes the two pages in RDX and R8; REMOVE gives them back in RDX and R8.
-//! The PAMT.ADD handler was not read: that it, too, takes only the 2 MiB level is the
-//! Linux Dynamic-PAMT series' use (**UNVERIFIED** in the module source), so the wrapper
-//! sends level 1.
+//! The 2.0.08 PAMT.ADD handler (1666adc4, `tdh_phymem_pamt_add.c`) makes the same RCX
+//! checks (level 1 only) and writes no output register; the software module follows both
+//! handlers (`module/host/pamt.rs`).
 
 use super::{check_page, Host};
 use crate::abi::addr::MAX_PHYS_ADDR_BITS;
@@ -50,8 +50,8 @@ impl<B: Backend> Host<B> {
     /// TDH.PHYMEM.PAMT.ADD (leaf 58): give the module the two 4 KiB pages that hold the
     /// 4 KiB-level PAMT entries of the 2 MiB range at `range`.
     ///
-    /// RCX = `range` | level 1 (2 MiB), RDX = `first`, R8 = `second`. Output registers are
-    /// not read (the handler was not read: **UNVERIFIED** whether it writes any).
+    /// RCX = `range` | level 1 (2 MiB), RDX = `first`, R8 = `second`. No output register
+    /// (the 2.0.08 handler writes none).
     ///
     /// # Errors
     ///

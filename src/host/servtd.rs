@@ -107,6 +107,37 @@ impl<B: Backend> Host<B> {
         // SAFETY: the module reads the hash only.
         Status::check(unsafe { self.call(Leaf::TdhServtdPrebind, 0, &mut regs) }).map(drop)
     }
+
+    /// TDH.SERVTD.REBIND (leaf 97): rebind a target TD to a new service TD, after the
+    /// service TD bound now approved it with TDG.SERVTD.REBIND.APPROVE.
+    ///
+    /// **Dispatched by no module read.** The leaf number is in the 1.5.32 and 2.0.18 leaf
+    /// enums (`include/tdx_api_defs.h`), but neither those dispatchers nor 2.0.08's have a
+    /// case for it: they answer TDX_OPERAND_INVALID(RAX). Its registers are **UNVERIFIED**
+    /// (no handler read; by analogy with [`Host::servtd_bind`] one would expect the target
+    /// and service TDRs, slot, type and attributes in, a binding handle and UUID out, but
+    /// nothing confirms it). So the wrapper is raw: RAX = leaf 97, version 0, every other
+    /// register from `regs`, and `regs` holds what the module left. A host that knows its
+    /// module ([`Host::learn_module`]) refuses it for every read version (the leaf table
+    /// has it in none) with nothing run; one told nothing issues it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) with
+    /// [`InvalidReason::NotInModule`] from a version-aware host (nothing runs);
+    /// [`Error::Status`](crate::Error::Status), e.g. TDX_OPERAND_INVALID(RAX) from every
+    /// module read.
+    ///
+    /// # Safety
+    ///
+    /// What the module does with the registers is not known: the caller must know the
+    /// module's ABI for this leaf (which TDs and pages it changes) and uphold it.
+    #[inline]
+    #[doc(alias = "TDH.SERVTD.REBIND")]
+    pub unsafe fn servtd_rebind(&mut self, regs: &mut Regs) -> Result<Status> {
+        // SAFETY: the caller upholds the module's contract for this leaf.
+        Status::check(unsafe { self.call(Leaf::TdhServtdRebind, 0, regs) })
+    }
 }
 
 #[cfg(test)]
@@ -159,5 +190,24 @@ mod tests {
             ))),
             InvalidReason::Misaligned { required: 64, .. }
         ));
+    }
+    #[test]
+    fn rebind_sends_the_registers_as_given() {
+        let input = regs!(rcx: 0x1000, rdx: 0x2000, r8: 3, r9: 4, r10: 5, r15: 6);
+        let out = regs!(JUNK; rcx: 0xAB, r10: 7);
+        let calls = [seamcall(97, input, out, 0)];
+        let mut regs = input;
+        // SAFETY: scripted backend.
+        let status = with_script(&calls, |h| unsafe { h.servtd_rebind(&mut regs) }).unwrap();
+        assert_eq!(status, Status::SUCCESS);
+        assert_eq!(regs, out, "the module's registers come back");
+        let e = 0xC000_0100_0000_0000;
+        let calls = [seamcall(97, input, regs!(JUNK;), e)];
+        let mut regs = input;
+        assert_eq!(
+            // SAFETY: scripted backend.
+            with_script(&calls, |h| unsafe { h.servtd_rebind(&mut regs) }),
+            Err(Error::Status(Status::from_raw(e)))
+        );
     }
 }

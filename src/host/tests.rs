@@ -406,6 +406,11 @@ fn call_wrapper<B: crate::call::Backend>(
                 Unsafe,
             ),
             Leaf::TdhMemScanReset => (host.mem_scan_reset(0).is_ok(), "mem_scan_reset", Unsafe),
+            Leaf::TdhServtdRebind => (
+                host.servtd_rebind(&mut Regs::default()).is_ok(),
+                "servtd_rebind",
+                Unsafe,
+            ),
             Leaf::TdhMemSharedSeptWr => (
                 host.mem_shared_sept_wr(0, gpa, PageLevel::Size4K, tdr, [0; 4])
                     .is_ok()
@@ -416,6 +421,7 @@ fn call_wrapper<B: crate::call::Backend>(
                 Unsafe,
             ),
             Leaf::TdgMrKeyGet
+            | Leaf::TdgServtdRebindApprove
             | Leaf::TdgVpVmcall
             | Leaf::TdgVpInfo
             | Leaf::TdgMrRtmrExtend
@@ -482,7 +488,7 @@ fn every_host_leaf_has_a_wrapper_that_issues_it() {
             }
         }
     }
-    assert_eq!(wrapped, 75);
+    assert_eq!(wrapped, 76);
 }
 
 /// The README coverage rows for the host leaves, generated from the leaf table and the
@@ -500,9 +506,10 @@ fn coverage_table() -> std::string::String {
         };
         let mut host = Host::new(FnBackend(&mut backend));
         let (name, safety) = call_wrapper(&mut host, leaf).unwrap();
+        let since = crate::leaf::coverage::since_cell(leaf);
         let version = match leaf.v1_since() {
-            Some(v1) => std::format!("{} (v1: {})", leaf.since(), v1),
-            None => std::format!("{}", leaf.since()),
+            Some(v1) => std::format!("{since} (v1: {v1})"),
+            None => since,
         };
         let safety = if safety == Safety::Safe {
             "safe"

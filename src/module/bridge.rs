@@ -291,7 +291,14 @@ pub(super) fn tdcall(shared: &Shared, id: VcpuId, call: &mut Call<'_>) -> Outcom
         return complete(regs, invalid(Operand::RAX));
     };
     let leaf = match Leaf::from_number(Side::Guest, number) {
-        Some(leaf) if version <= leaf.max_version() => leaf,
+        // The configured module's leaves and leaf versions (the leaf table's columns).
+        Some(leaf)
+            if version <= leaf.max_version()
+                && leaf.modules().contains(state.version)
+                && (version == 0 || leaf.v1_modules().contains(state.version)) =>
+        {
+            leaf
+        }
         _ => return complete(regs, invalid(Operand::RAX)),
     };
     if state.inject_panic == Some(leaf) {
@@ -554,7 +561,10 @@ impl State {
                 }
                 let td = &self.tds[&tdr];
                 if FieldId::from_raw(id).is_null() {
-                    regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Guest);
+                    regs.rdx = metadata::td_id_for(
+                        self.version,
+                        metadata::first_field(metadata::TD_FIELDS, Accessor::Guest),
+                    );
                     return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
                 }
                 let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Guest, |get, i| {
@@ -562,7 +572,7 @@ impl State {
                 })?;
                 regs.r8 = read.value;
                 if version > 0 {
-                    regs.rdx = read.next;
+                    regs.rdx = metadata::td_id_for(self.version, read.next);
                 }
                 Ok(Status::SUCCESS)
             }
@@ -571,12 +581,16 @@ impl State {
                 regs.rdx = FieldId::NA.raw();
                 regs.r8 = 0;
                 if FieldId::from_raw(id).is_null() {
-                    regs.rdx = metadata::first_field(metadata::SYS_FIELDS, Accessor::Guest);
+                    regs.rdx =
+                        metadata::first_field(metadata::sys_fields(self.version), Accessor::Guest);
                     return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
                 }
-                let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Guest, |get, i| {
-                    get(self, i)
-                })?;
+                let read = metadata::read(
+                    metadata::sys_fields(self.version),
+                    id,
+                    Accessor::Guest,
+                    |get, i| get(self, i),
+                )?;
                 regs.r8 = read.value;
                 regs.rdx = read.next;
                 Ok(Status::SUCCESS)

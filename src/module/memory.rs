@@ -120,8 +120,28 @@ impl Tdmr {
     }
 }
 
+/// Bytes in the range one PAMT page pair covers under Dynamic PAMT.
+pub(super) const RANGE_2M: u64 = 2 << 20;
+
+/// Dynamic PAMT (module 2.0.18, enabled by TDH.SYS.CONFIG version 1, R8 bit 16): the
+/// 4 KiB-level PAMT of a 2 MiB range exists only once TDH.PHYMEM.PAMT.ADD gave it a page
+/// pair (`intel/tdx-module` 1666adc4, `pamt_manager.c`, unchanged to 2.0.18 in the stored
+/// history). The module keeps, per 2 MiB range, a PAMT_2M node entry of type PT_PAMT with
+/// the two pages, and one bit per 4 KiB page of the TDMR (the PAMT page bitmap, set for
+/// pages in use as PAMT pages and for reserved pages).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct DynamicPamt {
+    /// 2 MiB ranges that have their 4 KiB level: range base to the PAMT pages (the
+    /// first holds the entries of the range's first 256 pages, the second the rest).
+    pub nodes: HashMap<u64, [u64; 2]>,
+    /// Pages in use as PAMT pages (their bitmap bit is set).
+    pub pamt_pages: std::collections::HashSet<u64>,
+}
+
 /// Physical memory, the PAMT and the host-side page allocator.
 pub(super) struct Memory {
+    /// Dynamic PAMT, once TDH.SYS.CONFIG enabled it (module/host/pamt.rs).
+    pub dynamic_pamt: Option<DynamicPamt>,
     base: u64,
     size: u64,
     /// Pages ever written; a page not here holds zeros written with the host's key.
@@ -148,8 +168,9 @@ pub enum MemoryError {
         /// The first address outside.
         hpa: u64,
     },
-    /// The page belongs to the module or a TD (its PAMT type is not NDA): on a real machine
-    /// the host would see ciphertext (reads) or corrupt the TD (writes).
+    /// The page belongs to the module or a TD (its PAMT type is not NDA, or it is a
+    /// Dynamic-PAMT page): on a real machine the host would see ciphertext (reads) or corrupt
+    /// the TD or the PAMT (writes).
     NotHostOwned {
         /// The page.
         page: u64,
@@ -187,6 +208,7 @@ impl Memory {
     /// `private_hkids` is the range of private HKIDs, `start..end`.
     pub fn new(base: u64, size: u64, first_host_page: u64, private_hkids: (u16, u16)) -> Memory {
         Memory {
+            dynamic_pamt: None,
             base,
             size,
             pages: HashMap::new(),
@@ -225,7 +247,7 @@ impl Memory {
     /// Gives a page back to the allocator. `false` if it was not allocated or the module still
     /// owns it.
     pub fn free_page(&mut self, page: u64) -> bool {
-        if self.pamt_type(page) != Some(PageType::Nda) && self.pamt_type(page).is_some() {
+        if self.module_owned(page) {
             return false;
         }
         if !self.allocated.remove(&page) {
@@ -270,9 +292,64 @@ impl Memory {
         }
     }
 
+    /// Whether the module or a TD owns `page`: a PAMT type other than NDA, or (Dynamic
+    /// PAMT) a page in use as a PAMT page.
+    pub fn module_owned(&self, page: u64) -> bool {
+        let page = page & !(PAGE_SIZE - 1);
+        matches!(self.pamt_type(page), Some(t) if t != PageType::Nda) || self.is_pamt_page(page)
+    }
+
+    /// Dynamic PAMT: whether `page` is in use as a PAMT page.
+    pub fn is_pamt_page(&self, page: u64) -> bool {
+        self.dynamic_pamt
+            .as_ref()
+            .is_some_and(|dpamt| dpamt.pamt_pages.contains(&page))
+    }
+
+    /// Whether the 4 KiB-level PAMT of `page`'s 2 MiB range exists: always without Dynamic
+    /// PAMT, after TDH.PHYMEM.PAMT.ADD with it.
+    pub fn has_pamt_4k(&self, page: u64) -> bool {
+        self.dynamic_pamt
+            .as_ref()
+            .is_none_or(|dpamt| dpamt.nodes.contains_key(&(page & !(RANGE_2M - 1))))
+    }
+
+    /// Dynamic PAMT: the PAMT page-bitmap bit of `page` (`dynamic_pamt_4k_bitmap_get`): set
+    /// for a page in use as a PAMT page and for a reserved page (`pamt_4kb_bitmap_init`).
+    pub fn bitmap_bit(&self, page: u64) -> bool {
+        self.is_pamt_page(page)
+            || self
+                .tdmrs
+                .iter()
+                .any(|tdmr| tdmr.contains(page) && tdmr.is_reserved(page))
+    }
+
+    /// For each half (256 pages, the entries one PAMT page holds) of the 2 MiB range at
+    /// `range`: whether a page in it has a PAMT type other than NDA.
+    pub fn range_in_use(&self, range: u64) -> [bool; 2] {
+        let half = RANGE_2M / 2;
+        [0, 1].map(|i| {
+            let start = range + i * half;
+            (start..start + half)
+                .step_by(PAGE_SIZE as usize)
+                .any(|page| self.pamt.contains_key(&page))
+        })
+    }
+
+    /// The KeyID bits of `hpa` are not zero (`get_hkid_from_pa`).
+    pub fn has_keyid(&self, hpa: u64) -> bool {
+        self.keyid(hpa) != 0
+    }
+
     /// The module's check of an explicit private 4 KiB page operand
     /// (`check_and_lock_explicit_4k_private_hpa`): aligned, no bits above MAX_PA, inside an
     /// initialized TDMR, and of the expected PAMT type. Errors carry `operand`.
+    ///
+    /// With Dynamic PAMT (`non_shared_hpa_metadata_check_and_lock`, 1666adc4 `helpers.c`):
+    /// a page whose 2 MiB range has no 4 KiB-level PAMT stops the PAMT walk at the 2 MiB
+    /// level, whose entry is NDA (the model has no 2 MiB pages): TDX_MISSING_PAMT_PAGE_PAIR
+    /// when the leaf wants a free (NDA) page, TDX_PAGE_METADATA_INCORRECT otherwise; and a
+    /// free page in use as a PAMT page is TDX_PAGE_METADATA_INCORRECT.
     pub fn check_private_page(
         &self,
         hpa: u64,
@@ -285,7 +362,18 @@ impl Memory {
         let entry = self
             .pamt_entry(hpa)
             .ok_or(StatusCode::OperandAddrRangeError.with_operand(operand))?;
+        if !self.has_pamt_4k(hpa) {
+            let code = if expected == PageType::Nda {
+                StatusCode::MissingPamtPagePair
+            } else {
+                StatusCode::PageMetadataIncorrect
+            };
+            return Err(code.with_operand(operand));
+        }
         if entry.page_type != expected {
+            return Err(StatusCode::PageMetadataIncorrect.with_operand(operand));
+        }
+        if expected == PageType::Nda && self.is_pamt_page(hpa) {
             return Err(StatusCode::PageMetadataIncorrect.with_operand(operand));
         }
         Ok(entry)
@@ -439,7 +527,7 @@ impl Memory {
         let first = hpa & !(PAGE_SIZE - 1);
         let mut page = first;
         while page < hpa + len as u64 {
-            if matches!(self.pamt_type(page), Some(t) if t != PageType::Nda) {
+            if self.module_owned(page) {
                 return Err(MemoryError::NotHostOwned { page });
             }
             page += PAGE_SIZE;

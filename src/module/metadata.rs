@@ -133,12 +133,12 @@ metadata_table! {
         VENDOR_ID = fields::sys::VENDOR_ID.raw(), 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| VENDOR_ID.into();
         BUILD_DATE = fields::sys::BUILD_DATE.raw(), 1, 1, host(U32, 0), guest(0, 0), |_s, _i| BUILD_DATE.into();
         BUILD_NUM = fields::sys::BUILD_NUM.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| BUILD_NUM.into();
-        MINOR_VERSION = fields::sys::MINOR_VERSION.raw(), 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MINOR_VERSION.into();
-        MAJOR_VERSION = fields::sys::MAJOR_VERSION.raw(), 1, 1, host(U16, 0), guest(U16, 0), |_s, _i| MAJOR_VERSION.into();
-        UPDATE_VERSION = fields::sys::UPDATE_VERSION.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| UPDATE_VERSION.into();
+        MINOR_VERSION = fields::sys::MINOR_VERSION.raw(), 1, 1, host(U16, 0), guest(U16, 0), |s, _i| s.version.minor.into();
+        MAJOR_VERSION = fields::sys::MAJOR_VERSION.raw(), 1, 1, host(U16, 0), guest(U16, 0), |s, _i| s.version.major.into();
+        UPDATE_VERSION = fields::sys::UPDATE_VERSION.raw(), 1, 1, host(U16, 0), guest(0, 0), |s, _i| s.version.update.into();
         SYS_ATTRIBUTES = fields::sys::SYS_ATTRIBUTES.raw(), 1, 1, host(U32, 0), guest(U32, 0), |_s, _i| 0;
         NUM_TDX_FEATURES = fields::sys::NUM_TDX_FEATURES.raw(), 1, 1, host(U8, 0), guest(U8, 0), |_s, _i| 1;
-        TDX_FEATURES0 = fields::sys::TDX_FEATURES0.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |_s, _i| TDX_FEATURES0;
+        TDX_FEATURES0 = fields::sys::TDX_FEATURES0.raw(), 1, 1, host(ALL, 0), guest(ALL, 0), |s, _i| tdx_features0(s.version);
         NUM_CMRS = fields::sys::NUM_CMRS.raw(), 1, 1, host(U16, 0), guest(0, 0), |s, _i| s.cmrs.len() as u64;
         CMR_BASE = fields::sys::CMR_BASE.raw(), 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).0;
         CMR_SIZE = fields::sys::CMR_SIZE.raw(), 32, 1, host(ALL, 0), guest(0, 0), |s, i| cmr(s, i).1;
@@ -162,7 +162,49 @@ metadata_table! {
         CPUID_CONFIG_VALUES = fields::sys::CPUID_CONFIG_VALUES.raw(), super::cpuid::CONFIG_FIELDS, 2, host(ALL, 0), guest(0, 0),
             |s, i| super::cpuid::config_values(s.cpuid, i);
         MAX_SERV_TDS = fields::sys::MAX_SERV_TDS.raw(), 1, 1, host(U16, 0), guest(0, 0), |_s, _i| 0;
+        // Rows after this point exist only in 2.0.18 (`sys_fields`).
+        PAMT_PAGE_BITMAP_ENTRY_BITS = fields::sys::PAMT_PAGE_BITMAP_ENTRY_BITS.raw(), 1, 1, host(U8, 0), guest(0, 0),
+            |_s, _i| PAMT_PAGE_BITMAP_ENTRY_BITS;
     }
+}
+
+/// The ID module `version` gives the TD-scope element `id`: 2.0.18 numbers some fields
+/// with bit 63 set where 1.5.01 has it clear (CONFIG_FLAGS, TD_CTLS); the field table's row
+/// for that version with the same class and code ([`fields::td::MODULES`], e.g.
+/// `CONFIG_FLAGS_V2018`) gives the bit. Other IDs, and other versions, are unchanged.
+pub(super) fn td_id_for(version: crate::leaf::ModuleVersion, id: u64) -> u64 {
+    if version < crate::leaf::ModuleVersion::V2_0_08 {
+        return id;
+    }
+    let field = FieldId::from_raw(id);
+    fields::td::MODULES
+        .iter()
+        .find(|&&(_, row, modules)| {
+            modules.contains(crate::leaf::ModuleVersion::V2_0_18)
+                && row.context_code() == field.context_code()
+                && row.class_code() == field.class_code()
+                && row.field_code() == field.field_code()
+        })
+        .map_or(id, |&(_, row, _)| (id & !(1 << 63)) | (row.raw() & 1 << 63))
+}
+
+/// The global fields module `version` has: the rows of [`SYS_FIELDS`] whose ID the field
+/// table ([`fields::sys::MODULES`]) gives that version's field table (1.5.05 reads as
+/// 1.5.01, whose table was transcribed). The rows a version lacks sit at the end of
+/// `SYS_FIELDS`, so the answer is a prefix and the next-field order stays the table's.
+pub(super) fn sys_fields(version: crate::leaf::ModuleVersion) -> &'static [FieldDef<SysGet>] {
+    let read = if version >= crate::leaf::ModuleVersion::V2_0_08 {
+        crate::leaf::ModuleVersion::V2_0_18
+    } else {
+        crate::leaf::ModuleVersion::V1_5
+    };
+    let has = |def: &FieldDef<SysGet>| {
+        fields::sys::MODULES
+            .iter()
+            .any(|&(_, id, modules)| id.raw() == def.id && modules.contains(read))
+    };
+    let len = SYS_FIELDS.iter().take_while(|def| has(def)).count();
+    &SYS_FIELDS[..len]
 }
 
 metadata_table! {
@@ -405,6 +447,30 @@ mod tests {
         check(SYS_FIELDS, 0);
         check(TD_FIELDS, 1);
         check(VP_FIELDS, 2);
+    }
+
+    #[test]
+    fn each_version_s_global_fields_are_a_prefix_of_the_table() {
+        use crate::leaf::ModuleVersion;
+        let v2018 = sys_fields(ModuleVersion::V2_0_18);
+        let v1505 = sys_fields(ModuleVersion::V1_5_05);
+        assert_eq!(v2018.len(), SYS_FIELDS.len(), "2.0.18 has every row");
+        assert_eq!(v1505.len(), SYS_FIELDS.len() - 1);
+        assert!(v1505
+            .iter()
+            .all(|def| def.name != "PAMT_PAGE_BITMAP_ENTRY_BITS"));
+        assert_eq!(
+            td_id_for(ModuleVersion::V2_0_18, fields::td::CONFIG_FLAGS.raw()),
+            fields::td::CONFIG_FLAGS_V2018.raw()
+        );
+        assert_eq!(
+            td_id_for(ModuleVersion::V1_5_05, fields::td::CONFIG_FLAGS.raw()),
+            fields::td::CONFIG_FLAGS.raw()
+        );
+        assert_eq!(
+            td_id_for(ModuleVersion::V2_0_18, FieldId::NA.raw()),
+            FieldId::NA.raw()
+        );
     }
 
     #[test]

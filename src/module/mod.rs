@@ -1,6 +1,6 @@
 //! A software TDX module (feature `software-module`, Linux x86-64): a stateful model of TDX
-//! 1.5 that host (VMM) and guest (TD kernel) code built on this crate runs against, on any
-//! x86-64 Linux machine.
+//! module 1.5.05 or 2.0.18 ([`Config::module_version`]) that host (VMM) and guest (TD
+//! kernel) code built on this crate runs against, on any x86-64 Linux machine.
 //!
 //! It plugs into the trap-and-emulate backend ([`emu`](crate::emu)): the real thunks execute
 //! SEAMCALL and TDCALL, the CPU raises #UD, and the crate's signal handler hands the call to
@@ -28,8 +28,28 @@
 //!   TDG.MR.RTMR.EXTEND, TDG.MEM.PAGE.ACCEPT (accepting, already accepted, size mismatch, or
 //!   an EPT-violation exit to the VMM that re-runs the accept after the next entry).
 //!
+//! - **Versions**: [`Config::module_version`] is 1.5.05 (the default) or 2.0.18
+//!   ([`Config::for_version`] sets the CPUID side to the same version). TDH.SYS.RD reports
+//!   that version, its TDX_FEATURES0 (only what the model implements:
+//!   [`platform::tdx_features0`]) and the global fields that version's field table has
+//!   (2.0.18 adds PAMT_PAGE_BITMAP_ENTRY_BITS). The dispatchers accept exactly the leaves and
+//!   leaf versions the leaf table gives the configured version; anything else is
+//!   TDX_OPERAND_INVALID(RAX), as that module answers it.
+//! - **Dynamic PAMT** (2.0.18): TDH.SYS.CONFIG version 1 with R8 bit 16 enables it; then the
+//!   4 KiB-level PAMT of a 2 MiB range exists only after TDH.PHYMEM.PAMT.ADD gave it a page
+//!   pair. A leaf that takes a free page from a range without one (MNG.CREATE, MNG.ADDCX,
+//!   VP.CREATE, VP.ADDCX, MEM.SEPT.ADD, MEM.PAGE.ADD, MEM.PAGE.AUG) answers
+//!   TDX_MISSING_PAMT_PAGE_PAIR with the page's operand ID; TDH.PHYMEM.PAMT.REMOVE returns the
+//!   pair (RDX, R8) once no page of the range is in use (else TDX_PAMT_PAGE_NOT_EMPTY); and
+//!   TDH.PHYMEM.PAGE.RECLAIM sets R9 bit 62 (the removal hint) when it frees a range's last
+//!   page. The source files and what is not modelled are listed in `module/host/pamt.rs`;
+//!   SYS.CONFIG version 0 keeps R8 bit 16 reserved (how the 2.0.18 dispatcher passes R8 for
+//!   version 0 was not read: **UNVERIFIED**), and the removal hint of TDH.MEM.PAGE.REMOVE is
+//!   not modelled.
+//!
 //! Leaves outside this list (migration, service TDs, TD partitioning, page relocation and
-//! promotion, debug memory access, module update) are answered as a module that does not
+//! promotion, debug memory access, module update; with 2.0.18 also memory scan,
+//! TDH.MEM.SHARED.SEPT.WR and TDG.MR.KEY.GET) are answered as a module that does not
 //! implement them: TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
 //! modelled (TDH.MEM.PAGE.AUG takes level 0 only); debug TDs read metadata with the
 //! production masks.
@@ -176,9 +196,35 @@ pub struct Config {
     pub private_hkids: core::ops::Range<u16>,
     /// The module version whose CPUID table and rules the model uses (one of
     /// [`crate::cpuid::TABLES`]): TDH.SYS.RD's CPUID_CONFIG_LEAVES/VALUES, TDH.MNG.INIT's
-    /// CPUID checks, TDCS.CPUID_VALUES. Default: the newest modelled (2.0.18). The rest of
-    /// the model, and the version TDH.SYS.RD reports, stay 1.5.05.
+    /// CPUID checks, TDCS.CPUID_VALUES. Default: the newest modelled (2.0.18), whatever
+    /// [`Config::module_version`] says; [`Config::for_version`] sets both to one version.
     pub cpuid_version: crate::leaf::ModuleVersion,
+    /// The module the model is: one of [`Config::MODULE_VERSIONS`] (1.5.05 or 2.0.18). It
+    /// decides what TDH.SYS.RD reports (MAJOR/MINOR/UPDATE_VERSION, TDX_FEATURES0, which
+    /// global fields exist), which leaves and leaf versions the dispatcher accepts (the leaf
+    /// table's per-version columns), and, with 2.0.18, Dynamic PAMT (TDH.SYS.CONFIG version
+    /// 1 with R8 bit 16, TDH.PHYMEM.PAMT.ADD/REMOVE). Default 1.5.05, the module the
+    /// model has always been (its tests, the lifecycle example). Use
+    /// [`Config::for_version`] to make one setting drive this and `cpuid_version`.
+    pub module_version: crate::leaf::ModuleVersion,
+}
+
+impl Config {
+    /// The module versions the model can be ([`Config::module_version`]).
+    pub const MODULE_VERSIONS: [crate::leaf::ModuleVersion; 2] = [
+        crate::leaf::ModuleVersion::V1_5_05,
+        crate::leaf::ModuleVersion::V2_0_18,
+    ];
+
+    /// The default machine as module `version` (1.5.05 or 2.0.18): both
+    /// [`Config::module_version`] and [`Config::cpuid_version`] are `version`.
+    pub fn for_version(version: crate::leaf::ModuleVersion) -> Config {
+        Config {
+            module_version: version,
+            cpuid_version: version,
+            ..Config::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -189,6 +235,7 @@ impl Default for Config {
             memory_size: 1 << 30,
             private_hkids: 32..64,
             cpuid_version: crate::cpuid::newest().version,
+            module_version: crate::leaf::ModuleVersion::V1_5_05,
         }
     }
 }
@@ -229,8 +276,8 @@ impl SoftwareModule {
     ///
     /// If the configuration is unusable: no logical processor, a CMR not 1 GiB aligned or
     /// sized or not below 2^52 (MAX_PA), an empty HKID range, a CMR that reaches the KeyID
-    /// bits of a physical address (see [`SoftwareModule::keyid_shift`]), or a `cpuid_version`
-    /// without a CPUID table.
+    /// bits of a physical address (see [`SoftwareModule::keyid_shift`]), a `cpuid_version`
+    /// without a CPUID table, or a `module_version` not in [`Config::MODULE_VERSIONS`].
     pub fn new(config: Config) -> SoftwareModule {
         const GIB: u64 = 1 << 30;
         assert!(
@@ -260,6 +307,10 @@ impl SoftwareModule {
         );
         let cpuid = crate::cpuid::table(config.cpuid_version)
             .expect("cpuid_version must be one of crate::cpuid::TABLES");
+        assert!(
+            Config::MODULE_VERSIONS.contains(&config.module_version),
+            "module_version must be one of Config::MODULE_VERSIONS"
+        );
         let reserved: u64 = pamt_sizes(config.memory_size).iter().sum();
         let mut secret = [0u8; 32];
         let seed = mrtd::sha384(&[
@@ -290,6 +341,7 @@ impl SoftwareModule {
             vcpu_serial: 0,
             inject_panic: None,
             cpuid,
+            version: config.module_version,
         };
         SoftwareModule {
             shared: Arc::new(Shared {

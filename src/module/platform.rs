@@ -1,16 +1,18 @@
 //! What the software module says about itself: version, features, TD configurability.
 //!
-//! These are the model's values (a TDX 1.5.05 module on a one-package machine), served
-//! through the global metadata fields (TDH.SYS.RD/RDALL, TDG.SYS.RD). They are plausible
-//! for a real platform but describe no particular CPU.
+//! These are the model's values (a TDX 1.5.05 or 2.0.18 module, [`super::Config::module_version`],
+//! on a one-package machine), served through the global metadata fields (TDH.SYS.RD/RDALL,
+//! TDG.SYS.RD). They are plausible for a real platform but describe no particular CPU. The
+//! version fields report the configured version; BUILD_NUM and BUILD_DATE are the model's
+//! for both.
 
 use crate::abi::{Attributes, ConfigFlags, TdxFeatures0, Xfam};
 
-/// MAJOR_VERSION.
+/// MAJOR_VERSION of the default (1.5.05) model; a 2.0.18 model reports 2.
 pub const MAJOR_VERSION: u16 = 1;
-/// MINOR_VERSION.
+/// MINOR_VERSION of the default (1.5.05) model; a 2.0.18 model reports 0.
 pub const MINOR_VERSION: u16 = 5;
-/// UPDATE_VERSION.
+/// UPDATE_VERSION of the default (1.5.05) model; a 2.0.18 model reports 18.
 pub const UPDATE_VERSION: u16 = 5;
 /// BUILD_NUM.
 pub const BUILD_NUM: u16 = 0x0300;
@@ -19,9 +21,26 @@ pub const BUILD_DATE: u32 = 2024_0222;
 /// VENDOR_ID (Intel).
 pub const VENDOR_ID: u32 = 0x8086;
 
-/// TDX_FEATURES0: the model honours CONFIG_FLAGS.NO_RBP_MOD on TDVMCALL exits and nothing
-/// optional else (no migration, service TDs, TD partitioning, TD-preserving update).
+/// TDX_FEATURES0 of the 1.5.05 model: it honours CONFIG_FLAGS.NO_RBP_MOD on TDVMCALL exits
+/// and nothing optional else (no migration, service TDs, TD partitioning, TD-preserving
+/// update).
 pub const TDX_FEATURES0: u64 = TdxFeatures0::NO_RBP_MOD.bits();
+
+/// TDX_FEATURES0 the model reports as module `version`: only what it implements. 2.0.18
+/// adds DYNAMIC_PAMT (bit 36; TDH.PHYMEM.PAMT.ADD/REMOVE, module/host/pamt.rs); the other
+/// bits a real 2.0.18 reports (event filtering, migration, VE reduction, ...) are absent,
+/// since the model does not implement them.
+pub fn tdx_features0(version: crate::leaf::ModuleVersion) -> u64 {
+    if version >= crate::leaf::ModuleVersion::V2_0_18 {
+        TDX_FEATURES0 | TdxFeatures0::DYNAMIC_PAMT.bits()
+    } else {
+        TDX_FEATURES0
+    }
+}
+
+/// PAMT_PAGE_BITMAP_ENTRY_BITS (2.0.18): bits of the Dynamic-PAMT page bitmap per 4 KiB
+/// page of a TDMR (one: `pamt_4kb_bitmap_init` in `pamt_manager.c`, 1666adc4).
+pub const PAMT_PAGE_BITMAP_ENTRY_BITS: u64 = 1;
 
 /// ATTRIBUTES_FIXED0: the ATTRIBUTES bits a TD may set.
 pub const ATTRIBUTES_FIXED0: u64 = Attributes::DEBUG.bits()

@@ -312,4 +312,6 @@ pub(super) struct State {
     pub inject_panic: Option<crate::leaf::Leaf>,
     /// The CPUID table and rules of `Config::cpuid_version` (module/cpuid.rs).
     pub cpuid: &'static crate::cpuid::CpuidTable,
+    /// The module the model is (`Config::module_version`).
+    pub version: crate::leaf::ModuleVersion,
 }

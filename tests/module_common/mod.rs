@@ -31,7 +31,12 @@ pub struct Machine {
 impl Machine {
     /// A machine at power-on; this thread is LP 0.
     pub fn new() -> Machine {
-        let module = SoftwareModule::new(Config::default());
+        Machine::with_config(Config::default())
+    }
+
+    /// A machine at power-on with `config`; this thread is LP 0.
+    pub fn with_config(config: Config) -> Machine {
+        let module = SoftwareModule::new(config);
         let lp0 = emu::install(module.logical_processor(0));
         Machine {
             module,

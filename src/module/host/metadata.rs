@@ -13,12 +13,15 @@ impl State {
             return Err(StatusCode::SysLpInitNotDone.status());
         }
         if FieldId::from_raw(id).is_null() {
-            regs.rdx = metadata::first_field(metadata::SYS_FIELDS, Accessor::Host);
+            regs.rdx = metadata::first_field(metadata::sys_fields(self.version), Accessor::Host);
             return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
         }
-        let read = metadata::read(metadata::SYS_FIELDS, id, Accessor::Host, |get, i| {
-            get(self, i)
-        })?;
+        let read = metadata::read(
+            metadata::sys_fields(self.version),
+            id,
+            Accessor::Host,
+            |get, i| get(self, i),
+        )?;
         regs.r8 = read.value;
         regs.rdx = read.next;
         SUCCESS
@@ -34,7 +37,7 @@ impl State {
             return Err(invalid(Operand::RDX));
         }
         let (list, next) = metadata::dump_list(
-            metadata::SYS_FIELDS,
+            metadata::sys_fields(self.version),
             start,
             Accessor::Host,
             PAGE_SIZE as usize,
@@ -60,7 +63,10 @@ impl State {
         self.td_state(tdr, Leaf::TdhMngRd)?;
         let td = &self.tds[&tdr];
         if FieldId::from_raw(id).is_null() {
-            regs.rdx = metadata::first_field(metadata::TD_FIELDS, Accessor::Host);
+            regs.rdx = metadata::td_id_for(
+                self.version,
+                metadata::first_field(metadata::TD_FIELDS, Accessor::Host),
+            );
             return Ok(StatusCode::MetadataFirstFieldIdInContext.status());
         }
         if let Some(value) = crate::module::cpuid::read_values(self.cpuid, &td.config.cpuid, id) {
@@ -70,7 +76,7 @@ impl State {
         let read = metadata::read(metadata::TD_FIELDS, id, Accessor::Host, |get, i| get(td, i))?;
         regs.r8 = read.value;
         if version > 0 {
-            regs.rdx = read.next;
+            regs.rdx = metadata::td_id_for(self.version, read.next);
         }
         SUCCESS
     }

@@ -15,12 +15,14 @@
 //! | `mem` | TDH.MEM.SEPT.ADD/RD, PAGE.ADD/AUG/REMOVE, RANGE.BLOCK/UNBLOCK, TRACK |
 //! | `mr` | TDH.MR.EXTEND, FINALIZE |
 //! | `phymem` | TDH.PHYMEM.PAGE.RDMD, PAGE.RECLAIM, CACHE.WB |
+//! | `pamt` | TDH.PHYMEM.PAMT.ADD, PAMT.REMOVE (Dynamic PAMT, 2.0.18) |
 //! | `metadata` | TDH.SYS.RD/RDALL, TDH.MNG.RD/WR, TDH.VP.RD/WR |
 
 mod mem;
 mod metadata;
 mod mng;
 mod mr;
+mod pamt;
 mod phymem;
 mod sys;
 mod vp;
@@ -133,6 +135,13 @@ impl State {
         if version > leaf.max_version() {
             return Seam::Done(invalid(Operand::RAX));
         }
+        // The configured module's leaves and leaf versions (the leaf table's columns): a
+        // leaf or version that module does not have is refused as it refuses an unknown one.
+        if !leaf.modules().contains(self.version)
+            || (version > 0 && !leaf.v1_modules().contains(self.version))
+        {
+            return Seam::Done(invalid(Operand::RAX));
+        }
         let setup_leaf = matches!(
             leaf,
             Leaf::TdhSysInfo
@@ -157,7 +166,7 @@ impl State {
         let result = match leaf {
             Leaf::TdhSysInit => self.sys_init(regs),
             Leaf::TdhSysLpInit => self.sys_lp_init(lp, regs),
-            Leaf::TdhSysConfig => self.sys_config(regs),
+            Leaf::TdhSysConfig => self.sys_config(regs, version),
             Leaf::TdhSysKeyConfig => self.sys_key_config(),
             Leaf::TdhSysTdmrInit => self.sys_tdmr_init(regs),
             Leaf::TdhSysRd => self.sys_rd(lp, regs),
@@ -190,6 +199,8 @@ impl State {
             Leaf::TdhPhymemPageRdmd => self.phymem_page_rdmd(regs),
             Leaf::TdhPhymemPageReclaim => self.phymem_page_reclaim(regs),
             Leaf::TdhPhymemCacheWb => self.phymem_cache_wb(regs),
+            Leaf::TdhPhymemPamtAdd => self.phymem_pamt_add(regs),
+            Leaf::TdhPhymemPamtRemove => self.phymem_pamt_remove(regs),
             // Not modelled (migration, service TDs, TD partitioning, page relocation and
             // promotion, debug memory access, module update): answered as a leaf this
             // module does not implement.

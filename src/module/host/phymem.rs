@@ -65,6 +65,7 @@ impl State {
             }
         }
         self.memory.set_pamt(page, PamtEntry::FREE);
+        regs.r9 |= self.pamt_removal_hint(page);
         SUCCESS
     }
 

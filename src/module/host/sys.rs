@@ -110,7 +110,10 @@ impl State {
         SUCCESS
     }
 
-    pub(super) fn sys_config(&mut self, regs: &mut Registers) -> LeafResult {
+    /// TDH.SYS.CONFIG; version 1 (2.0.18) reads R8 as `sys_config_options_t`: the HKID in
+    /// bits 15:0, bit 16 enables Dynamic PAMT, the rest reserved (OPERAND_INVALID(R8)). R9
+    /// and R10 of version 1 are ignored (their meaning was not read).
+    pub(super) fn sys_config(&mut self, regs: &mut Registers, version: u8) -> LeafResult {
         const ALIGN: u64 = crate::abi::sysinfo::TDMR_INFO_ALIGN;
         if self.platform.phase != SysPhase::InitDone
             || self.platform.lp_init.iter().any(|done| !done)
@@ -124,8 +127,14 @@ impl State {
         if count == 0 || count > crate::abi::sysinfo::MAX_TDMRS as u64 {
             return Err(invalid(Operand::RDX));
         }
-        let hkid = regs.r8;
-        if hkid >> 16 != 0 || !self.is_private_hkid(hkid as u16) {
+        let dynamic_pamt = version > 0 && regs.r8 & (1 << 16) != 0;
+        let options = if version > 0 {
+            regs.r8 & !(1 << 16)
+        } else {
+            regs.r8
+        };
+        let hkid = options & 0xFFFF;
+        if options >> 16 != 0 || !self.is_private_hkid(hkid as u16) {
             return Err(invalid(Operand::R8));
         }
         let mut tdmrs = Vec::new();
@@ -142,6 +151,9 @@ impl State {
         }
         self.kot.insert(hkid as u16, KotState::Reserved);
         self.platform.global_hkid = hkid as u16;
+        if dynamic_pamt {
+            self.enable_dynamic_pamt();
+        }
         self.memory.tdmrs = tdmrs;
         self.platform.phase = SysPhase::ConfigDone;
         SUCCESS
