@@ -220,7 +220,11 @@ mod tests {
                         // Refused by the gate: `refusal_by` decides, as the table does.
                         let decided = gate.has(leaf, leaf_version)
                             || refusal_by(&known, leaf, leaf_version).is_none();
-                        assert_eq!(decided, table.is_ok(), "{leaf} v{leaf_version} on {version}");
+                        assert_eq!(
+                            decided,
+                            table.is_ok(),
+                            "{leaf} v{leaf_version} on {version}"
+                        );
                         if table.is_ok() && leaf_version < 2 {
                             assert!(gate.has(leaf, leaf_version), "{leaf} v{leaf_version}");
                         }
