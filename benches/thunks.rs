@@ -1,7 +1,8 @@
 //! Thunk overhead: the loopback expansions of the production macro (everything but the TDX
 //! instruction) against a plain call/ret and, per register set, a hand-minimal thunk that
-//! moves the same registers: 13 for the full variants, RCX, RDX, R8-R11 for the ARGS ones,
-//! RCX and R10-R15 for the GHCI one.
+//! moves the same registers: 13 for the full variants (and, for the two that scrub, the
+//! same plus the RBP save and the clearing of the scratch registers), RCX, RDX, R8-R11 for
+//! the ARGS ones, RCX and R10-R15 for the GHCI one.
 //!
 //! After criterion, the binary prints an interleaved figure: batches of each subject timed
 //! in turn (the order rotating every round), and per loopback variant the median over rounds
@@ -22,12 +23,17 @@ use tdxcall::Regs;
 // stores. RCX, RDX, R8-R11: 6 loads and 6 stores through RSI, which the other side leaves
 // alone (as Linux's __seamcall_ret / __tdcall_ret). RCX, R10-R15: save R12-R15, 7 loads,
 // 7 stores, and the clearing of RCX, R10 and R11 that a TDVMCALL thunk owes its caller.
+// 13 registers, scrubbing (the reference of `seamcall_scrub` and `tdvmcall`, the thunks of
+// TDH.VP.ENTER and of the full TDG.VP.VMCALL): the 13-register reference, plus the RBP save
+// (the module zeroes RBP on an asynchronous TD exit) and the clearing of the 8 scratch
+// registers the other side wrote, which those thunks owe their callers.
 std::arch::global_asm!(
     ".text",
     ".globl bench_empty_call",
     ".globl bench_minimal_thunk",
     ".globl bench_minimal_args",
     ".globl bench_minimal_ghci",
+    ".globl bench_minimal_scrub",
     ".p2align 4",
     "bench_minimal_args:",
     "    mov rax, rdi",
@@ -123,6 +129,62 @@ std::arch::global_asm!(
     "    pop r12",
     "    pop rbx",
     "    ret",
+    ".p2align 4",
+    "bench_minimal_scrub:",
+    "    push rbp",
+    "    push rbx",
+    "    push r12",
+    "    push r13",
+    "    push r14",
+    "    push r15",
+    "    push rsi",
+    "    mov rax, rdi",
+    "    mov rcx, [rsi + 0]",
+    "    mov rdx, [rsi + 8]",
+    "    mov r8, [rsi + 16]",
+    "    mov r9, [rsi + 24]",
+    "    mov r10, [rsi + 32]",
+    "    mov r11, [rsi + 40]",
+    "    mov r12, [rsi + 48]",
+    "    mov r13, [rsi + 56]",
+    "    mov r14, [rsi + 64]",
+    "    mov r15, [rsi + 72]",
+    "    mov rbx, [rsi + 80]",
+    "    mov rdi, [rsi + 88]",
+    "    mov rsi, [rsi + 96]",
+    "    push rsi",
+    "    mov rsi, [rsp + 8]",
+    "    mov [rsi + 0], rcx",
+    "    mov [rsi + 8], rdx",
+    "    mov [rsi + 16], r8",
+    "    mov [rsi + 24], r9",
+    "    mov [rsi + 32], r10",
+    "    mov [rsi + 40], r11",
+    "    mov [rsi + 48], r12",
+    "    mov [rsi + 56], r13",
+    "    mov [rsi + 64], r14",
+    "    mov [rsi + 72], r15",
+    "    mov [rsi + 80], rbx",
+    "    mov [rsi + 88], rdi",
+    "    pop qword ptr [rsi + 96]",
+    "    add rsp, 8",
+    "    pop r15",
+    "    pop r14",
+    "    pop r13",
+    "    pop r12",
+    // What a TD-exit or TDVMCALL thunk owes its caller on top: the other side's values
+    // are in the struct; clear the scratch registers it wrote (RCX, RDX, RSI, RDI, R8-R11).
+    "    xor ecx, ecx",
+    "    xor edx, edx",
+    "    xor esi, esi",
+    "    xor edi, edi",
+    "    xor r8d, r8d",
+    "    xor r9d, r9d",
+    "    xor r10d, r10d",
+    "    xor r11d, r11d",
+    "    pop rbx",
+    "    pop rbp",
+    "    ret",
 );
 
 extern "C" {
@@ -130,6 +192,7 @@ extern "C" {
     fn bench_minimal_thunk(leaf: u64, regs: *mut Regs) -> u64;
     fn bench_minimal_args(leaf: u64, regs: *mut Regs) -> u64;
     fn bench_minimal_ghci(leaf: u64, regs: *mut Regs) -> u64;
+    fn bench_minimal_scrub(leaf: u64, regs: *mut Regs) -> u64;
 
     // The loopback thunks themselves (hidden, but resolvable within this link): the bench
     // calls them exactly as it calls the references, with nothing compiled by rustc in
@@ -148,10 +211,11 @@ type Thunk = unsafe extern "C" fn(u64, *mut Regs) -> u64;
 type Reference = Thunk;
 
 /// The hand-minimal references, one per register set, in the order `VARIANTS` indexes them.
-const REFERENCES: [(&str, Reference); 3] = [
+const REFERENCES: [(&str, Reference); 4] = [
     ("minimal_13_register_reference", bench_minimal_thunk),
     ("minimal_args_reference", bench_minimal_args),
     ("minimal_ghci_reference", bench_minimal_ghci),
+    ("minimal_13_register_scrub_reference", bench_minimal_scrub),
 ];
 
 /// Every loopback variant, with the index of its reference in `REFERENCES`.
@@ -161,11 +225,11 @@ const VARIANTS: [(&str, Thunk, usize); 7] = [
     (
         "loopback_seamcall_scrub",
         tdxcall_loopback_seamcall_scrub,
-        0,
+        3,
     ),
     ("loopback_tdcall", tdxcall_loopback_tdcall, 0),
     ("loopback_tdcall_args", tdxcall_loopback_tdcall_args, 1),
-    ("loopback_tdvmcall", tdxcall_loopback_tdvmcall, 0),
+    ("loopback_tdvmcall", tdxcall_loopback_tdvmcall, 3),
     ("loopback_tdvmcall_ghci", tdxcall_loopback_tdvmcall_ghci, 2),
 ];
 
@@ -250,9 +314,21 @@ fn interleaved(rounds: usize, batch: u32) {
             .map(|(time, reference)| time / reference)
             .collect();
         let ratio = median(ratios);
+        // The scrubbing variants, also against the plain 13-register reference (their
+        // reference before 2026-12-04), for comparison with earlier runs.
+        let plain = if *reference == 3 {
+            let ratios = times[index]
+                .iter()
+                .zip(&times[0])
+                .map(|(time, reference)| time / reference)
+                .collect();
+            format!(" (to {}: {:.3})", REFERENCES[0].0, median(ratios))
+        } else {
+            String::new()
+        };
         println!(
             "thunk/interleaved {name:<30} {:6.2} ns, ratio to {} {ratio:.3} (target <= \
-             {TARGET_RATIO}: {}) (median of {rounds} rounds of {batch} calls)",
+             {TARGET_RATIO}: {}){plain} (median of {rounds} rounds of {batch} calls)",
             median(times[index].clone()),
             REFERENCES[*reference].0,
             if ratio <= TARGET_RATIO {

@@ -26,7 +26,7 @@ macro_rules! wrapper_front {
         #[derive(Debug)]
         pub struct $Name<B: $crate::call::Backend = $crate::call::Native> {
             backend: B,
-            module: Option<$crate::leaf::KnownModule>,
+            module: Option<$crate::wrapper::ModuleGate>,
         }
 
         $(#[$doc])*
@@ -38,7 +38,7 @@ macro_rules! wrapper_front {
         #[derive(Debug)]
         pub struct $Name<B: $crate::call::Backend> {
             backend: B,
-            module: Option<$crate::leaf::KnownModule>,
+            module: Option<$crate::wrapper::ModuleGate>,
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -76,7 +76,9 @@ macro_rules! wrapper_front {
                 version: $crate::version::ModuleVersion,
                 features0: Option<$crate::abi::TdxFeatures0>,
             ) {
-                self.module = Some($crate::leaf::KnownModule { version, features0 });
+                self.module = Some($crate::wrapper::ModuleGate::new(
+                    $crate::leaf::KnownModule { version, features0 },
+                ));
             }
 
             /// Forgets the module: every leaf is called again.
@@ -88,17 +90,24 @@ macro_rules! wrapper_front {
             /// The module this front was told about, if any.
             #[inline]
             pub fn module(&self) -> Option<$crate::leaf::KnownModule> {
-                self.module
+                self.module.map(|gate| gate.known)
             }
 
             /// The refusal status for `version` of `leaf` when the known module does not
             /// have it; `None` when it does, or when no module is known.
-            #[inline]
+            ///
+            /// Inline, with the leaf a constant: one compare of `self.module` with `None`
+            /// (a branch not taken when no module is known) and, with a module, one bit
+            /// test in the table [`ModuleGate`](crate::wrapper::ModuleGate) computed when
+            /// it was set. Only a refusal calls out of line
+            /// ([`refusal_by`](crate::wrapper::refusal_by)) to build its status.
+            #[inline(always)]
             fn refusal(&self, leaf: $crate::leaf::Leaf, version: u8) -> Option<$crate::status::Status> {
-                let known = self.module?;
-                leaf.check_module(version, known.version, known.features0)
-                    .err()
-                    .map($crate::status::Status::not_in_module)
+                match &self.module {
+                    None => None,
+                    Some(gate) if gate.has(leaf, version) => None,
+                    Some(gate) => $crate::wrapper::refusal_by(&gate.known, leaf, version),
+                }
             }
 
             /// The backend.
@@ -127,3 +136,104 @@ macro_rules! wrapper_front {
 }
 
 pub(crate) use wrapper_front;
+
+/// A known module and, computed once from the leaf table when it is set, the leaf versions
+/// it has: the refusal check of every call is then one bit test instead of a walk of the
+/// module sets (measured at +14.6 ns per TDH.SYS.RD and +20.3 ns per TDG.VM.RD, issue 17).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ModuleGate {
+    /// What the front was told.
+    pub(crate) known: crate::leaf::KnownModule,
+    /// Word `version`, bit `leaf as u32`: [`Leaf::check_module`](crate::leaf::Leaf::check_module)
+    /// accepts that version of that leaf. A version with no word is looked up each time.
+    has: [u128; 2],
+}
+
+// One bit per leaf in a `u128`; `Leaf as u32` is the leaf's position in `Leaf::ALL` (the
+// enum declares no discriminants, and `ALL` lists its variants in declaration order).
+const _: () = assert!(crate::leaf::Leaf::ALL.len() <= 128);
+
+impl ModuleGate {
+    /// The gate for `known`: every leaf of the table at versions 0 and 1, looked up once.
+    pub(crate) fn new(known: crate::leaf::KnownModule) -> ModuleGate {
+        let mut has = [0u128; 2];
+        for &leaf in crate::leaf::Leaf::ALL {
+            for (version, word) in (0u8..).zip(has.iter_mut()) {
+                if leaf
+                    .check_module(version, known.version, known.features0)
+                    .is_ok()
+                {
+                    *word |= 1 << (leaf as u32);
+                }
+            }
+        }
+        ModuleGate { known, has }
+    }
+
+    /// Whether the module has `version` of `leaf` (`false` also for a version the gate has
+    /// no word for: the caller then asks [`refusal_by`], which decides).
+    #[inline(always)]
+    pub(crate) fn has(&self, leaf: crate::leaf::Leaf, version: u8) -> bool {
+        match self.has.get(usize::from(version)) {
+            Some(word) => word >> (leaf as u32) & 1 != 0,
+            None => false,
+        }
+    }
+}
+
+/// The refusal status for `version` of `leaf` from `known`, by the leaf table
+/// ([`Leaf::check_module`](crate::leaf::Leaf::check_module)); `None` when the module has it.
+///
+/// Out of line, cold and not generic: every front and every wrapper shares this one copy,
+/// and only a leaf version the gate does not list reaches it.
+#[cold]
+#[inline(never)]
+pub(crate) fn refusal_by(
+    known: &crate::leaf::KnownModule,
+    leaf: crate::leaf::Leaf,
+    version: u8,
+) -> Option<crate::status::Status> {
+    leaf.check_module(version, known.version, known.features0)
+        .err()
+        .map(crate::status::Status::not_in_module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::TdxFeatures0;
+    use crate::leaf::{KnownModule, Leaf};
+    use crate::version::ModuleVersion;
+
+    /// The gate's bit answers as the leaf table does, for every read module (and versions
+    /// between them), with and without TDX_FEATURES0, every leaf at versions 0 to 2.
+    #[test]
+    fn gate_agrees_with_the_leaf_table() {
+        let between = [ModuleVersion::new(1, 5, 7), ModuleVersion::new(3, 0, 0)];
+        for version in ModuleVersion::READ.into_iter().chain(between) {
+            for features0 in [None, Some(TdxFeatures0::empty()), Some(TdxFeatures0::all())] {
+                let known = KnownModule { version, features0 };
+                let gate = ModuleGate::new(known);
+                for &leaf in Leaf::ALL {
+                    for leaf_version in 0..=2 {
+                        let table = leaf.check_module(leaf_version, version, features0);
+                        // Refused by the gate: `refusal_by` decides, as the table does.
+                        let decided = gate.has(leaf, leaf_version)
+                            || refusal_by(&known, leaf, leaf_version).is_none();
+                        assert_eq!(
+                            decided,
+                            table.is_ok(),
+                            "{leaf} v{leaf_version} on {version}"
+                        );
+                        if table.is_ok() && leaf_version < 2 {
+                            assert!(gate.has(leaf, leaf_version), "{leaf} v{leaf_version}");
+                        }
+                        if table.is_err() {
+                            assert!(!gate.has(leaf, leaf_version), "{leaf} v{leaf_version}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -46,6 +46,9 @@ const RESERVED_3: u64 = 1 << 62;
 const NON_ARCH: u64 = 1 << 63;
 /// Every reserved bit: 31:24, 49:47, 55 and 62.
 const RESERVED_BITS: u64 = RESERVED_0 | RESERVED_1 | RESERVED_2 | RESERVED_3;
+// A null ID (every bit set outside the context code) has reserved bits set, so it never
+// passes the single-element test: `FieldId::check_read` relies on it to test that first.
+const _: () = assert!(RESERVED_BITS & !CONTEXT_MASK != 0);
 
 /// The size of one element of a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -295,6 +298,7 @@ impl FieldId {
     ///
     /// [`InvalidReason::MalformedFieldId`] when [`FieldId::single_element_violations`] is
     /// not zero.
+    #[inline]
     pub const fn check_single_element(self) -> Result<FieldId> {
         if self.single_element_violations() != 0 {
             return Err(crate::Error::InvalidArgument(field_id_error(self.0)));
@@ -318,15 +322,19 @@ impl FieldId {
     ///
     /// [`InvalidReason::MalformedFieldId`], as [`FieldId::check_single_element`], and for a
     /// null ID with a reserved context code.
+    #[inline]
     pub const fn check_read(self) -> Result<FieldId> {
-        if self.is_null() {
-            if self.context().is_none() {
-                return Err(crate::Error::InvalidArgument(field_id_error(self.0)));
-            }
-            Ok(self)
-        } else {
-            self.check_single_element()
+        // The common case first, with one mask test: a well-formed single-element ID. A
+        // null ID never passes that test (its reserved bits are set, see the assertion
+        // below), so testing it first changes no answer and takes the null test off the
+        // common path.
+        if self.single_element_violations() == 0 {
+            return Ok(self);
         }
+        if self.is_null() && self.context().is_some() {
+            return Ok(self);
+        }
+        Err(crate::Error::InvalidArgument(field_id_error(self.0)))
     }
 
     /// Checks the write mask of a single-element write (TDH.MNG.WR, TDH.VP.WR, TDG.VM.WR,

@@ -58,6 +58,7 @@ impl PageLevel {
     }
 
     /// Checks that the level lies in `min..=max`, the range a leaf accepts.
+    #[inline]
     pub fn check_range(
         self,
         argument: &'static str,
@@ -88,6 +89,7 @@ pub struct PageInfo(u64);
 impl PageInfo {
     /// Builds the operand; the GPA must be aligned to the level's page size and fit in bits
     /// 51:0 (checked again here: a [`GuestPhysAddr::from_raw_unchecked`] value may not).
+    #[inline]
     pub fn new(gpa: GuestPhysAddr, level: PageLevel) -> Result<PageInfo> {
         let gpa = check_address("page_info GPA", gpa.raw(), MAX_PHYS_ADDR_BITS, level.size())?;
         Ok(PageInfo(gpa | level as u64))
@@ -95,6 +97,7 @@ impl PageInfo {
 
     /// Builds the operand after checking the level against the range `min..=max` that the
     /// leaf accepts.
+    #[inline]
     pub fn for_leaf(
         gpa: GuestPhysAddr,
         level: PageLevel,

@@ -247,6 +247,19 @@ fn is_td_exit(status: Status) -> bool {
         || (!status.is_software() && TD_EXIT_CLASS_AND_L1.contains(&class_and_l1(status)))
 }
 
+/// [`Host::vp_enter`]'s decoding of a status with any of bits 63:32 set: an error (the vCPU
+/// was not entered), or a TD exit whose status carries a class or flag bits (an L2 exit, a
+/// fatal TD state); such an exit is asynchronous, since a TDG.VP.VMCALL exit is TDX_SUCCESS.
+/// Out of line and cold, so the common exits stay a compare and a move.
+#[cold]
+#[inline(never)]
+fn exit_with_flags(status: Status, regs: &Regs) -> Result<TdExit<'_>> {
+    if !is_td_exit(status) {
+        return Err(Error::from(status));
+    }
+    Ok(TdExit::Async(AsyncExit { status, regs }))
+}
+
 impl<B: Backend> Host<B> {
     /// TDH.VP.ENTER (leaf 0): run the vCPU until it exits.
     ///
@@ -276,7 +289,9 @@ impl<B: Backend> Host<B> {
     /// concurrent TDH.VP.ENTER/FLUSH on it); interrupts and NMIs must be handled as the
     /// host kernel requires around a VM entry; the caller must restore the host's XCR0,
     /// IA32_XSS and the extended state the module resets before using them.
-    #[inline]
+    // Always inlined: out of line it was a call with three saved registers around the
+    // thunk's (issue 17); the rarer statuses go to `exit_with_flags`.
+    #[inline(always)]
     #[doc(alias = "TDH.VP.ENTER")]
     pub unsafe fn vp_enter<'r>(
         &mut self,
@@ -294,21 +309,19 @@ impl<B: Backend> Host<B> {
         let status = unsafe { self.call(Leaf::TdhVpEnter, 0, regs) };
         // Only RAX is looked at here; the rest is read from `regs` when asked.
         let regs: &'r Regs = regs;
-        // The VMM loop's common exit first, with one compare: TDX_SUCCESS without flag bits
-        // (63:32 zero) and basic exit reason TDCALL (bits 15:0; bits 31:16 hold exit flags
-        // such as the preempted bus lock).
-        if status.raw() & 0xFFFF_FFFF_0000_FFFF == ExitReason::TDCALL as u64 {
-            return Ok(TdExit::Tdvmcall(TdvmcallExit { status, regs }));
+        // The VMM loop's exits, with one compare: TDX_SUCCESS without flag bits (63:32 zero)
+        // is always a TD exit; its basic exit reason (bits 15:0; bits 31:16 hold exit flags
+        // such as the preempted bus lock) tells a guest's TDG.VP.VMCALL (TDCALL) from the
+        // rest. Every other status (an error, or a TD exit with flag or class bits) is
+        // decoded out of line.
+        if status.raw() >> 32 != 0 {
+            return exit_with_flags(status, regs);
         }
-        if !is_td_exit(status) {
-            return Err(Error::from(status));
-        }
-        if status.is(StatusCode::Success)
-            && ExitReason::from_raw(status.details_l2()).basic() == ExitReason::TDCALL
-        {
-            return Ok(TdExit::Tdvmcall(TdvmcallExit { status, regs }));
-        }
-        Ok(TdExit::Async(AsyncExit { status, regs }))
+        Ok(if status.raw() & 0xFFFF == ExitReason::TDCALL as u64 {
+            TdExit::Tdvmcall(TdvmcallExit { status, regs })
+        } else {
+            TdExit::Async(AsyncExit { status, regs })
+        })
     }
 
     /// TDH.VP.ADDCX (leaf 4): add a TDVPS page to a vCPU.
@@ -501,7 +514,7 @@ impl<B: Backend> Host<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::CallKind;
+    use crate::call::{CallKind, FnBackend};
     use crate::host::testing::*;
 
     const TDVPR: u64 = 0x8_0000_2000;
@@ -617,6 +630,56 @@ mod tests {
             assert_eq!(is_td_exit(Status::from_raw(status)), is_exit, "{status:#x}");
         }
         assert!(without_call(|_| TdvprPage::from_raw(TDVPR + 8)).is_err());
+    }
+
+    /// The inline fast path (bits 63:32 zero) and the out-of-line `exit_with_flags` sort
+    /// every kind of status as the TD-exit rules say, and hand back the caller's registers.
+    #[test]
+    fn vp_enter_sorts_fast_and_flagged_statuses() {
+        #[derive(Debug, PartialEq)]
+        enum Sort {
+            Tdvmcall,
+            Async,
+            Error,
+        }
+        for (status, expected) in [
+            (77u64, Sort::Tdvmcall),
+            (0x0001_004D, Sort::Tdvmcall), // exit flags in bits 31:16
+            (0x8000_004D, Sort::Tdvmcall),
+            (0, Sort::Async),
+            (0x30, Sort::Async),
+            (0x004D_0000, Sort::Async), // 77 in the flags, basic reason 0
+            (0x0001_004C, Sort::Async),
+            (0x4000_0000_0000_004D, Sort::Async), // TDX_SUCCESS with a flag bit
+            (0x6000_0002_0000_0002, Sort::Async),
+            (0x0000_1141_0000_004D, Sort::Async), // L2 VM exit, reason TDCALL
+            (0x8000_0200_0000_0082, Sort::Error),
+            (0x8000_FF00_0000_0006, Sort::Error),
+            (0xC000_0006_0000_004D, Sort::Error),
+        ] {
+            let mut host = Host::new(FnBackend(|_: CallKind, _: u64, regs: &mut Regs| {
+                regs.r11 = 0x5A;
+                Status::from_raw(status)
+            }));
+            let mut regs = Regs::ZERO;
+            let address = core::ptr::addr_of!(regs);
+            // SAFETY: the backend is a closure; no instruction executes.
+            let result = unsafe { host.vp_enter(tdvpr(), VpEnterFlags::empty(), &mut regs) };
+            let sort = match &result {
+                Ok(TdExit::Tdvmcall(_)) => Sort::Tdvmcall,
+                Ok(TdExit::Async(_)) => Sort::Async,
+                Err(error) => {
+                    assert_eq!(*error, Error::from(Status::from_raw(status)));
+                    Sort::Error
+                }
+            };
+            assert_eq!(sort, expected, "{status:#x}");
+            if let Ok(exit) = result {
+                assert_eq!(exit.status(), Status::from_raw(status));
+                assert!(core::ptr::eq(exit.regs(), address));
+                assert_eq!(exit.regs().r11, 0x5A);
+            }
+        }
     }
 
     #[test]
