@@ -126,6 +126,7 @@
 
 mod bridge;
 mod cpuid;
+mod direct;
 mod host;
 mod memory;
 mod metadata;
@@ -134,6 +135,7 @@ pub mod platform;
 mod state;
 
 pub use self::bridge::report_from_bytes;
+pub use self::direct::{Direct, DirectGuest, DirectHost, VECTOR_IMAGE_SIZE};
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
