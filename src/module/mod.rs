@@ -152,7 +152,7 @@ use crate::abi::{GuestPhysAddr, HostPhysAddr, TdrPage, TdvprPage};
 use crate::call::CallKind;
 use crate::emu::{Call, Fault, Model, Outcome};
 use crate::leaf::{Leaf, Side};
-use std::collections::HashMap;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::vec::Vec;
 
@@ -193,7 +193,31 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Signalled whenever a vCPU's bridge changes.
     changed: Condvar,
+    /// Threads waiting on `changed`; changed only under the `state` lock (see
+    /// [`Shared::wait`]), so a reader holding the lock sees the exact count.
+    waiting: AtomicUsize,
     config: Config,
+}
+
+impl Shared {
+    /// Waits on `changed`, counted in `waiting`.
+    fn wait<'g>(&self, state: MutexGuard<'g, State>) -> MutexGuard<'g, State> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let state = self
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        state
+    }
+
+    /// Whether a thread waits on `changed`. Exact when called with the `state` lock held: a
+    /// thread that starts waiting later looks at the state first, under the lock, and so
+    /// sees whatever the caller changed. Skipping the wake-up when nobody waits saves a
+    /// futex system call per SEAMCALL.
+    fn anyone_waiting(&self, _held: &MutexGuard<'_, State>) -> bool {
+        self.waiting.load(Ordering::Relaxed) != 0
+    }
 }
 
 /// A software TDX module: the state of one machine's module, shared by its handles.
@@ -275,9 +299,9 @@ impl SoftwareModule {
                 config.memory_base + reserved,
                 (config.private_hkids.start, config.private_hkids.end),
             ),
-            kot: HashMap::new(),
-            tds: HashMap::new(),
-            vcpus: HashMap::new(),
+            kot: Default::default(),
+            tds: Default::default(),
+            vcpus: Default::default(),
             private_hkids: (config.private_hkids.start, config.private_hkids.end),
             cmrs: std::vec![(config.memory_base, config.memory_size)],
             secret,
@@ -290,6 +314,7 @@ impl SoftwareModule {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 changed: Condvar::new(),
+                waiting: AtomicUsize::new(0),
                 config,
             }),
         }
@@ -525,10 +550,13 @@ impl Model for LogicalProcessor {
         }
         let outcome = match state.seamcall(index, &mut registers) {
             host::Seam::Done(status) => {
+                let wake = shared.anyone_waiting(&state);
                 drop(state);
                 // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
                 // reclaim): let them look.
-                shared.changed.notify_all();
+                if wake {
+                    shared.changed.notify_all();
+                }
                 registers.rax = status.raw();
                 Outcome::Return(registers.with_status(status))
             }
