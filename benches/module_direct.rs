@@ -70,12 +70,16 @@ fn paired(samples: usize, batch: usize, mut a: impl FnMut(), mut b: impl FnMut()
         for _ in 0..batch {
             a();
         }
-        times.0.push(start.elapsed().as_nanos() as f64 / batch as f64);
+        times
+            .0
+            .push(start.elapsed().as_nanos() as f64 / batch as f64);
         let start = Instant::now();
         for _ in 0..batch {
             b();
         }
-        times.1.push(start.elapsed().as_nanos() as f64 / batch as f64);
+        times
+            .1
+            .push(start.elapsed().as_nanos() as f64 / batch as f64);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|x, y| x.total_cmp(y));

@@ -631,7 +631,11 @@ mod tests {
                     .iter()
                     .copied()
                     .find(|leaf| leaf.side() == side && leaf.number() == number);
-                assert_eq!(Leaf::from_number(side, number), scanned, "{side:?} {number}");
+                assert_eq!(
+                    Leaf::from_number(side, number),
+                    scanned,
+                    "{side:?} {number}"
+                );
             }
         }
     }

@@ -72,7 +72,10 @@ fn misuse_suite_is_the_same_through_both_backends() {
         let calls = assert_same_calls(name, &trapped, &direct);
         let log = calls_of(&direct.log, "lp0");
         let errors = log.iter().filter(|call| call.status.is_error()).count();
-        assert!(calls > 10 && errors >= 10, "{name}: {calls} calls, {errors} errors");
+        assert!(
+            calls > 10 && errors >= 10,
+            "{name}: {calls} calls, {errors} errors"
+        );
     }
 }
 
@@ -111,16 +114,8 @@ fn direct_faults_are_the_thunks_software_codes() {
             Status::SEAMCALL_VMFAILINVALID,
         ),
         (Answer::VmFailInvalid, CallKind::Tdcall, Status::TDCALL_UD),
-        (
-            Answer::Gp,
-            CallKind::Seamcall,
-            Status::SEAMCALL_GP,
-        ),
-        (
-            Answer::Gp,
-            CallKind::Tdvmcall,
-            Status::TDCALL_GP,
-        ),
+        (Answer::Gp, CallKind::Seamcall, Status::SEAMCALL_GP),
+        (Answer::Gp, CallKind::Tdvmcall, Status::TDCALL_GP),
     ] {
         let mut direct = Direct::new(Recorder::scripted([answer]));
         let mut regs = input;
@@ -148,7 +143,11 @@ fn direct_and_trapped_mix_on_one_module() {
     );
     let pointers = m.tdmr_pointers();
     m.host
-        .sys_config(pointers, 1, tdxcall::abi::Hkid::new(module_common::GLOBAL_HKID))
+        .sys_config(
+            pointers,
+            1,
+            tdxcall::abi::Hkid::new(module_common::GLOBAL_HKID),
+        )
         .unwrap();
     // Read back through the direct LP: the same module.
     let version = lp1.sys_rd(FieldId::from_raw(0x0800_0001_0000_0003));
@@ -175,7 +174,12 @@ fn vector_state_crosses_a_tdvmcall_through_the_images() {
         // SAFETY: the model answers.
         let status = unsafe { guest.call(CallKind::Tdvmcall, 0, &mut regs) };
         let image = guest.vector_state().unwrap();
-        (status, regs.r12, image.xmm(3).unwrap(), image.xmm(4).unwrap())
+        (
+            status,
+            regs.r12,
+            image.xmm(3).unwrap(),
+            image.xmm(4).unwrap(),
+        )
         // Dropping the guest backend here: the vCPU's guest is gone.
     });
     // Another handle of LP 0, whose image this test reads.
@@ -231,7 +235,10 @@ fn a_model_panic_answers_ud_until_taken() {
         Err(Some(Status::SEAMCALL_UD))
     );
     let payload = host.backend_mut().take_panic().expect("the panic is kept");
-    let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
     assert!(message.contains("injected"), "{message}");
     // The model is called again.
     assert_eq!(host.sys_init(), Ok(()));

@@ -46,6 +46,29 @@
 //!   bridge protocol (what blocks, what releases a blocked guest) is described in the
 //!   `bridge` module docs.
 //!
+//! # Trapped or direct
+//!
+//! The models above answer trapped instructions. The same models also run without a trap:
+//! [`Direct`] is a [`Backend`](crate::call::Backend) that calls a [`LogicalProcessor`]
+//! ([`SoftwareModule::direct_host`]) or a [`VirtualCpu`] ([`SoftwareModule::direct_guest`])
+//! in-process, with the statuses, registers and blocking protocol of the trapped path and
+//! about 70-85x its calls per second; host and guest threads may use either, mixed, on one
+//! module. The trapped path stays the default, the one that proves the thunks. Without a
+//! signal frame, the model's extended-state access goes to an in-memory FXSAVE image owned
+//! by the backend (or to nothing); see [`Direct`].
+//!
+//! ## What needs Linux and x86-64
+//!
+//! Only the trap glue: the emulator's signal handling (`emu`: the fault hook, the alternate
+//! signal stack, the thunk addresses, `ucontext_t`), [`ExtendedState`](crate::emu::ExtendedState)'s
+//! signal-frame view and its XSAVE layout (CPUID leaf 0xD), and the CPUID trap
+//! ([`CpuidTrap`]: `arch_prctl` CPUID faulting, the #VE frame). The platform and TD state
+//! machines, the PAMT and memory with its keys, the Secure EPT, metadata, MRTD, the bridge
+//! (std `Mutex`/`Condvar`) and [`Direct`] are plain Rust over std and `sha2`, using only
+//! the emulator's data types (`Call`, `Outcome`, `Registers`, the legacy-image
+//! `ExtendedState`). They would build on any std target once those types and the trap glue
+//! are split behind separate `cfg`s (not done; the module is still gated on Linux x86-64).
+//!
 //! # Memory
 //!
 //! The model owns the machine's physical memory: one CMR ([`Config::memory_base`],
@@ -126,7 +149,7 @@
 
 mod bridge;
 mod cpuid;
-mod direct;
+pub mod direct;
 mod host;
 mod memory;
 mod metadata;
@@ -203,10 +226,7 @@ impl Shared {
     /// Waits on `changed`, counted in `waiting`.
     fn wait<'g>(&self, state: MutexGuard<'g, State>) -> MutexGuard<'g, State> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        let state = self
-            .changed
-            .wait(state)
-            .unwrap_or_else(|e| e.into_inner());
+        let state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         state
     }

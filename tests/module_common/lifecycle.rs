@@ -103,8 +103,11 @@ pub fn run(m: &mut Machine) -> Run {
     for level in [PageLevel::Size512G, PageLevel::Size1G, PageLevel::Size2M] {
         let sept = m.page();
         // SAFETY: as above.
-        unsafe { m.host.mem_sept_add(GuestPhysAddr::new(0).unwrap(), level, tdr, sept) }
-            .expect("SEPT.ADD");
+        unsafe {
+            m.host
+                .mem_sept_add(GuestPhysAddr::new(0).unwrap(), level, tdr, sept)
+        }
+        .expect("SEPT.ADD");
         td_pages.push(sept);
     }
     let source = m.page();
@@ -196,8 +199,7 @@ pub fn run(m: &mut Machine) -> Run {
                 let aug = m.page();
                 let gpa = GuestPhysAddr::page(exit.gpa).unwrap();
                 // SAFETY: the page becomes private TD memory until reclaimed.
-                unsafe { m.host.mem_page_aug(gpa, PageLevel::Size4K, tdr, aug) }
-                    .expect("PAGE.AUG");
+                unsafe { m.host.mem_page_aug(gpa, PageLevel::Size4K, tdr, aug) }.expect("PAGE.AUG");
                 td_pages.push(aug);
                 regs = Regs::ZERO;
             }

@@ -78,10 +78,9 @@ impl Port {
     /// Logical processor `lp` on this thread.
     pub fn host(via: Via, module: &SoftwareModule, lp: u32, log: &Log) -> Port {
         let inner = match via {
-            Via::Trapped => Inner::TrappedHost(
-                emu::install(module.logical_processor(lp)),
-                Native::new(),
-            ),
+            Via::Trapped => {
+                Inner::TrappedHost(emu::install(module.logical_processor(lp)), Native::new())
+            }
             Via::Direct => Inner::DirectHost(module.direct_host(lp)),
         };
         let who = if lp == 0 { "lp0" } else { "lp1" };
@@ -211,8 +210,8 @@ impl Machine {
     ) -> R {
         let (module, via, log) = (self.module.clone(), self.via, self.log.clone());
         thread::spawn(move || f(&mut Host::new(Port::host(via, &module, 1, &log))))
-        .join()
-        .expect("LP 1 thread")
+            .join()
+            .expect("LP 1 thread")
     }
 
     /// The TDMR_INFO pointer array for SYS.CONFIG.
