@@ -26,7 +26,6 @@ use tdxcall::module::SoftwareModule;
 use tdxcall::status::StatusCode;
 use tdxcall::Regs;
 
-#[allow(dead_code)]
 #[path = "../tests/module_common/mod.rs"]
 mod module_common;
 

@@ -24,8 +24,11 @@ fn raw_seamcall(m: &mut Machine, leaf: Leaf, regs: &mut Regs) -> Status {
     m.raw(CallKind::Seamcall, leaf.rax(), regs)
 }
 
+/// One part of the suite: its name and its code.
+pub type Scenario = (&'static str, fn(&mut Machine));
+
 /// The three parts of the suite, in order.
-pub const SCENARIOS: [(&str, fn(&mut Machine)); 3] = [
+pub const SCENARIOS: [Scenario; 3] = [
     ("platform_calls_out_of_order", platform_calls_out_of_order),
     ("td_build_misuse", td_build_misuse),
     ("running_td_misuse", running_td_misuse),
