@@ -43,6 +43,24 @@ pub enum Side {
     Guest,
 }
 
+/// Leaf numbers below this are looked up by index ([`Leaf::from_number`]), the rest by a scan.
+const BY_NUMBER_LEN: usize = 256;
+
+/// [`Leaf::ALL`] indexed by side and number, computed from the table at compile time (the
+/// software module looks up every call's leaf).
+static BY_NUMBER: [[Option<Leaf>; BY_NUMBER_LEN]; 2] = {
+    let mut index = [[None; BY_NUMBER_LEN]; 2];
+    let mut i = 0;
+    while i < Leaf::ALL.len() {
+        let leaf = Leaf::ALL[i];
+        if (leaf.number() as usize) < BY_NUMBER_LEN {
+            index[leaf.side() as usize][leaf.number() as usize] = Some(leaf);
+        }
+        i += 1;
+    }
+    index
+};
+
 /// RAX bits 15:0: the leaf number.
 pub const LEAF_NUMBER_MASK: u64 = 0xFFFF;
 /// RAX bits 23:16: the leaf version.
@@ -461,11 +479,15 @@ impl Leaf {
     }
 
     /// The leaf with `number` on `side`, if the table has one.
+    #[inline]
     pub fn from_number(side: Side, number: u16) -> Option<Leaf> {
-        Leaf::ALL
-            .iter()
-            .copied()
-            .find(|leaf| leaf.side() == side && leaf.number() == number)
+        match BY_NUMBER[side as usize].get(usize::from(number)) {
+            Some(&leaf) => leaf,
+            None => Leaf::ALL
+                .iter()
+                .copied()
+                .find(|leaf| leaf.side() == side && leaf.number() == number),
+        }
     }
 
     /// The leaf named `spec_name` (e.g. `"TDH.SYS.RD"`), if the table has one.
@@ -634,6 +656,20 @@ mod tests {
             }
             assert_eq!(Leaf::from_number(leaf.side(), leaf.number()), Some(*leaf));
             assert_eq!(Leaf::from_spec_name(leaf.spec_name()), Some(*leaf));
+        }
+        // The index agrees with a scan of the table for numbers with no leaf too.
+        for side in [Side::Host, Side::Guest] {
+            for number in (0..=600u16).chain([u16::MAX]) {
+                let scanned = Leaf::ALL
+                    .iter()
+                    .copied()
+                    .find(|leaf| leaf.side() == side && leaf.number() == number);
+                assert_eq!(
+                    Leaf::from_number(side, number),
+                    scanned,
+                    "{side:?} {number}"
+                );
+            }
         }
     }
 

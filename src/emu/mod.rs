@@ -523,6 +523,17 @@ pub(crate) fn in_model() -> bool {
     BUSY.with(Cell::get)
 }
 
+/// Runs `f` as a model call made without a signal (the software module's direct backend):
+/// the thread is marked busy meanwhile, exactly as while the signal handler runs a model, so
+/// the module's own code is told apart from the program's ([`in_model`]) and a TDX
+/// instruction executed inside `f` takes the fixup path. `None`, without running `f`, if the
+/// thread is already busy (inside a model, or inside [`Installed::with`]).
+#[cfg(feature = "software-module")]
+pub(crate) fn run_unsignalled<R>(f: impl FnOnce() -> R) -> Option<R> {
+    let _busy = BusyGuard::enter()?;
+    Some(f())
+}
+
 /// Marks the thread busy for its lifetime; `None` if it already was.
 struct BusyGuard;
 

@@ -216,6 +216,16 @@ impl<'a> ExtendedState<'a> {
         Some(ExtendedState { area, xsave })
     }
 
+    /// A view of an in-memory FXSAVE-format image (512 bytes: x87, MXCSR, XMM0-15), for
+    /// calling a model without a signal frame. It holds no XSAVE header or components:
+    /// [`ExtendedState::is_xsave`] is `false` and [`ExtendedState::component`] finds none.
+    pub fn from_legacy_image(image: &'a mut [u8; LEGACY_SIZE]) -> ExtendedState<'a> {
+        ExtendedState {
+            area: &mut image[..],
+            xsave: false,
+        }
+    }
+
     /// Whether the frame holds an XSAVE area (header and components), not only the FXSAVE
     /// region.
     pub fn is_xsave(&self) -> bool {

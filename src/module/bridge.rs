@@ -148,10 +148,7 @@ pub(super) fn vp_enter(
             vcpu.state = VcpuState::Disabled;
             return dead_vcpu();
         }
-        state = shared
-            .changed
-            .wait(state)
-            .unwrap_or_else(|e| e.into_inner());
+        state = shared.wait(state);
     }
 }
 
@@ -263,10 +260,7 @@ fn wait_inside<'a>(shared: &'a Shared, mut state: MutexGuard<'a, State>, id: Vcp
             Some(vcpu) if vcpu.bridge.inside.is_some() => return Waited::Running(state),
             Some(_) => {}
         }
-        state = shared
-            .changed
-            .wait(state)
-            .unwrap_or_else(|e| e.into_inner());
+        state = shared.wait(state);
     }
 }
 
@@ -385,10 +379,7 @@ fn vmcall<'a>(
         if let Some(resume) = vcpu.bridge.resume.take() {
             break resume;
         }
-        state = shared
-            .changed
-            .wait(state)
-            .unwrap_or_else(|e| e.into_inner());
+        state = shared.wait(state);
     };
     drop(state);
     for index in 2..16u8 {

@@ -66,6 +66,29 @@
 //!   bridge protocol (what blocks, what releases a blocked guest) is described in
 //!   [`bridge_protocol`].
 //!
+//! # Trapped or direct
+//!
+//! The models above answer trapped instructions. The same models also run without a trap:
+//! [`Direct`] is a [`Backend`](crate::call::Backend) that calls a [`LogicalProcessor`]
+//! ([`SoftwareModule::direct_host`]) or a [`VirtualCpu`] ([`SoftwareModule::direct_guest`])
+//! in-process, with the statuses, registers and blocking protocol of the trapped path and
+//! 66-85x its calls per second (BENCHMARKS.md); host and guest threads may use either, mixed, on one
+//! module. The trapped path stays the default, the one that proves the thunks. Without a
+//! signal frame, the model's extended-state access goes to an in-memory FXSAVE image owned
+//! by the backend (or to nothing); see [`Direct`].
+//!
+//! ## What needs Linux and x86-64
+//!
+//! Only the trap glue: the emulator's signal handling (`emu`: the fault hook, the alternate
+//! signal stack, the thunk addresses, `ucontext_t`), [`ExtendedState`](crate::emu::ExtendedState)'s
+//! signal-frame view and its XSAVE layout (CPUID leaf 0xD), and the CPUID trap
+//! ([`CpuidTrap`]: `arch_prctl` CPUID faulting, the #VE frame). The platform and TD state
+//! machines, the PAMT and memory with its keys, the Secure EPT, metadata, MRTD, the bridge
+//! (std `Mutex`/`Condvar`) and [`Direct`] are plain Rust over std and `sha2`, using only
+//! the emulator's data types (`Call`, `Outcome`, `Registers`, the legacy-image
+//! `ExtendedState`). They would build on any std target once those types and the trap glue
+//! are split behind separate `cfg`s (not done; the module is still gated on Linux x86-64).
+//!
 //! # Memory
 //!
 //! The model owns the machine's physical memory: one CMR ([`Config::memory_base`],
@@ -152,6 +175,7 @@ mod bridge;
 pub mod bridge_protocol {}
 mod builders;
 mod cpuid;
+pub mod direct;
 mod host;
 mod memory;
 mod metadata;
@@ -160,6 +184,7 @@ pub mod platform;
 mod state;
 
 pub use self::bridge::report_from_bytes;
+pub use self::direct::{Direct, DirectGuest, DirectHost, VECTOR_IMAGE_SIZE};
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
@@ -176,7 +201,7 @@ use crate::abi::{GuestPhysAddr, HostPhysAddr, TdrPage, TdvprPage};
 use crate::call::CallKind;
 use crate::emu::{Call, Fault, Model, Outcome};
 use crate::leaf::{Leaf, Side};
-use std::collections::HashMap;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::vec::Vec;
 
@@ -245,7 +270,28 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Signalled whenever a vCPU's bridge changes.
     changed: Condvar,
+    /// Threads waiting on `changed`; changed only under the `state` lock (see
+    /// [`Shared::wait`]), so a reader holding the lock sees the exact count.
+    waiting: AtomicUsize,
     config: Config,
+}
+
+impl Shared {
+    /// Waits on `changed`, counted in `waiting`.
+    fn wait<'g>(&self, state: MutexGuard<'g, State>) -> MutexGuard<'g, State> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        state
+    }
+
+    /// Whether a thread waits on `changed`. Exact when called with the `state` lock held: a
+    /// thread that starts waiting later looks at the state first, under the lock, and so
+    /// sees whatever the caller changed. Skipping the wake-up when nobody waits saves a
+    /// futex system call per SEAMCALL.
+    fn anyone_waiting(&self, _held: &MutexGuard<'_, State>) -> bool {
+        self.waiting.load(Ordering::Relaxed) != 0
+    }
 }
 
 /// A software TDX module: the state of one machine's module, shared by its handles.
@@ -331,9 +377,9 @@ impl SoftwareModule {
                 config.memory_base + reserved,
                 (config.private_hkids.start, config.private_hkids.end),
             ),
-            kot: HashMap::new(),
-            tds: HashMap::new(),
-            vcpus: HashMap::new(),
+            kot: Default::default(),
+            tds: Default::default(),
+            vcpus: Default::default(),
             private_hkids: (config.private_hkids.start, config.private_hkids.end),
             cmrs: std::vec![(config.memory_base, config.memory_size)],
             secret,
@@ -347,6 +393,7 @@ impl SoftwareModule {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 changed: Condvar::new(),
+                waiting: AtomicUsize::new(0),
                 config,
             }),
         }
@@ -582,10 +629,13 @@ impl Model for LogicalProcessor {
         }
         let outcome = match state.seamcall(index, &mut registers) {
             host::Seam::Done(status) => {
+                let wake = shared.anyone_waiting(&state);
                 drop(state);
                 // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
                 // reclaim): let them look.
-                shared.changed.notify_all();
+                if wake {
+                    shared.changed.notify_all();
+                }
                 registers.rax = status.raw();
                 Outcome::Return(registers.with_status(status))
             }

@@ -1,0 +1,257 @@
+//! The direct backend: the software module called in-process, without trapping.
+//!
+//! [`Direct`] is a [`Backend`] that hands each call straight to a [`Model`] (a
+//! [`LogicalProcessor`] for host code, a [`VirtualCpu`] for guest code) and turns the
+//! model's [`Outcome`] into what the thunk would have returned after the trapped round trip:
+//!
+//! | outcome | status | registers |
+//! |---|---|---|
+//! | [`Outcome::Return`] | RAX of the answer; [`Status::SEAMCALL_VMFAILINVALID`] for a SEAMCALL whose answer sets CF | the 13 registers of the answer |
+//! | [`Outcome::VmFailInvalid`] | [`Status::SEAMCALL_VMFAILINVALID`]; at a TDCALL, #UD ([`Status::TDCALL_UD`]) | unchanged |
+//! | [`Outcome::Fault`] | the software code of that fault at that instruction ([`Status::for_fault`]) | unchanged |
+//!
+//! That is the thunk's contract (`asm/tdxcall.S`): every one of the 13 registers is stored
+//! back after the instruction, and after a fault they hold their inputs. The model is the
+//! same code the signal handler runs, so statuses, operand IDs and the blocking protocol of
+//! the `bridge` (a guest's TDCALL waits for its vCPU to be entered, TDG.VP.VMCALL ends the
+//! host's TDH.VP.ENTER, TDH.MNG.VPFLUSHDONE releases a blocked guest with #UD, a dropped
+//! guest backend makes the next entry a triple fault) hold unchanged: a `DirectHost` on one
+//! thread and a `DirectGuest` on another interact exactly as a trapped LP and vCPU do, and
+//! may be mixed with trapped ones on the same module.
+//!
+//! The trapped path stays the default and the one that proves the real thunks, the fault
+//! handler and the signal-frame extended state; the direct path skips the instruction, the
+//! #UD, the kernel's signal delivery and `sigreturn`, so large and randomized suites run
+//! fast (`benches/module_direct.rs`; numbers in the crate's BENCHMARKS.md).
+//! `tests/module_direct.rs` runs the lifecycle and the misuse suite through both and compares
+//! every status and register.
+//!
+//! # Extended state without a signal frame
+//!
+//! A trapped model reads and writes the vector registers in the signal frame. A `Direct`
+//! backend has no frame; it owns an in-memory FXSAVE-format image instead (512 bytes:
+//! MXCSR and XMM0-15, no XSAVE components), which the model sees through
+//! [`Call::extended_state`] and the caller reads and writes with [`Direct::vector_state`].
+//! The image is not the thread's registers: what a guest exposes in TDG.VP.VMCALL's XMM
+//! select mask comes from its backend's image and lands in the host backend's image after
+//! TDH.VP.ENTER, and back. A model that needs the components of a full XSAVE area finds
+//! none ([`ExtendedState::is_xsave`] is `false`). [`Direct::without_vector_state`] gives the
+//! model no extended state at all (`None`), as a signal frame without an fpstate would.
+//!
+//! # Panics in the model
+//!
+//! As in the trapped path (see the `emu` docs), a model panic is caught: that call and every
+//! later call through the same backend answer #UD without calling the model; the panic is
+//! kept and re-raised when the backend is dropped (unless the thread is already panicking),
+//! or handed over by [`Direct::take_panic`], after which the model is called again.
+//!
+//! # Re-entry
+//!
+//! While the model runs the thread counts as inside a model, as in the signal handler: a
+//! `Direct` call made from inside a model (or inside [`Installed::with`](crate::emu::Installed::with))
+//! is not run and answers #UD, as a TDX instruction there takes the fixup path.
+
+use super::{LogicalProcessor, SoftwareModule, VirtualCpu};
+use crate::abi::TdvprPage;
+use crate::call::{Backend, CallKind};
+use crate::emu::{Call, ExtendedState, Fault, Model, Outcome, Registers, FLAG_CF};
+use crate::fixup::{Site, SiteKind};
+use crate::regs::{RegSet, Regs};
+use crate::status::Status;
+use core::any::Any;
+use std::boxed::Box;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+/// Bytes of the in-memory vector-state image (the FXSAVE legacy region).
+pub const VECTOR_IMAGE_SIZE: usize = 512;
+/// Offset of MXCSR in the image.
+const MXCSR_OFFSET: usize = 24;
+/// MXCSR after reset: every exception masked, round to nearest.
+const MXCSR_DEFAULT: u32 = 0x1F80;
+/// RFLAGS as the model sees it on entry: only the always-one bit 1.
+const RFLAGS_IN: u64 = 1 << 1;
+
+/// A backend that calls a model of the software module in-process, without trapping (see the
+/// [module docs](self)).
+pub struct Direct<M: Model> {
+    model: M,
+    image: Option<Box<[u8; VECTOR_IMAGE_SIZE]>>,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+/// The host side: a logical processor of the software module, called directly.
+pub type DirectHost = Direct<LogicalProcessor>;
+/// The guest side: a vCPU of the software module, called directly.
+pub type DirectGuest = Direct<VirtualCpu>;
+
+impl<M: Model> Direct<M> {
+    /// A direct backend over `model`, with a zeroed vector-state image (MXCSR at its reset
+    /// value 0x1F80).
+    pub fn new(model: M) -> Direct<M> {
+        let mut image = Box::new([0u8; VECTOR_IMAGE_SIZE]);
+        image[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&MXCSR_DEFAULT.to_le_bytes());
+        Direct {
+            model,
+            image: Some(image),
+            panic: None,
+        }
+    }
+
+    /// A direct backend over `model` that gives it no extended state
+    /// ([`Call::extended_state`] is `None`): vector registers are neither read nor written.
+    pub fn without_vector_state(model: M) -> Direct<M> {
+        Direct {
+            model,
+            image: None,
+            panic: None,
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The in-memory vector state the model reads and writes in place of the signal frame's
+    /// (`None` for [`Direct::without_vector_state`]).
+    pub fn vector_state(&mut self) -> Option<ExtendedState<'_>> {
+        self.image
+            .as_deref_mut()
+            .map(ExtendedState::from_legacy_image)
+    }
+
+    /// Takes the panic the model raised during a call, if any; the model is called again
+    /// from the next call on.
+    pub fn take_panic(&mut self) -> Option<Box<dyn Any + Send>> {
+        self.panic.take()
+    }
+
+    /// The model, back. Re-raises a panic the model raised and nobody took.
+    pub fn into_inner(mut self) -> M {
+        if let Some(payload) = self.panic.take() {
+            resume_unwind(payload);
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; each field is read out once, and
+        // the ones not returned are dropped here.
+        unsafe {
+            drop(core::ptr::read(&this.image));
+            drop(core::ptr::read(&this.panic));
+            core::ptr::read(&this.model)
+        }
+    }
+
+    /// One call to the model; the outcome, or #UD when the model panicked (now or before)
+    /// or the thread is already inside a model.
+    fn outcome(&mut self, kind: CallKind, set: RegSet, registers: Registers) -> Outcome {
+        if self.panic.is_some() {
+            return Outcome::Fault(Fault::Ud);
+        }
+        let site = Site {
+            // No instruction executes: the call has no site address.
+            instruction: 0,
+            fixup: 0,
+            kind: if kind.is_tdcall() {
+                SiteKind::Tdcall
+            } else {
+                SiteKind::Seamcall
+            },
+            thunk: kind,
+            regs: set,
+        };
+        let (model, image) = (&mut self.model, &mut self.image);
+        let run = crate::emu::run_unsignalled(|| {
+            let extended = image.as_deref_mut().map(ExtendedState::from_legacy_image);
+            let mut call = Call::new(site, kind, registers, extended);
+            catch_unwind(AssertUnwindSafe(|| model.call(&mut call)))
+        });
+        match run {
+            None => Outcome::Fault(Fault::Ud),
+            Some(Ok(outcome)) => outcome,
+            Some(Err(payload)) => {
+                self.panic = Some(payload);
+                Outcome::Fault(Fault::Ud)
+            }
+        }
+    }
+}
+
+impl<M: Model> Backend for Direct<M> {
+    unsafe fn call(&mut self, kind: CallKind, leaf: u64, regs: &mut Regs) -> Status {
+        self.call_in_set(kind, RegSet::Full, leaf, regs)
+    }
+
+    /// As the narrow thunk of `set` leaves it: the model's answer in the registers of `set`,
+    /// every other field of `regs` as it was (the model sees the set as its site's, as at
+    /// a trapped narrow site).
+    unsafe fn call_set(
+        &mut self,
+        kind: CallKind,
+        set: RegSet,
+        leaf: u64,
+        regs: &mut Regs,
+    ) -> Status {
+        self.call_in_set(kind, set, leaf, regs)
+    }
+}
+
+impl<M: Model> Direct<M> {
+    /// One call moving the registers of `set` (all of them for [`RegSet::Full`]).
+    fn call_in_set(&mut self, kind: CallKind, set: RegSet, leaf: u64, regs: &mut Regs) -> Status {
+        let mut registers = Registers {
+            rax: leaf,
+            rflags: RFLAGS_IN,
+            ..Registers::default()
+        };
+        registers.set_regs(regs);
+        let tdcall = kind.is_tdcall();
+        match self.outcome(kind, set, registers) {
+            Outcome::Return(answer) => {
+                *regs = set.merge(regs, &answer.regs());
+                if !tdcall && answer.rflags & FLAG_CF != 0 {
+                    Status::SEAMCALL_VMFAILINVALID
+                } else {
+                    Status::from_raw(answer.rax)
+                }
+            }
+            Outcome::VmFailInvalid if !tdcall => Status::SEAMCALL_VMFAILINVALID,
+            Outcome::VmFailInvalid => Status::for_fault(true, Fault::Ud.vector()),
+            Outcome::Fault(fault) => Status::for_fault(tdcall, fault.vector()),
+        }
+    }
+}
+
+impl<M: Model> Drop for Direct<M> {
+    fn drop(&mut self) {
+        if let Some(payload) = self.panic.take() {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
+        }
+    }
+}
+
+impl<M: Model + core::fmt::Debug> core::fmt::Debug for Direct<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Direct")
+            .field("model", &self.model)
+            .field("vector_state", &self.image.is_some())
+            .field("panicked", &self.panic.is_some())
+            .finish()
+    }
+}
+
+impl SoftwareModule {
+    /// Logical processor `index` as a [`DirectHost`] backend: host code on any thread calls
+    /// the module through it without trapping (`Host::new(module.direct_host(0))`). See
+    /// [`SoftwareModule::logical_processor`] for the rules of an LP.
+    pub fn direct_host(&self, index: u32) -> DirectHost {
+        Direct::new(self.logical_processor(index))
+    }
+
+    /// The vCPU at `tdvpr` as a [`DirectGuest`] backend (`Guest::new(module.direct_guest(tdvpr))`).
+    /// See [`SoftwareModule::virtual_cpu`]; dropping the backend drops the vCPU's guest.
+    pub fn direct_guest(&self, tdvpr: TdvprPage) -> DirectGuest {
+        Direct::new(self.virtual_cpu(tdvpr))
+    }
+}
