@@ -134,6 +134,7 @@ pub mod platform;
 mod state;
 
 pub use self::bridge::report_from_bytes;
+pub use self::host::MigStats as MigrationStats;
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
@@ -477,6 +478,20 @@ impl SoftwareModule {
     pub fn mrtd(&self, tdr: TdrPage) -> Option<Measurement> {
         self.lock().tds.get(&tdr.raw()).map(|td| td.mrtd)
     }
+
+    /// What the current (or last) migration session of the TD at `tdr` moved: pages
+    /// exported or imported, of them again after being dirtied, epoch tokens and bundles
+    /// (the model's counters). `None` if there is no TD there.
+    pub fn migration_stats(&self, tdr: TdrPage) -> Option<MigrationStats> {
+        let state = self.lock();
+        state.tds.get(&tdr.raw()).map(|td| td.mig.stats)
+    }
+
+    /// The SERVTD_INFO_HASH of the TD at `tdr` as TDH.SERVTD.BIND computes it for
+    /// `servtd_attr` (for TDH.SERVTD.PREBIND); `None` if there is no TD there.
+    pub fn servtd_info_hash(&self, tdr: TdrPage, servtd_attr: u64) -> Option<Measurement> {
+        self.lock().servtd_info_hash(tdr.raw(), servtd_attr)
+    }
 }
 
 /// A host thread's logical processor: a [`Model`] answering SEAMCALL on that thread.
@@ -608,6 +623,15 @@ pub enum GuestMemoryError {
         /// The first GPA whose line failed the check.
         gpa: u64,
     },
+    /// The write met a page a migration has write-blocked (TDH.EXPORT.BLOCKW, or exported
+    /// and not yet unblocked). On hardware the write is an EPT violation: a TD exit the VMM
+    /// answers with TDH.EXPORT.UNBLOCKW before the guest retries. The model's guest
+    /// program sees this error instead and reports the GPA to its VMM (see
+    /// `examples/migrate.rs`).
+    WriteBlocked {
+        /// The first write-blocked GPA (page aligned).
+        gpa: u64,
+    },
 }
 
 impl core::fmt::Display for GuestMemoryError {
@@ -621,6 +645,9 @@ impl core::fmt::Display for GuestMemoryError {
                 f,
                 "GPA {gpa:#x} failed its integrity check (the host wrote there); the TD is dead"
             ),
+            GuestMemoryError::WriteBlocked { gpa } => {
+                write!(f, "GPA {gpa:#x} is write-blocked for migration")
+            }
         }
     }
 }
@@ -705,9 +732,21 @@ impl GuestMemory {
     ///
     /// # Errors
     ///
-    /// As [`GuestMemory::read`], for a page that is not mapped.
+    /// As [`GuestMemory::read`], for a page that is not mapped;
+    /// [`GuestMemoryError::WriteBlocked`] for a page a migration write-blocked (nothing
+    /// of the write from that page on is done).
     pub fn write(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), GuestMemoryError> {
-        self.access(gpa, bytes.len(), |state, hkid, _, hpa, range| {
+        let tdr = self.tdr;
+        self.access(gpa, bytes.len(), |state, hkid, address, hpa, range| {
+            let page = address & !(PAGE_SIZE - 1);
+            let blocked = state.tds[&tdr]
+                .mig
+                .pages
+                .get(&page)
+                .is_some_and(|p| p.write_blocked());
+            if blocked {
+                return Err(GuestMemoryError::WriteBlocked { gpa: page });
+            }
             state.memory.td_write(hkid, hpa, &bytes[range]);
             Ok(())
         })
