@@ -184,7 +184,7 @@ fn td_build_misuse() {
     // 20. TD_PARAMS: ATTRIBUTES outside ATTRIBUTES_FIXED0, MAX_VCPUS 0, a non-configurable
     // CPUID bit (with the leaf in RCX), EPTP_CONTROLS with the wrong walk length.
     let mut bad = params;
-    bad.attributes = tdxcall::abi::Attributes::MIGRATABLE;
+    bad.attributes = tdxcall::abi::Attributes::from_bits_retain(1 << 40); // not in FIXED0
     assert_eq!(
         status(m.init_td(tdr, &bad)),
         StatusCode::OperandInvalid.with_operand(Operand::ATTRIBUTES)

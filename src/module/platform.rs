@@ -28,7 +28,8 @@ pub const ATTRIBUTES_FIXED0: u64 = Attributes::DEBUG.bits()
     | Attributes::SEPT_VE_DISABLE.bits()
     | Attributes::PKS.bits()
     | Attributes::KL.bits()
-    | Attributes::PERFMON.bits();
+    | Attributes::PERFMON.bits()
+    | Attributes::MIGRATABLE.bits();
 /// ATTRIBUTES_FIXED1: the ATTRIBUTES bits a TD must set.
 pub const ATTRIBUTES_FIXED1: u64 = 0;
 /// XFAM_FIXED0 (module 1.5).

@@ -113,16 +113,17 @@ impl State {
         let record = immutable_record(td);
         self.start_session(tdr, key);
         let crypto = self.session(tdr)?;
-        let written = match self.seal_state(tdr, index, mb_type::IMMUTABLE, 0, &record, &pages, &crypto) {
-            Ok((n, sealed)) => {
-                self.memory.host_write(mbmd, &sealed.to_bytes());
-                n
-            }
-            Err(status) => {
-                self.tds.get_mut(&tdr).expect("TD").mig.working_key = None;
-                return Err(status);
-            }
-        };
+        let written =
+            match self.seal_state(tdr, index, mb_type::IMMUTABLE, 0, &record, &pages, &crypto) {
+                Ok((n, sealed)) => {
+                    self.memory.host_write(mbmd, &sealed.to_bytes());
+                    n
+                }
+                Err(status) => {
+                    self.tds.get_mut(&tdr).expect("TD").mig.working_key = None;
+                    return Err(status);
+                }
+            };
         self.tds.get_mut(&tdr).expect("TD").op_state = OpState::LiveExport;
         regs.rdx = written;
         SUCCESS
@@ -256,7 +257,8 @@ impl State {
                 }
                 self.memory.host_write(buffer, &page);
                 let mac_list = if i < 256 { regs.r11 } else { regs.r12 };
-                self.memory.host_write(mac_list + 16 * (i % 256) as u64, &tag);
+                self.memory
+                    .host_write(mac_list + 16 * (i % 256) as u64, &tag);
                 self.tds
                     .get_mut(&tdr)
                     .expect("TD")
@@ -277,7 +279,15 @@ impl State {
             self.set_entry(&list, i, entry, status);
         }
         let count = (list.last - list.first + 1) as u16;
-        let mbmd = self.seal_mbmd(tdr, index, mb_type::MEM, count, list.first as u32, &covered, &crypto);
+        let mbmd = self.seal_mbmd(
+            tdr,
+            index,
+            mb_type::MEM,
+            count,
+            list.first as u32,
+            &covered,
+            &crypto,
+        );
         self.memory.host_write(mbmd_hpa, &mbmd.to_bytes());
         let mig = &mut self.tds.get_mut(&tdr).expect("TD").mig;
         mig.stats.pages += stats.pages;
@@ -390,8 +400,15 @@ impl State {
         let crypto = self.session(tdr)?;
         let record = vcpu_record(td, vcpu);
         let vcpu_index = vcpu.index;
-        let (written, sealed) =
-            self.seal_state(tdr, index, mb_type::VP_STATE, vcpu_index, &record, &pages, &crypto)?;
+        let (written, sealed) = self.seal_state(
+            tdr,
+            index,
+            mb_type::VP_STATE,
+            vcpu_index,
+            &record,
+            &pages,
+            &crypto,
+        )?;
         self.memory.host_write(mbmd, &sealed.to_bytes());
         self.tds
             .get_mut(&tdr)
@@ -515,8 +532,14 @@ fn td_record(td: &Td) -> Vec<u8> {
 /// The vCPU state: index, x2APIC ID, initial RCX, writable metadata.
 fn vcpu_record(td: &Td, vcpu: &Vcpu) -> Vec<u8> {
     let mut r = Record::default();
-    let x2apic = td.x2apic_ids.get(vcpu.index as usize).copied().unwrap_or(vcpu.index);
-    r.u64(vcpu.index.into()).u64(x2apic.into()).u64(vcpu.initial_rcx);
+    let x2apic = td
+        .x2apic_ids
+        .get(vcpu.index as usize)
+        .copied()
+        .unwrap_or(vcpu.index);
+    r.u64(vcpu.index.into())
+        .u64(x2apic.into())
+        .u64(vcpu.initial_rcx);
     stored_pairs(&mut r, &vcpu.stored);
     r.0
 }

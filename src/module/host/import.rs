@@ -135,13 +135,20 @@ impl State {
             self.memory.host_read(buffer, &mut page);
             let mut tag = [0u8; 16];
             let mac_list = if i < 256 { regs.r11 } else { regs.r12 };
-            self.memory.host_read(mac_list + 16 * (i % 256) as u64, &mut tag);
+            self.memory
+                .host_read(mac_list + 16 * (i % 256) as u64, &mut tag);
             let aad = (entry & ENTRY_MAC_MASK).to_le_bytes();
-            if !crypto.open(mbmd.iv_counter, index as u16, 1 + i as u16, &aad, &mut page, &tag) {
-                return Err(self.import_failed(
-                    tdr,
-                    StatusCode::InvalidPageMac.with_operand(Operand::R11),
-                ));
+            if !crypto.open(
+                mbmd.iv_counter,
+                index as u16,
+                1 + i as u16,
+                &aad,
+                &mut page,
+                &tag,
+            ) {
+                return Err(
+                    self.import_failed(tdr, StatusCode::InvalidPageMac.with_operand(Operand::R11))
+                );
             }
             let td = &self.tds[&tdr];
             let previous = td.mig.imported.get(&gpa).copied();

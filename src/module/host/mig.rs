@@ -195,9 +195,7 @@ pub(super) fn op_state_row(leaf: Leaf) -> Option<[bool; 11]> {
         Leaf::TdhExportRestore => row([0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
         Leaf::TdhExportTrack => row([0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0]),
         Leaf::TdhExportStateImmutable => row([0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0]),
-        Leaf::TdhExportStateTd | Leaf::TdhExportStateVp => {
-            row([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0])
-        }
+        Leaf::TdhExportStateTd | Leaf::TdhExportStateVp => row([0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
         Leaf::TdhExportUnblockw => row([0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]),
         Leaf::TdhImportAbort => row([0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1]),
         Leaf::TdhImportEnd => row([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0]),
@@ -300,7 +298,14 @@ impl Crypto {
     }
 
     /// Encrypts `data` in place; returns the tag.
-    pub fn seal(&self, counter: u64, stream: u16, sub: u16, aad: &[u8], data: &mut [u8]) -> [u8; 16] {
+    pub fn seal(
+        &self,
+        counter: u64,
+        stream: u16,
+        sub: u16,
+        aad: &[u8],
+        data: &mut [u8],
+    ) -> [u8; 16] {
         let nonce = iv(counter, stream, sub);
         let tag = self
             .0
@@ -545,17 +550,32 @@ impl State {
         let counter = self.tds[&tdr].mig.streams[index].iv_counter + 1;
         let mut macs = Vec::new();
         for i in 0..needed {
-            let chunk = &record[(i * chunk_size).min(record.len())..((i + 1) * chunk_size).min(record.len())];
+            let chunk = &record
+                [(i * chunk_size).min(record.len())..((i + 1) * chunk_size).min(record.len())];
             let mut page = std::vec![0u8; PAGE_SIZE as usize];
             page[..8].copy_from_slice(&(chunk.len() as u64).to_le_bytes());
             page[STATE_HEAD..STATE_HEAD + chunk.len()].copy_from_slice(chunk);
             let (head, body) = page.split_at_mut(STATE_HEAD);
-            let tag = crypto.seal(counter, index as u16, 1 + i as u16, &state_aad(mb_type, i, &head[..8]), body);
+            let tag = crypto.seal(
+                counter,
+                index as u16,
+                1 + i as u16,
+                &state_aad(mb_type, i, &head[..8]),
+                body,
+            );
             head[8..24].copy_from_slice(&tag);
             macs.extend_from_slice(&tag);
             self.memory.host_write(pages[i], &page);
         }
-        let mbmd = self.seal_mbmd(tdr, index, mb_type, needed as u16, vcpu_index, &macs, crypto);
+        let mbmd = self.seal_mbmd(
+            tdr,
+            index,
+            mb_type,
+            needed as u16,
+            vcpu_index,
+            &macs,
+            crypto,
+        );
         Ok((needed as u64, mbmd))
     }
 
@@ -590,7 +610,16 @@ impl State {
             let len = u64::from_le_bytes(head[..8].try_into().expect("8 bytes")) as usize;
             let tag: [u8; 16] = head[8..24].try_into().expect("16 bytes");
             let aad = state_aad(mb_type, i, &head[..8]);
-            if len > body.len() || !crypto.open(mbmd.iv_counter, index as u16, 1 + i as u16, &aad, body, &tag) {
+            if len > body.len()
+                || !crypto.open(
+                    mbmd.iv_counter,
+                    index as u16,
+                    1 + i as u16,
+                    &aad,
+                    body,
+                    &tag,
+                )
+            {
                 return Err(StatusCode::InvalidPageMac.with_operand(Operand::R9));
             }
             record.extend_from_slice(&body[..len]);

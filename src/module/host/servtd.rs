@@ -77,7 +77,11 @@ impl State {
             return Err(invalid(Operand::RDX));
         }
         self.servtd_operands(regs)?;
-        if self.tds[&tdr].mig.binding.is_some_and(|b| b.servtd.is_some()) {
+        if self.tds[&tdr]
+            .mig
+            .binding
+            .is_some_and(|b| b.servtd.is_some())
+        {
             return Err(StatusCode::ServtdAlreadyBoundForType.status());
         }
         let mut info_hash = [0u8; 48];
@@ -105,8 +109,7 @@ impl State {
         if other.fatal {
             return Err(StatusCode::TdFatal.status());
         }
-        if other.lifecycle != Lifecycle::KeysConfigured || !SERVTD_STATES[column(other.op_state)]
-        {
+        if other.lifecycle != Lifecycle::KeysConfigured || !SERVTD_STATES[column(other.op_state)] {
             return Err(StatusCode::OpStateIncorrect.status());
         }
         self.servtd_operands(regs)?;
