@@ -876,7 +876,8 @@ pub fn run(say: &mut dyn FnMut(String)) -> Report {
     let mut epochs = 0;
     let mut ticks = 0u64;
     let round = |dirty: &mut std::collections::BTreeSet<u64>,
-                 exported: &mut std::collections::BTreeSet<u64>| {
+                 exported: &mut std::collections::BTreeSet<u64>,
+                 paused: bool| {
         let fresh: Vec<u64> = all
             .iter()
             .copied()
@@ -889,7 +890,9 @@ pub fn run(say: &mut dyn FnMut(String)) -> Report {
         list.extend(again.iter().map(|&g| (g, GpaListOp::Remigrate)));
         if !list.is_empty() {
             let gpas: Vec<u64> = list.iter().map(|e| e.0).collect();
-            a2.blockw(source.tdr, &gpas).expect("EXPORT.BLOCKW");
+            if !paused {
+                a2.blockw(source.tdr, &gpas).expect("EXPORT.BLOCKW");
+            }
             let bundle = a2.export_mem(source.tdr, &list).expect("EXPORT.MEM");
             b2.import_mem(dest, &bundle).expect("IMPORT.MEM");
             exported.extend(fresh);
@@ -926,7 +929,7 @@ pub fn run(say: &mut dyn FnMut(String)) -> Report {
         ticks += 1;
         if ticks % 3 == 0 {
             let dirtied = dirty.len();
-            round(&mut dirty, &mut exported);
+            round(&mut dirty, &mut exported, false);
             let token = a.export_track(source.tdr, false).expect("EXPORT.TRACK");
             b.import_track(dest, &token).expect("IMPORT.TRACK");
             epochs += 1;
@@ -939,11 +942,14 @@ pub fn run(say: &mut dyn FnMut(String)) -> Report {
     }
     // Finish pre-copy of pages never exported.
     while exported.len() < all.len() {
-        round(&mut dirty, &mut exported);
+        round(&mut dirty, &mut exported, false);
     }
     a.run(move |host, _| host.export_pause(source.tdr))
         .expect("EXPORT.PAUSE");
-    round(&mut dirty, &mut exported);
+    // The pages dirtied since the last epoch go in a last in-order epoch.
+    let token = a.export_track(source.tdr, false).expect("EXPORT.TRACK");
+    b.import_track(dest, &token).expect("IMPORT.TRACK");
+    round(&mut dirty, &mut exported, true);
     let td_state = a
         .export_state(StateKind::Td, source)
         .expect("EXPORT.STATE.TD");

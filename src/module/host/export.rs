@@ -12,7 +12,9 @@
 //! Pages: BLOCKW write-blocks a mapped page; MEM (operation MIGRATE) exports a blocked,
 //! not yet exported page; a guest write to an exported page is refused until the VMM
 //! runs UNBLOCKW, which makes it dirty; BLOCKW again and MEM with REMIGRATE export it once
-//! more. TLB tracking between BLOCKW and MEM (TDH.MEM.TRACK) is not checked by the model.
+//! more. Once the TD is paused, MEM exports a dirty (or never exported) page without
+//! BLOCKW: nothing can write it. TLB tracking between BLOCKW and MEM (TDH.MEM.TRACK) is not
+//! checked by the model.
 
 use super::mig::{mb_type, MigStats, PageMig, Record, OUT_OF_ORDER_EPOCH};
 use super::{invalid, LeafResult, SUCCESS};
@@ -223,6 +225,8 @@ impl State {
         let crypto = self.session(tdr)?;
         let counter = self.tds[&tdr].mig.streams[index].iv_counter + 1;
         let hkid = self.tds[&tdr].hkid;
+        // Once the TD is paused nothing writes its memory: pages need no write block.
+        let paused = self.tds[&tdr].op_state != OpState::LiveExport;
         let (mut problems, mut covered) = (0u32, Vec::new());
         let mut stats = MigStats::default();
         for i in list.first..=list.last {
@@ -240,7 +244,8 @@ impl State {
             } else if !matches!(
                 (op, state),
                 (1, Some(PageMig::BlockedW)) | (3, Some(PageMig::DirtyBlockedW))
-            ) {
+            ) && !(paused && matches!((op, state), (1, None) | (3, Some(PageMig::Dirty))))
+            {
                 entry_status::ENTRY_STATE_INCORRECT
             } else {
                 let hpa = State::mapped_page(td, gpa).expect("mapped");
