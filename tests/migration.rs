@@ -75,8 +75,8 @@ fn whole_flow_migrates_a_running_td() {
         "pages dirtied during pre-copy were re-exported"
     );
     assert_eq!(
-        report.stats.epochs, 4,
-        "three in-order epochs and the start token"
+        report.stats.epochs, 5,
+        "three in-order epochs while running, one paused, and the start token"
     );
     assert_eq!(report.guest.pages_verified, DATA_PAGES);
     assert_eq!(report.guest.counters_continued, 1 + DATA_PAGES);
