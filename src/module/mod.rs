@@ -536,9 +536,15 @@ impl Model for LogicalProcessor {
                 panic!("software module: the panic injected at {leaf:?} (test seam)");
             }
         }
+        let clobbers = Leaf::split_rax(registers.rax)
+            .and_then(|(number, _)| Leaf::from_number(Side::Host, number))
+            .is_some_and(Leaf::clobbers_vector_state);
         let outcome = match state.seamcall(index, &mut registers) {
             host::Seam::Done(status) => {
                 drop(state);
+                if clobbers {
+                    reset_vector_state(call);
+                }
                 // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
                 // reclaim): let them look.
                 shared.changed.notify_all();
@@ -549,6 +555,21 @@ impl Model for LogicalProcessor {
         };
         guard.disarm();
         outcome
+    }
+}
+
+/// What the module may do to the caller's vector state on the twelve AES-GCM migration
+/// leaves: the model resets [`Components::VECTOR`](crate::xstate::Components::VECTOR) (SSE,
+/// AVX, AVX-512; those in the signal frame, per XCR0) to INIT in the frame the kernel restores, on every completion of such a leaf,
+/// success or error. A caller that did not save them (`Preserve::skip`) sees zeros; every
+/// other `Preserve` restores them.
+fn reset_vector_state(call: &mut Call<'_>) {
+    if let Some(state) = call.extended_state() {
+        let vector = crate::xstate::Components::VECTOR.bits();
+        for component in (0..64).filter(|bit| vector & (1 << bit) != 0) {
+            // A component the frame does not hold (not in XCR0) has nothing to reset.
+            let _ = state.reset(component);
+        }
     }
 }
 
