@@ -116,6 +116,12 @@ fn gpa(raw: u64) -> GuestPhysAddr {
     GuestPhysAddr::new(raw).expect("GPA")
 }
 
+impl Default for Machine {
+    fn default() -> Machine {
+        Machine::new()
+    }
+}
+
 impl Machine {
     /// A machine with an initialized platform (SYS.INIT, LP.INIT, CONFIG, KEY.CONFIG,
     /// TDMR.INIT) and its migration pages.

@@ -625,7 +625,7 @@ impl State {
             Leaf::TdgServtdRd => self.servtd_rd(tdr, regs),
             Leaf::TdgServtdWr => self.servtd_wr(tdr, regs),
             // Not modelled: #VE information, CPUID #VE control, vCPU metadata, TD
-            // partitioning, service TDs, report verification, RDALL.
+            // partitioning, report verification, RDALL.
             _ => Err(invalid(Operand::RAX)),
         }
     }

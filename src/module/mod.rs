@@ -28,9 +28,20 @@
 //!   TDG.MR.RTMR.EXTEND, TDG.MEM.PAGE.ACCEPT (accepting, already accepted, size mismatch, or
 //!   an EPT-violation exit to the VMM that re-runs the accept after the next entry).
 //!
-//! Leaves outside this list (migration, service TDs, TD partitioning, page relocation and
-//! promotion, debug memory access, module update) are answered as a module that does not
-//! implement them: TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
+//! - **Migration** between two [`SoftwareModule`]s (two platforms): TDH.MIG.STREAM.CREATE,
+//!   TDH.SERVTD.PREBIND/BIND and the migration TD's TDG.SERVTD.RD/WR (the migration keys),
+//!   every TDH.EXPORT.* and TDH.IMPORT.* leaf with the module's op-state machine (live,
+//!   paused and post export; memory, state, post, live and failed import), epochs, BLOCKW /
+//!   UNBLOCKW and re-export of dirtied pages, GPA lists with per-entry statuses, MBMDs and
+//!   MAC lists under AES-256-GCM, abort and restore on both sides; the twelve AES-GCM leaves
+//!   reset the caller's SSE/AVX/AVX-512 state to INIT in its signal frame. The file docs of
+//!   `host/mig.rs` say what follows the module source and what is the model's own; the
+//!   README section "Live migration between two software modules" gives the flow and what is
+//!   not modelled; `examples/migrate.rs` runs it.
+//!
+//! Leaves outside this list (TD partitioning, page relocation and promotion, debug memory
+//! access, module update) are answered as a module that does not implement them:
+//! TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
 //! modelled (TDH.MEM.PAGE.AUG takes level 0 only); debug TDs read metadata with the
 //! production masks.
 //!
@@ -104,7 +115,9 @@
 //! | TDH.MNG.INIT | RDX TD_PARAMS | host-key read | shared HPA, 1024 aligned: OPERAND_INVALID(RDX) | zeros: the TD_PARAMS checks fail (XFAM 0: OPERAND_INVALID(XFAM)) |
 //! | TDH.SYS.CONFIG | RCX TDMR_INFO pointer array, and each pointer | host-key read | shared HPA, 512 aligned: OPERAND_INVALID(RCX) | (no TD exists before SYS.CONFIG) |
 //! | TDH.SYS.RDALL | RDX list page | host-key write | shared HPA, 4 KiB aligned: OPERAND_INVALID(RDX) | the TD loses the lines written; its next read of them is an integrity failure |
-//! | TDH.SYS.INFO (RCX, R8 outputs), TDH.SERVTD.PREBIND (RDX hash), migration (MBMD, buffer, MAC and page lists) | shared HPA | not modelled: the leaf answers OPERAND_INVALID(RAX) | — | when modelled, they take the same check and the same two helpers |
+//! | TDH.SERVTD.PREBIND | RDX hash | host-key read | shared HPA, 64 aligned: OPERAND_INVALID(RDX) | zeros: a hash that matches no service TD |
+//! | migration leaves | R8 MBMD; R9 buffer or page list and the pages it names; R11/R12 MAC lists; RCX GPA list; R13 new-page list | host-key reads and writes | shared HPA (MBMD 128 aligned, the rest 4 KiB): OPERAND_INVALID with that operand | a read gives zeros (the bundle fails its MAC); a write takes the lines from the TD as above |
+//! | TDH.SYS.INFO (RCX, R8 outputs) | shared HPA | not modelled: the leaf answers OPERAND_INVALID(RAX) | — | — |
 //!
 //! Accesses with a TD's key (the TD's own memory, through its Secure EPT): TDH.MEM.PAGE.ADD
 //! writes the target page; TDH.MR.EXTEND reads the chunk (a poisoned chunk kills the TD:

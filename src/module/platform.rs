@@ -20,7 +20,8 @@ pub const BUILD_DATE: u32 = 2024_0222;
 pub const VENDOR_ID: u32 = 0x8086;
 
 /// TDX_FEATURES0: the model honours CONFIG_FLAGS.NO_RBP_MOD on TDVMCALL exits and nothing
-/// optional else (no migration, service TDs, TD partitioning, TD-preserving update).
+/// optional else (no TD partitioning, TD-preserving update; migration and service TDs are
+/// modelled but not reported here: UNVERIFIED which bits a module with them sets).
 pub const TDX_FEATURES0: u64 = TdxFeatures0::NO_RBP_MOD.bits();
 
 /// ATTRIBUTES_FIXED0: the ATTRIBUTES bits a TD may set.

@@ -241,11 +241,7 @@ impl State {
                 entry_status::SKIPPED
             } else if State::mapped_page(td, gpa).is_none() {
                 entry_status::SEPT_WALK_FAILED
-            } else if !matches!(
-                (op, state),
-                (1, Some(PageMig::BlockedW)) | (3, Some(PageMig::DirtyBlockedW))
-            ) && !(paused && matches!((op, state), (1, None) | (3, Some(PageMig::Dirty))))
-            {
+            } else if !exportable(op, state, paused) {
                 entry_status::ENTRY_STATE_INCORRECT
             } else {
                 let hpa = State::mapped_page(td, gpa).expect("mapped");
@@ -491,6 +487,16 @@ impl State {
             return Err(StatusCode::IncorrectMbmdMac.status());
         }
         Ok(mbmd)
+    }
+}
+
+/// Whether a page in export state `state` may be exported with operation `op` (1 MIGRATE,
+/// 3 REMIGRATE): write-blocked first while the TD runs; once paused, without a block.
+fn exportable(op: u64, state: Option<PageMig>, paused: bool) -> bool {
+    match (op, state) {
+        (1, Some(PageMig::BlockedW)) | (3, Some(PageMig::DirtyBlockedW)) => true,
+        (1, None) | (3, Some(PageMig::Dirty)) => paused,
+        _ => false,
     }
 }
 

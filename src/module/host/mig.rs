@@ -237,7 +237,7 @@ pub(in crate::module) struct Mbmd {
 }
 
 impl Mbmd {
-    pub fn to_bytes(&self) -> [u8; MBMD_SIZE] {
+    pub fn to_bytes(self) -> [u8; MBMD_SIZE] {
         let mut b = [0u8; MBMD_SIZE];
         b[0..2].copy_from_slice(&self.size.to_le_bytes());
         b[2..4].copy_from_slice(&1u16.to_le_bytes()); // MIG_VERSION
@@ -434,6 +434,7 @@ impl State {
         mig.stats = MigStats::default();
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Makes an MBMD on stream `index`: IV_COUNTER first incremented, the MB counter
     /// taken, the MAC over it and `extra`.
     pub(super) fn seal_mbmd(
