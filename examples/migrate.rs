@@ -1038,22 +1038,31 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The last four lines of the example's output.
+pub fn summary(report: &Report) -> [String; 4] {
+    let s = report.stats;
+    [
+        format!(
+            "migrated: {} pages, {} re-exported, {} epochs, {} bundles",
+            s.pages, s.re_exported, s.epochs, s.bundles
+        ),
+        format!(
+            "destination guest: memory verified, {} counters continued",
+            report.guest.counters_continued
+        ),
+        format!("MRTD source:      {}", hex(&report.mrtd_source)),
+        format!("MRTD destination: {}", hex(&report.mrtd_destination)),
+    ]
+}
+
 fn main() {
     let report = run(&mut |line| println!("{line}"));
-    let s = report.stats;
     assert_eq!(
         report.guest.pages_verified, DATA_PAGES,
         "every page verified"
     );
-    println!(
-        "migrated: {} pages, {} re-exported, {} epochs, {} bundles",
-        s.pages, s.re_exported, s.epochs, s.bundles
-    );
-    println!(
-        "destination guest: memory verified, {} counters continued",
-        report.guest.counters_continued
-    );
-    println!("MRTD source:      {}", hex(&report.mrtd_source));
-    println!("MRTD destination: {}", hex(&report.mrtd_destination));
     assert_eq!(report.mrtd_source, report.mrtd_destination);
+    for line in summary(&report) {
+        println!("{line}");
+    }
 }

@@ -82,6 +82,20 @@ fn whole_flow_migrates_a_running_td() {
     assert_eq!(report.guest.counters_continued, 1 + DATA_PAGES);
     assert_eq!(report.mrtd_source, migrate::expected_mrtd());
     assert_eq!(report.mrtd_source, report.mrtd_destination);
+    let lines = migrate::summary(&report);
+    assert!(lines[0].starts_with("migrated: 10 pages, "), "{}", lines[0]);
+    assert!(lines[0].ends_with(", 5 epochs, 11 bundles"), "{}", lines[0]);
+    assert_eq!(
+        lines[1],
+        "destination guest: memory verified, 9 counters continued"
+    );
+    let mrtd = migrate::hex(&migrate::expected_mrtd());
+    assert_eq!(mrtd.len(), 96);
+    assert_eq!(lines[2], format!("MRTD source:      {mrtd}"));
+    assert_eq!(lines[3], format!("MRTD destination: {mrtd}"));
+    // A second run in the same process: the same MRTDs.
+    let again = migrate::run(&mut |_| {});
+    assert_eq!(migrate::summary(&again)[2..], lines[2..]);
 }
 
 #[test]
