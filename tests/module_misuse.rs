@@ -108,10 +108,10 @@ fn platform_calls_out_of_order() {
         raw_seamcall(Leaf::TdhSysTdmrInit, &mut regs),
         StatusCode::TdmrAlreadyInitialized.status()
     );
-    // 12. An unmodelled (here: migration) leaf, and a version a leaf does not have.
+    // 12. An unmodelled (here: debug memory access) leaf, and a version a leaf does not have.
     let mut regs = Regs::ZERO;
     assert_eq!(
-        raw_seamcall(Leaf::TdhExportPause, &mut regs),
+        raw_seamcall(Leaf::TdhMemRd, &mut regs),
         StatusCode::OperandInvalid.with_operand(Operand::RAX)
     );
     let mut regs = Regs::ZERO;

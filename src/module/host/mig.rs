@@ -6,7 +6,8 @@
 //!
 //! The op states and which leaf each allows are the module's `seamcall_state_lookup` and
 //! `tdcall_state_lookup` (read at `intel/tdx-module` commit 92f6945, whose 11 op states are
-//! those of 1.5.01; that the rows equal 1.5.01's is **UNVERIFIED**). The stream counters
+//! those of 1.5.01; that the rows equal 1.5.01's is **UNVERIFIED**; TDH.MEM.PAGE.AUG keeps
+//! the model's earlier 1.5.01 rule, RUNNABLE and not INITIALIZED, where that table differs). The stream counters
 //! (IV_COUNTER incremented before a bundle is made, NEXT_MB_COUNTER on export,
 //! EXPECTED_MB_COUNTER checked in the in-order import phase and restarted at 1 by each epoch
 //! token, the epoch token carrying the new epoch) follow the module source's `migsc_init`,
@@ -175,7 +176,9 @@ pub(super) fn op_state_row(leaf: Leaf) -> Option<[bool; 11]> {
         Leaf::TdhMemPagePromote | Leaf::TdhMemRangeUnblock => {
             row([0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0])
         }
-        Leaf::TdhMemPageAug => row([0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0]),
+        // The table read allows INITIALIZED too (a later module's rule); 1.5.01, as the
+        // model had it before migration, augments only once the TD is finalized.
+        Leaf::TdhMemPageAug => row([0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0]),
         Leaf::TdhMngRd | Leaf::TdhMemRd | Leaf::TdhMemSeptRd | Leaf::TdhVpRd => {
             row([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
         }
