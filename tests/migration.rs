@@ -404,3 +404,34 @@ fn import_into_a_td_in_the_wrong_state() {
         .import_state(StateKind::Immutable, dest, &bundle)
         .expect("IMPORT.STATE.IMMUTABLE");
 }
+
+#[test]
+fn prebind_checks_the_service_td_hash_at_bind() {
+    use tdxcall::abi::mig::ServtdAttr;
+    use tdxcall::host::servtd::ServtdSlot;
+    let m = Machine::new();
+    let migtd = m.build_migtd();
+    let slot = ServtdSlot {
+        slot: 0,
+        servtd_type: 0,
+    };
+    let attr = ServtdAttr::new(0).unwrap();
+    let prebind_then_bind = |hkid: u16, hash: [u8; 48]| {
+        let target = m.create_td(hkid);
+        let page = m.module.alloc_page().unwrap();
+        m.module.write(page, &hash).unwrap();
+        let servtd = migtd.tdr;
+        m.run(move |host, _| {
+            host.servtd_prebind(target, page, slot, attr)?;
+            host.servtd_bind(target, servtd, slot, attr).map(drop)
+        })
+    };
+    // A hash that is not the MigTD's: BIND refuses it.
+    assert_eq!(
+        status(prebind_then_bind(50, [0xAA; 48])),
+        StatusCode::ServtdInfoHashMismatch.status()
+    );
+    // The MigTD's SERVTD_INFO_HASH (what a VMM gets from the MigTD's TDINFO): BIND takes it.
+    let hash = m.module.servtd_info_hash(migtd.tdr, attr.raw()).unwrap();
+    prebind_then_bind(51, hash).expect("PREBIND, then BIND of the pre-bound MigTD");
+}
