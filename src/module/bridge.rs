@@ -605,8 +605,10 @@ impl State {
             Leaf::TdgMrReport => self.mr_report(tdr, regs),
             Leaf::TdgVmWr => super::cpuid::vm_wr(self, tdr, regs),
             Leaf::TdgVpVeinfoGet => super::cpuid::veinfo_get(regs),
+            Leaf::TdgServtdRd => self.servtd_rd(tdr, regs),
+            Leaf::TdgServtdWr => self.servtd_wr(tdr, regs),
             // Not modelled: #VE information, CPUID #VE control, vCPU metadata, TD
-            // partitioning, service TDs, report verification, RDALL.
+            // partitioning, report verification, RDALL.
             _ => Err(invalid(Operand::RAX)),
         }
     }

@@ -46,11 +46,22 @@
 //!   SYS.CONFIG version 0 keeps R8 bit 16 reserved (how the 2.0.18 dispatcher passes R8 for
 //!   version 0 was not read: **UNVERIFIED**), and the removal hint of TDH.MEM.PAGE.REMOVE is
 //!   not modelled.
+
+//! - **Migration** between two [`SoftwareModule`]s (two platforms): TDH.MIG.STREAM.CREATE,
+//!   TDH.SERVTD.PREBIND/BIND and the migration TD's TDG.SERVTD.RD/WR (the migration keys),
+//!   every TDH.EXPORT.* and TDH.IMPORT.* leaf with the module's op-state machine (live,
+//!   paused and post export; memory, state, post, live and failed import), epochs, BLOCKW /
+//!   UNBLOCKW and re-export of dirtied pages, GPA lists with per-entry statuses, MBMDs and
+//!   MAC lists under AES-256-GCM, abort and restore on both sides; the twelve AES-GCM leaves
+//!   reset the caller's SSE/AVX/AVX-512 state to INIT in its signal frame. The file docs of
+//!   `host/mig.rs` say what follows the module source and what is the model's own; the
+//!   README section "Live migration between two software modules" gives the flow and what is
+//!   not modelled; `examples/migrate.rs` runs it.
 //!
-//! Leaves outside this list (migration, service TDs, TD partitioning, page relocation and
-//! promotion, debug memory access, module update; with 2.0.18 also memory scan,
-//! TDH.MEM.SHARED.SEPT.WR and TDG.MR.KEY.GET) are answered as a module that does not
-//! implement them: TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
+//! Leaves outside this list (TD partitioning, page relocation and promotion, debug memory
+//! access, module update; with 2.0.18 also memory scan, TDH.MEM.SHARED.SEPT.WR and
+//! TDG.MR.KEY.GET) are answered as a module that does not implement them:
+//! TDX_OPERAND_INVALID with operand RAX. 2 MiB private pages are not
 //! modelled (TDH.MEM.PAGE.AUG takes level 0 only); debug TDs read metadata with the
 //! production masks.
 //!
@@ -147,7 +158,9 @@
 //! | TDH.MNG.INIT | RDX TD_PARAMS | host-key read | shared HPA, 1024 aligned: OPERAND_INVALID(RDX) | zeros: the TD_PARAMS checks fail (XFAM 0: OPERAND_INVALID(XFAM)) |
 //! | TDH.SYS.CONFIG | RCX TDMR_INFO pointer array, and each pointer | host-key read | shared HPA, 512 aligned: OPERAND_INVALID(RCX) | (no TD exists before SYS.CONFIG) |
 //! | TDH.SYS.RDALL | RDX list page | host-key write | shared HPA, 4 KiB aligned: OPERAND_INVALID(RDX) | the TD loses the lines written; its next read of them is an integrity failure |
-//! | TDH.SYS.INFO (RCX, R8 outputs), TDH.SERVTD.PREBIND (RDX hash), migration (MBMD, buffer, MAC and page lists) | shared HPA | not modelled: the leaf answers OPERAND_INVALID(RAX) | — | when modelled, they take the same check and the same two helpers |
+//! | TDH.SERVTD.PREBIND | RDX hash | host-key read | shared HPA, 64 aligned: OPERAND_INVALID(RDX) | zeros: a hash that matches no service TD |
+//! | migration leaves | R8 MBMD; R9 buffer or page list and the pages it names; R11/R12 MAC lists; RCX GPA list; R13 new-page list | host-key reads and writes | shared HPA (MBMD 128 aligned, the rest 4 KiB): OPERAND_INVALID with that operand | a read gives zeros (the bundle fails its MAC); a write takes the lines from the TD as above |
+//! | TDH.SYS.INFO (RCX, R8 outputs) | shared HPA | not modelled: the leaf answers OPERAND_INVALID(RAX) | — | — |
 //!
 //! Accesses with a TD's key (the TD's own memory, through its Secure EPT): TDH.MEM.PAGE.ADD
 //! writes the target page; TDH.MR.EXTEND reads the chunk (a poisoned chunk kills the TD:
@@ -185,6 +198,7 @@ mod state;
 
 pub use self::bridge::report_from_bytes;
 pub use self::direct::{Direct, DirectGuest, DirectHost, VECTOR_IMAGE_SIZE};
+pub use self::host::MigStats as MigrationStats;
 pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
@@ -583,6 +597,20 @@ impl SoftwareModule {
     pub fn mrtd(&self, tdr: TdrPage) -> Option<Measurement> {
         self.lock().tds.get(&tdr.raw()).map(|td| td.mrtd)
     }
+
+    /// What the current (or last) migration session of the TD at `tdr` moved: pages
+    /// exported or imported, of them again after being dirtied, epoch tokens and bundles
+    /// (the model's counters). `None` if there is no TD there.
+    pub fn migration_stats(&self, tdr: TdrPage) -> Option<MigrationStats> {
+        let state = self.lock();
+        state.tds.get(&tdr.raw()).map(|td| td.mig.stats)
+    }
+
+    /// The SERVTD_INFO_HASH of the TD at `tdr` as TDH.SERVTD.BIND computes it for
+    /// `servtd_attr` (for TDH.SERVTD.PREBIND); `None` if there is no TD there.
+    pub fn servtd_info_hash(&self, tdr: TdrPage, servtd_attr: u64) -> Option<Measurement> {
+        self.lock().servtd_info_hash(tdr.raw(), servtd_attr)
+    }
 }
 
 /// A host thread's logical processor: a [`Model`] answering SEAMCALL on that thread.
@@ -627,10 +655,16 @@ impl Model for LogicalProcessor {
                 panic!("software module: the panic injected at {leaf:?} (test seam)");
             }
         }
+        let clobbers = Leaf::split_rax(registers.rax)
+            .and_then(|(number, _)| Leaf::from_number(Side::Host, number))
+            .is_some_and(Leaf::clobbers_vector_state);
         let outcome = match state.seamcall(index, &mut registers) {
             host::Seam::Done(status) => {
                 let wake = shared.anyone_waiting(&state);
                 drop(state);
+                if clobbers {
+                    reset_vector_state(call);
+                }
                 // A leaf may have released guest threads (TDH.MNG.VPFLUSHDONE, a TDVPR
                 // reclaim): let them look.
                 if wake {
@@ -643,6 +677,21 @@ impl Model for LogicalProcessor {
         };
         guard.disarm();
         outcome
+    }
+}
+
+/// What the module may do to the caller's vector state on the twelve AES-GCM migration
+/// leaves: the model resets [`Components::VECTOR`](crate::xstate::Components::VECTOR) (SSE,
+/// AVX, AVX-512; those in the signal frame, per XCR0) to INIT in the frame the kernel restores, on every completion of such a leaf,
+/// success or error. A caller that did not save them (`Preserve::skip`) sees zeros; every
+/// other `Preserve` restores them.
+fn reset_vector_state(call: &mut Call<'_>) {
+    if let Some(state) = call.extended_state() {
+        let vector = crate::xstate::Components::VECTOR.bits();
+        for component in (0..64).filter(|bit| vector & (1 << bit) != 0) {
+            // A component the frame does not hold (not in XCR0) has nothing to reset.
+            let _ = state.reset(component);
+        }
     }
 }
 
@@ -718,6 +767,15 @@ pub enum GuestMemoryError {
         /// The first GPA whose line failed the check.
         gpa: u64,
     },
+    /// The write met a page a migration has write-blocked (TDH.EXPORT.BLOCKW, or exported
+    /// and not yet unblocked). On hardware the write is an EPT violation: a TD exit the VMM
+    /// answers with TDH.EXPORT.UNBLOCKW before the guest retries. The model's guest
+    /// program sees this error instead and reports the GPA to its VMM (see
+    /// `examples/migrate.rs`).
+    WriteBlocked {
+        /// The first write-blocked GPA (page aligned).
+        gpa: u64,
+    },
 }
 
 impl core::fmt::Display for GuestMemoryError {
@@ -731,6 +789,9 @@ impl core::fmt::Display for GuestMemoryError {
                 f,
                 "GPA {gpa:#x} failed its integrity check (the host wrote there); the TD is dead"
             ),
+            GuestMemoryError::WriteBlocked { gpa } => {
+                write!(f, "GPA {gpa:#x} is write-blocked for migration")
+            }
         }
     }
 }
@@ -815,9 +876,21 @@ impl GuestMemory {
     ///
     /// # Errors
     ///
-    /// As [`GuestMemory::read`], for a page that is not mapped.
+    /// As [`GuestMemory::read`], for a page that is not mapped;
+    /// [`GuestMemoryError::WriteBlocked`] for a page a migration write-blocked (nothing
+    /// of the write from that page on is done).
     pub fn write(&self, gpa: GuestPhysAddr, bytes: &[u8]) -> Result<(), GuestMemoryError> {
-        self.access(gpa, bytes.len(), |state, hkid, _, hpa, range| {
+        let tdr = self.tdr;
+        self.access(gpa, bytes.len(), |state, hkid, address, hpa, range| {
+            let page = address & !(PAGE_SIZE - 1);
+            let blocked = state.tds[&tdr]
+                .mig
+                .pages
+                .get(&page)
+                .is_some_and(|p| p.write_blocked());
+            if blocked {
+                return Err(GuestMemoryError::WriteBlocked { gpa: page });
+            }
             state.memory.td_write(hkid, hpa, &bytes[range]);
             Ok(())
         })

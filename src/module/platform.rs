@@ -22,8 +22,8 @@ pub const BUILD_DATE: u32 = 2024_0222;
 pub const VENDOR_ID: u32 = 0x8086;
 
 /// TDX_FEATURES0 of the 1.5.05 model: it honours CONFIG_FLAGS.NO_RBP_MOD on TDVMCALL exits
-/// and nothing optional else (no migration, service TDs, TD partitioning, TD-preserving
-/// update).
+/// and nothing optional else (no TD partitioning, TD-preserving update; migration and service
+/// TDs are modelled but not reported here: UNVERIFIED which bits a module with them sets).
 pub const TDX_FEATURES0: u64 = TdxFeatures0::NO_RBP_MOD.bits();
 
 /// TDX_FEATURES0 the model reports as module `version`: only what it implements. 2.0.18
@@ -47,7 +47,8 @@ pub const ATTRIBUTES_FIXED0: u64 = Attributes::DEBUG.bits()
     | Attributes::SEPT_VE_DISABLE.bits()
     | Attributes::PKS.bits()
     | Attributes::KL.bits()
-    | Attributes::PERFMON.bits();
+    | Attributes::PERFMON.bits()
+    | Attributes::MIGRATABLE.bits();
 /// ATTRIBUTES_FIXED1: the ATTRIBUTES bits a TD must set.
 pub const ATTRIBUTES_FIXED1: u64 = 0;
 /// XFAM_FIXED0 (module 1.5).

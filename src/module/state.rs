@@ -87,13 +87,29 @@ pub(super) enum Lifecycle {
     Teardown = 3,
 }
 
-/// `op_state` of a TD (TDCS), with the module's encodings (the migration states are not
-/// modelled).
+/// `op_state` of a TD (TDCS), with the module's encodings (`op_state_e`; the column order
+/// of the module's `seamcall_state_lookup`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum OpState {
     Uninitialized = 0,
     Initialized = 1,
     Runnable = 2,
+    /// TDH.EXPORT.STATE.IMMUTABLE done: pre-copy while the TD runs.
+    LiveExport = 3,
+    /// TDH.EXPORT.PAUSE done: the TD's vCPUs cannot run.
+    PausedExport = 4,
+    /// The start token was exported: out-of-order phase.
+    PostExport = 5,
+    /// TDH.IMPORT.STATE.IMMUTABLE done: in-order memory import.
+    MemoryImport = 6,
+    /// TDH.IMPORT.STATE.TD done: vCPU state import.
+    StateImport = 7,
+    /// The start token was imported: out-of-order phase, the TD may not run yet.
+    PostImport = 8,
+    /// TDH.IMPORT.COMMIT done: the TD runs while out-of-order import continues.
+    LiveImport = 9,
+    /// An import failed or was aborted: only teardown remains.
+    FailedImport = 10,
 }
 
 /// What TDH.MNG.INIT took from TD_PARAMS.
@@ -212,6 +228,8 @@ pub(super) struct Td {
     /// Values of metadata fields the host or guest may write, by element.
     pub stored: HashMap<u64, u64>,
     pub x2apic_ids: Vec<u32>,
+    /// Migration: service-TD binding, keys, streams, epochs and per-page export state.
+    pub mig: super::host::MigTd,
 }
 
 impl Td {
@@ -234,6 +252,7 @@ impl Td {
             uuid,
             stored: HashMap::default(),
             x2apic_ids: Vec::new(),
+            mig: Default::default(),
         }
     }
 

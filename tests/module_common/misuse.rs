@@ -110,10 +110,10 @@ pub fn platform_calls_out_of_order(m: &mut Machine) {
         raw_seamcall(m, Leaf::TdhSysTdmrInit, &mut regs),
         StatusCode::TdmrAlreadyInitialized.status()
     );
-    // 12. An unmodelled (here: migration) leaf, and a version a leaf does not have.
+    // 12. An unmodelled (here: debug memory access) leaf, and a version a leaf does not have.
     let mut regs = Regs::ZERO;
     assert_eq!(
-        raw_seamcall(m, Leaf::TdhExportPause, &mut regs),
+        raw_seamcall(m, Leaf::TdhMemRd, &mut regs),
         StatusCode::OperandInvalid.with_operand(Operand::RAX)
     );
     let mut regs = Regs::ZERO;
@@ -181,7 +181,7 @@ pub fn td_build_misuse(m: &mut Machine) {
     // 20. TD_PARAMS: ATTRIBUTES outside ATTRIBUTES_FIXED0, MAX_VCPUS 0, a non-configurable
     // CPUID bit (with the leaf in RCX), EPTP_CONTROLS with the wrong walk length.
     let mut bad = params;
-    bad.attributes = tdxcall::abi::Attributes::MIGRATABLE;
+    bad.attributes = tdxcall::abi::Attributes::from_bits_retain(1 << 40); // not in FIXED0
     assert_eq!(
         status(m.init_td(tdr, &bad)),
         StatusCode::OperandInvalid.with_operand(Operand::ATTRIBUTES)

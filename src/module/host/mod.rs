@@ -17,15 +17,26 @@
 //! | `phymem` | TDH.PHYMEM.PAGE.RDMD, PAGE.RECLAIM, CACHE.WB |
 //! | `pamt` | TDH.PHYMEM.PAMT.ADD, PAMT.REMOVE (Dynamic PAMT, 2.0.18) |
 //! | `metadata` | TDH.SYS.RD/RDALL, TDH.MNG.RD/WR, TDH.VP.RD/WR |
+//! | `mig` | TDH.MIG.STREAM.CREATE; the op-state table; bundles, MBMDs and their AES-256-GCM |
+//! | `export` | TDH.EXPORT.STATE.IMMUTABLE/TD/VP, BLOCKW, UNBLOCKW, MEM, PAUSE, TRACK, ABORT, RESTORE |
+//! | `import` | TDH.IMPORT.STATE.IMMUTABLE/TD/VP, MEM, TRACK, COMMIT, END, ABORT |
+//! | `servtd` | TDH.SERVTD.PREBIND, BIND; TDG.SERVTD.RD/WR (called from the guest side) |
 
+mod export;
+mod import;
 mod mem;
 mod metadata;
+mod mig;
 mod mng;
 mod mr;
 mod pamt;
 mod phymem;
+mod servtd;
 mod sys;
 mod vp;
+
+pub use mig::MigStats;
+pub(super) use mig::MigTd;
 
 pub(super) use mem::{level_size, private_gpa, walk, Walk};
 
@@ -57,9 +68,12 @@ fn invalid(operand: Operand) -> Status {
     StatusCode::OperandInvalid.with_operand(operand)
 }
 
-/// The op states (UNINITIALIZED, INITIALIZED, RUNNABLE) in which a TD-scope leaf may run
-/// (`seamcall_state_lookup`, module 1.5.01; the migration states are not modelled).
+/// The op states in which a TD-scope leaf may run (`seamcall_state_lookup`: the table in
+/// `mig`; leaves outside it keep the model's earlier rule below).
 fn allowed_in(leaf: Leaf, op_state: OpState) -> bool {
+    if let Some(row) = mig::op_state_row(leaf) {
+        return row[mig::column(op_state)];
+    }
     use OpState::*;
     let allowed: &[OpState] = match leaf {
         Leaf::TdhVpEnter | Leaf::TdhMemPageAug => &[Runnable],
@@ -201,9 +215,29 @@ impl State {
             Leaf::TdhPhymemCacheWb => self.phymem_cache_wb(regs),
             Leaf::TdhPhymemPamtAdd => self.phymem_pamt_add(regs),
             Leaf::TdhPhymemPamtRemove => self.phymem_pamt_remove(regs),
-            // Not modelled (migration, service TDs, TD partitioning, page relocation and
-            // promotion, debug memory access, module update): answered as a leaf this
-            // module does not implement.
+            Leaf::TdhMigStreamCreate => self.mig_stream_create(regs),
+            Leaf::TdhServtdPrebind => self.servtd_prebind(regs),
+            Leaf::TdhServtdBind => self.servtd_bind(regs),
+            Leaf::TdhExportStateImmutable => self.export_state_immutable(regs),
+            Leaf::TdhExportBlockw => self.export_blockw(regs),
+            Leaf::TdhExportUnblockw => self.export_unblockw(regs),
+            Leaf::TdhExportMem => self.export_mem(regs),
+            Leaf::TdhExportPause => self.export_pause(regs),
+            Leaf::TdhExportTrack => self.export_track(regs),
+            Leaf::TdhExportStateTd => self.export_state_td(regs),
+            Leaf::TdhExportStateVp => self.export_state_vp(regs),
+            Leaf::TdhExportAbort => self.export_abort(regs),
+            Leaf::TdhExportRestore => self.export_restore(regs),
+            Leaf::TdhImportStateImmutable => self.import_state_immutable(regs),
+            Leaf::TdhImportMem => self.import_mem(regs),
+            Leaf::TdhImportTrack => self.import_track(regs),
+            Leaf::TdhImportStateTd => self.import_state_td(regs),
+            Leaf::TdhImportStateVp => self.import_state_vp(regs),
+            Leaf::TdhImportCommit => self.import_commit(regs),
+            Leaf::TdhImportEnd => self.import_end(regs),
+            Leaf::TdhImportAbort => self.import_abort(regs),
+            // Not modelled (TD partitioning, page relocation and promotion, debug memory
+            // access, module update): answered as a leaf this module does not implement.
             _ => Err(invalid(Operand::RAX)),
         };
         Seam::Done(result.unwrap_or_else(|status| status))
