@@ -798,16 +798,6 @@ impl<B: Backend> Guest<B> {
         data: Option<GuestPhysAddr>,
         message: &[u8],
     ) -> VmcallResult<()> {
-        const MESSAGE_REGS: [Gpr; 8] = [
-            Gpr::R14,
-            Gpr::R15,
-            Gpr::Rbx,
-            Gpr::Rdi,
-            Gpr::Rsi,
-            Gpr::R8,
-            Gpr::R9,
-            Gpr::Rdx,
-        ];
         check_range("fatal error message length", message.len() as u64, 0, 64)?;
         let mut bytes = [0u8; 64];
         bytes[..message.len()].copy_from_slice(message);
@@ -815,7 +805,10 @@ impl<B: Backend> Guest<B> {
         let mut call = VmcallRegs::standard(Subfunction::ReportFatalError)
             .input(Gpr::R12, r12)
             .input(Gpr::R13, data.map_or(0, GuestPhysAddr::raw));
-        for (gpr, chunk) in MESSAGE_REGS.into_iter().zip(bytes.chunks_exact(8)) {
+        for (gpr, chunk) in crate::host::vmcall::FATAL_MESSAGE_REGS
+            .into_iter()
+            .zip(bytes.chunks_exact(8))
+        {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
             call = call.input(gpr, u64::from_le_bytes(word));

@@ -130,13 +130,8 @@ impl<B: Backend> Host<B> {
         gpa_list: GpaListInfo,
         tdr: TdrPage,
     ) -> DetailedResult<ExportBlockw, GpaListInfo> {
-        let mut regs = Regs {
-            rcx: gpa_list.raw(),
-            rdx: tdr.raw(),
-            ..Regs::ZERO
-        };
         // SAFETY: the caller lends the list page.
-        let status = unsafe { self.call(Leaf::TdhExportBlockw, 0, &mut regs) };
+        let (status, regs) = unsafe { self.gpa_list_call(Leaf::TdhExportBlockw, 0, gpa_list, tdr) };
         let gpa_list = list_result(status, &regs)?;
         Ok(ExportBlockw {
             gpa_list,
@@ -163,14 +158,8 @@ impl<B: Backend> Host<B> {
         gpa_list: GpaListInfo,
         tdr: TdrPage,
     ) -> DetailedResult<GpaListInfo, GpaListInfo> {
-        let mut regs = Regs {
-            rcx: gpa_list.raw(),
-            rdx: tdr.raw(),
-            ..Regs::ZERO
-        };
         // SAFETY: the caller lends the list page.
-        let status = unsafe { self.call(Leaf::TdhExportRestore, 0, &mut regs) };
-        list_result(status, &regs)
+        unsafe { self.export_restore_at(0, gpa_list, tdr) }
     }
 
     /// TDH.EXPORT.MEM (leaf 68): export (encrypt) the pages of a GPA list.
@@ -202,14 +191,78 @@ impl<B: Backend> Host<B> {
         bundle: &MemBundle,
         preserve: Preserve<'_>,
     ) -> DetailedResult<ExportMem, GpaListInfo> {
+        // SAFETY: the caller lends the buffers.
+        unsafe { self.export_mem_at(0, gpa_list, tdr, bundle, preserve) }
+    }
+
+    /// A GPA-list leaf that is not vector-clobbering (TDH.EXPORT.BLOCKW, TDH.EXPORT.RESTORE)
+    /// at leaf version `version`: RCX = GPA_LIST_INFO, RDX = TDR; the status and the
+    /// output registers.
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::export_blockw`].
+    #[inline]
+    pub(super) unsafe fn gpa_list_call(
+        &mut self,
+        leaf: Leaf,
+        version: u8,
+        gpa_list: GpaListInfo,
+        tdr: TdrPage,
+    ) -> (Status, Regs) {
+        let mut regs = Regs {
+            rcx: gpa_list.raw(),
+            rdx: tdr.raw(),
+            ..Regs::ZERO
+        };
+        // SAFETY: forwarded; the caller lends the list page.
+        let status = unsafe { self.call(leaf, version, &mut regs) };
+        (status, regs)
+    }
+
+    /// TDH.EXPORT.RESTORE at leaf version `version`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::export_restore`].
+    #[inline]
+    pub(super) unsafe fn export_restore_at(
+        &mut self,
+        version: u8,
+        gpa_list: GpaListInfo,
+        tdr: TdrPage,
+    ) -> DetailedResult<GpaListInfo, GpaListInfo> {
+        // SAFETY: forwarded; the caller lends the list page.
+        let (status, regs) =
+            unsafe { self.gpa_list_call(Leaf::TdhExportRestore, version, gpa_list, tdr) };
+        list_result(status, &regs)
+    }
+
+    /// TDH.EXPORT.MEM at leaf version `version`: the page checks of [`MemBundle::fill`]
+    /// before any instruction, then the call through the vector-preserving path.
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::export_mem`].
+    #[inline]
+    pub(super) unsafe fn export_mem_at(
+        &mut self,
+        version: u8,
+        gpa_list: GpaListInfo,
+        tdr: TdrPage,
+        bundle: &MemBundle,
+        preserve: Preserve<'_>,
+    ) -> DetailedResult<ExportMem, GpaListInfo> {
         let mut regs = Regs {
             rcx: gpa_list.raw(),
             rdx: tdr.raw(),
             ..Regs::ZERO
         };
         bundle.fill(&mut regs)?;
-        // SAFETY: the caller lends the buffers.
-        let status = unsafe { self.call_migration(Leaf::TdhExportMem, &mut regs, preserve) };
+        // SAFETY: forwarded; the caller lends the buffers.
+        let status = unsafe {
+            self.call_migration_versioned(Leaf::TdhExportMem, version, &mut regs, preserve)
+        };
         let gpa_list = list_result(status, &regs)?;
         Ok(ExportMem {
             gpa_list,

@@ -108,6 +108,27 @@ impl<B: Backend> Host<B> {
         new_pages: Option<HostPhysAddr>,
         preserve: Preserve<'_>,
     ) -> DetailedResult<GpaListInfo, GpaListInfo> {
+        // SAFETY: the caller lends the buffers and gives the new pages up.
+        unsafe { self.import_mem_at(0, gpa_list, tdr, bundle, new_pages, preserve) }
+    }
+
+    /// TDH.IMPORT.MEM at leaf version `version`: the page checks of [`MemBundle::fill`]
+    /// and of the new-page list before any instruction, then the call through the
+    /// vector-preserving path.
+    ///
+    /// # Safety
+    ///
+    /// As [`Host::import_mem`].
+    #[inline]
+    pub(super) unsafe fn import_mem_at(
+        &mut self,
+        version: u8,
+        gpa_list: GpaListInfo,
+        tdr: TdrPage,
+        bundle: &MemBundle,
+        new_pages: Option<HostPhysAddr>,
+        preserve: Preserve<'_>,
+    ) -> DetailedResult<GpaListInfo, GpaListInfo> {
         let mut regs = Regs {
             rcx: gpa_list.raw(),
             rdx: tdr.raw(),
@@ -119,8 +140,10 @@ impl<B: Backend> Host<B> {
                 .map(|p| check_page("new-page list", p))
                 .transpose()?,
         );
-        // SAFETY: the caller lends the buffers and gives the new pages up.
-        let status = unsafe { self.call_migration(Leaf::TdhImportMem, &mut regs, preserve) };
+        // SAFETY: forwarded; the caller lends the buffers and gives the new pages up.
+        let status = unsafe {
+            self.call_migration_versioned(Leaf::TdhImportMem, version, &mut regs, preserve)
+        };
         list_result(status, &regs)
     }
 

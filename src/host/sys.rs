@@ -143,15 +143,7 @@ impl<B: Backend> Host<B> {
     #[inline]
     #[doc(alias = "TDH.SYS.INIT")]
     pub fn sys_init(&mut self) -> DetailedResult<(), CpuidMismatch> {
-        let mut regs = Regs::ZERO;
-        // SAFETY: initializes the module; no host memory changes hands.
-        let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysInit, 0, &mut regs, StatusCode::RndNoEntropy)
-        };
-        if status.is_error() {
-            return Err(cpuid_details(status, &regs));
-        }
-        Ok(())
+        self.init_retrying(Leaf::TdhSysInit, 0)
     }
 
     /// TDH.SYS.LP.INIT (leaf 35): initialize the module on this logical processor.
@@ -165,15 +157,7 @@ impl<B: Backend> Host<B> {
     #[inline]
     #[doc(alias = "TDH.SYS.LP.INIT")]
     pub fn sys_lp_init(&mut self) -> DetailedResult<(), CpuidMismatch> {
-        let mut regs = Regs::ZERO;
-        // SAFETY: initializes the module; no host memory changes hands.
-        let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysLpInit, 0, &mut regs, StatusCode::RndNoEntropy)
-        };
-        if status.is_error() {
-            return Err(cpuid_details(status, &regs));
-        }
-        Ok(())
+        self.init_retrying(Leaf::TdhSysLpInit, 0)
     }
 
     /// TDH.SYS.TDMR.INIT (leaf 36): initialize the PAMT of the TDMR at `tdmr_base`, calling
@@ -244,15 +228,7 @@ impl<B: Backend> Host<B> {
         count: usize,
         hkid: Hkid,
     ) -> Result<()> {
-        check_range("TDMR count", count as u64, 1, MAX_TDMRS as u64)?;
-        let mut regs = Regs {
-            rcx: HostPhysAddr::aligned(tdmr_pointers.raw(), TDMR_INFO_ALIGN)?.raw(),
-            rdx: count as u64,
-            r8: hkid.raw().into(),
-            ..Regs::ZERO
-        };
-        // SAFETY: the module reads the TDMR_INFO array only.
-        Status::check(unsafe { self.call(Leaf::TdhSysConfig, 0, &mut regs) }).map(drop)
+        self.sys_config_at(0, tdmr_pointers, count, hkid, 0, 0, 0)
     }
 
     /// TDH.SYS.SHUTDOWN (leaf 52): prepare a TD-preserving module update, handing off
@@ -284,9 +260,65 @@ impl<B: Backend> Host<B> {
     #[inline]
     #[doc(alias = "TDH.SYS.UPDATE")]
     pub fn sys_update(&mut self) -> Result<()> {
+        self.sys_update_at(0, 0, 0)
+    }
+
+    /// TDH.SYS.INIT or TDH.SYS.LP.INIT at leaf version `version`: no inputs, retried on
+    /// TDX_RND_NO_ENTROPY, [`CpuidMismatch`] details on a class-0x09 failure.
+    #[inline]
+    pub(super) fn init_retrying(
+        &mut self,
+        leaf: Leaf,
+        version: u8,
+    ) -> DetailedResult<(), CpuidMismatch> {
         let mut regs = Regs::ZERO;
+        // SAFETY: initializes the module; no host memory changes hands.
+        let status = unsafe {
+            self.call_retrying_entropy(leaf, version, &mut regs, StatusCode::RndNoEntropy)
+        };
+        if status.is_error() {
+            return Err(cpuid_details(status, &regs));
+        }
+        Ok(())
+    }
+
+    /// TDH.SYS.CONFIG at leaf version `version`: the count and alignment checks, then
+    /// RCX = array, RDX = count, R8 = HKID | `r8_options`, R9, R10 (all zero at version 0).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sys_config_at(
+        &mut self,
+        version: u8,
+        tdmr_pointers: HostPhysAddr,
+        count: usize,
+        hkid: Hkid,
+        r8_options: u64,
+        r9: u64,
+        r10: u64,
+    ) -> Result<()> {
+        check_range("TDMR count", count as u64, 1, MAX_TDMRS as u64)?;
+        let mut regs = Regs {
+            rcx: HostPhysAddr::aligned(tdmr_pointers.raw(), TDMR_INFO_ALIGN)?.raw(),
+            rdx: count as u64,
+            r8: u64::from(hkid.raw()) | r8_options,
+            r9,
+            r10,
+            ..Regs::ZERO
+        };
+        // SAFETY: the module reads the TDMR_INFO array only.
+        Status::check(unsafe { self.call(Leaf::TdhSysConfig, version, &mut regs) }).map(drop)
+    }
+
+    /// TDH.SYS.UPDATE at leaf version `version`, R9 and R10 as given (zero at version 0).
+    #[inline]
+    pub(super) fn sys_update_at(&mut self, version: u8, r9: u64, r10: u64) -> Result<()> {
+        let mut regs = Regs {
+            r9,
+            r10,
+            ..Regs::ZERO
+        };
         // SAFETY: module state only.
-        Status::check(unsafe { self.call(Leaf::TdhSysUpdate, 0, &mut regs) }).map(drop)
+        Status::check(unsafe { self.call(Leaf::TdhSysUpdate, version, &mut regs) }).map(drop)
     }
 }
 

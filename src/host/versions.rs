@@ -12,17 +12,13 @@
 //! is typed.
 
 use super::export::list_result;
-use super::sys::{cpuid_details, CpuidMismatch};
-use super::{check_page, DetailedResult, Host};
-use crate::abi::check::check_range;
+use super::sys::CpuidMismatch;
+use super::{DetailedResult, Host};
 use crate::abi::mig::GpaListInfo;
-use crate::abi::sysinfo::{MAX_TDMRS, TDMR_INFO_ALIGN};
 use crate::abi::{Hkid, HostPhysAddr, TdrPage};
 use crate::call::Backend;
 use crate::error::Result;
 use crate::leaf::Leaf;
-use crate::regs::Regs;
-use crate::status::{Status, StatusCode};
 use crate::xstate::Preserve;
 
 use super::export::{ExportMem, MemBundle};
@@ -50,15 +46,7 @@ impl<B: Backend> Host<B> {
     #[inline]
     #[doc(alias = "TDH.SYS.INIT")]
     pub fn sys_init_v1(&mut self) -> DetailedResult<(), CpuidMismatch> {
-        let mut regs = Regs::ZERO;
-        // SAFETY: initializes the module; no host memory changes hands.
-        let status = unsafe {
-            self.call_retrying_entropy(Leaf::TdhSysInit, 1, &mut regs, StatusCode::RndNoEntropy)
-        };
-        if status.is_error() {
-            return Err(cpuid_details(status, &regs));
-        }
-        Ok(())
+        self.init_retrying(Leaf::TdhSysInit, 1)
     }
 
     /// TDH.SYS.CONFIG version 1 (1.5.28, 1.5.32, 2.0.18): RCX, RDX and the HKID in R8 as
@@ -79,22 +67,12 @@ impl<B: Backend> Host<B> {
         r9: u64,
         r10: u64,
     ) -> Result<()> {
-        check_range("TDMR count", count as u64, 1, MAX_TDMRS as u64)?;
         let dynamic_pamt = if options.dynamic_pamt {
             SysConfigOptions::DYNAMIC_PAMT_BIT
         } else {
             0
         };
-        let mut regs = Regs {
-            rcx: HostPhysAddr::aligned(tdmr_pointers.raw(), TDMR_INFO_ALIGN)?.raw(),
-            rdx: count as u64,
-            r8: u64::from(hkid.raw()) | dynamic_pamt,
-            r9,
-            r10,
-            ..Regs::ZERO
-        };
-        // SAFETY: the module reads the TDMR_INFO array only.
-        Status::check(unsafe { self.call(Leaf::TdhSysConfig, 1, &mut regs) }).map(drop)
+        self.sys_config_at(1, tdmr_pointers, count, hkid, dynamic_pamt, r9, r10)
     }
 
     /// TDH.SYS.UPDATE version 1 (1.5.28, 1.5.32, 2.0.18): R9 and R10 raw (meanings
@@ -106,13 +84,7 @@ impl<B: Backend> Host<B> {
     #[inline]
     #[doc(alias = "TDH.SYS.UPDATE")]
     pub fn sys_update_v1(&mut self, r9: u64, r10: u64) -> Result<()> {
-        let mut regs = Regs {
-            r9,
-            r10,
-            ..Regs::ZERO
-        };
-        // SAFETY: module state only.
-        Status::check(unsafe { self.call(Leaf::TdhSysUpdate, 1, &mut regs) }).map(drop)
+        self.sys_update_at(1, r9, r10)
     }
 
     /// TDH.EXPORT.BLOCKW version 1 (1.5.32, 2.0.18): the registers of
@@ -133,13 +105,8 @@ impl<B: Backend> Host<B> {
         gpa_list: GpaListInfo,
         tdr: TdrPage,
     ) -> DetailedResult<GpaListInfo, GpaListInfo> {
-        let mut regs = Regs {
-            rcx: gpa_list.raw(),
-            rdx: tdr.raw(),
-            ..Regs::ZERO
-        };
         // SAFETY: the caller lends the list page.
-        let status = unsafe { self.call(Leaf::TdhExportBlockw, 1, &mut regs) };
+        let (status, regs) = unsafe { self.gpa_list_call(Leaf::TdhExportBlockw, 1, gpa_list, tdr) };
         list_result(status, &regs)
     }
 
@@ -160,14 +127,8 @@ impl<B: Backend> Host<B> {
         gpa_list: GpaListInfo,
         tdr: TdrPage,
     ) -> DetailedResult<GpaListInfo, GpaListInfo> {
-        let mut regs = Regs {
-            rcx: gpa_list.raw(),
-            rdx: tdr.raw(),
-            ..Regs::ZERO
-        };
         // SAFETY: the caller lends the list page.
-        let status = unsafe { self.call(Leaf::TdhExportRestore, 1, &mut regs) };
-        list_result(status, &regs)
+        unsafe { self.export_restore_at(1, gpa_list, tdr) }
     }
 
     /// TDH.EXPORT.MEM version 1 (1.5.32, 2.0.18): as [`Host::export_mem`] (RCX, RDX,
@@ -189,21 +150,8 @@ impl<B: Backend> Host<B> {
         bundle: &MemBundle,
         preserve: Preserve<'_>,
     ) -> DetailedResult<ExportMem, GpaListInfo> {
-        let mut regs = Regs {
-            rcx: gpa_list.raw(),
-            rdx: tdr.raw(),
-            ..Regs::ZERO
-        };
-        bundle.fill(&mut regs)?;
         // SAFETY: the caller lends the buffers.
-        let status =
-            unsafe { self.call_migration_versioned(Leaf::TdhExportMem, 1, &mut regs, preserve) };
-        let gpa_list = list_result(status, &regs)?;
-        Ok(ExportMem {
-            gpa_list,
-            processed: regs.rdx,
-            problem_entries: status.details_l2(),
-        })
+        unsafe { self.export_mem_at(1, gpa_list, tdr, bundle, preserve) }
     }
 
     /// TDH.IMPORT.MEM version 1 (1.5.32, 2.0.18): as [`Host::import_mem`] (RCX, RDX,
@@ -226,20 +174,7 @@ impl<B: Backend> Host<B> {
         new_pages: Option<HostPhysAddr>,
         preserve: Preserve<'_>,
     ) -> DetailedResult<GpaListInfo, GpaListInfo> {
-        let mut regs = Regs {
-            rcx: gpa_list.raw(),
-            rdx: tdr.raw(),
-            ..Regs::ZERO
-        };
-        bundle.fill(&mut regs)?;
-        regs.r13 = super::page_or_null(
-            new_pages
-                .map(|p| check_page("new-page list", p))
-                .transpose()?,
-        );
         // SAFETY: the caller lends the buffers and gives the new pages up.
-        let status =
-            unsafe { self.call_migration_versioned(Leaf::TdhImportMem, 1, &mut regs, preserve) };
-        list_result(status, &regs)
+        unsafe { self.import_mem_at(1, gpa_list, tdr, bundle, new_pages, preserve) }
     }
 }

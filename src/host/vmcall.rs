@@ -56,7 +56,7 @@ use crate::regs::Regs;
 use crate::status::{TdvmcallCode, TdvmcallStatus};
 
 /// The registers that carry ReportFatalError's message, 8 bytes each, little-endian, in
-/// message order (GHCI; the guest wrapper writes them in the same order).
+/// message order (GHCI). The one table: the guest wrapper writes from it too.
 pub const FATAL_MESSAGE_REGS: [Gpr; 8] = [
     Gpr::R14,
     Gpr::R15,
