@@ -2,70 +2,22 @@
 //! `tdxcall::signal::install`, and the default action still happens when nothing did.
 //!
 //! Each test re-runs this binary as a child process on itself alone (`--exact <name>`), with
-//! `CHILD_ENV` naming the test: the child sets up the dispositions, installs the crate's
+//! `common::child::CHILD_ENV` naming the test: the child sets up the dispositions, installs the crate's
 //! handler, faults, and the parent checks how the child ended. A fresh process per case
 //! keeps the process-wide signal dispositions of one case away from the others.
 #![cfg(all(feature = "std", target_os = "linux", target_arch = "x86_64"))]
 
 mod common;
 
+use common::child::{is_child, no_core_dump, run as run_child, test_name};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-const CHILD_ENV: &str = "TDXCALL_CHAINING_CHILD";
 /// The exit code of the previous handlers below: only they can produce it.
 const PREVIOUS_HANDLER_RAN: i32 = 42;
 /// What the SIGILL handler with SA_SIGINFO exits with if its arguments are not the kernel's.
 const PREVIOUS_HANDLER_GOT_WRONG_ARGUMENTS: i32 = 43;
 /// Printed by the child that makes a thunk call, after checking its status.
 const THUNK_MARKER: &str = "child: thunk returned its fault code";
-
-/// The name of test function `f`, as `--exact` wants it.
-fn test_name<F>(_: F) -> &'static str {
-    let path = std::any::type_name::<F>();
-    path.rsplit("::").next().expect("a path")
-}
-
-/// Whether this process is the child for `test`.
-fn is_child(test: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|name| name == test)
-}
-
-/// How long a child may take: a handler that swallows a fault it should pass on makes the
-/// instruction fault again forever, and that must fail the test, not hang it.
-const CHILD_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Runs `test` alone in a child process and returns how it ended.
-fn run_child(test: &str) -> Output {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let started = Instant::now();
-    while child.try_wait().expect("wait for the child").is_none() {
-        if started.elapsed() > CHILD_DEADLINE {
-            child.kill().expect("kill the child");
-            panic!("child {test} still running after {CHILD_DEADLINE:?}: a fault loops");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // The child has exited; this collects its (small) output.
-    let output = child
-        .wait_with_output()
-        .expect("collect the child's output");
-    eprintln!(
-        "child {test}: {:?}\n--- stdout\n{}--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// Runs `test` as a child and asserts the previous handler ended it, as it should.
 fn assert_previous_handler_ran(test: &str) {
@@ -76,16 +28,6 @@ fn assert_previous_handler_ran(test: &str) {
         "{:?}",
         output.status
     );
-}
-
-/// No core file from the children that are meant to die.
-fn no_core_dump() {
-    let limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: setrlimit reads a valid rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &limit) }, 0);
 }
 
 extern "C" fn exit_previous_handler_ran(_signal: libc::c_int) {
