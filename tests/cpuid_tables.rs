@@ -1,0 +1,94 @@
+//! `tdxcall::cpuid` tables: each later version's table is a named list of differences from
+//! an earlier one; these tests pin those differences entry by entry, so that a change to one
+//! version's data that does not belong in the others shows up here.
+
+use tdxcall::abi::td_params::{CpuidLeaf, CpuidValues};
+use tdxcall::cpuid::{self, CpuidTable, XFAM_MASK_LEAVES};
+
+fn t(version: tdxcall::leaf::ModuleVersion) -> &'static CpuidTable {
+    cpuid::table(version).expect("modelled version")
+}
+
+/// Every value a table yields, one line each (lookup, configurable, XFAM masks, bitmap).
+fn dump(table: &CpuidTable) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, e) in table.lookup.iter().enumerate() {
+        out.push(format!("lookup {i} {e:?}"));
+    }
+    for (i, c) in table.configurable.iter().enumerate() {
+        out.push(format!("configurable {i} {c:?}"));
+    }
+    for leaf in XFAM_MASK_LEAVES {
+        let masks = table.xfam_masks(leaf).expect("an XFAM mask leaf");
+        for (bit, m) in masks.iter().enumerate() {
+            out.push(format!("xfam {leaf:?} {bit} {m:?}"));
+        }
+    }
+    out.push(format!("fixed0_bitmap {:?}", table.fixed0_bitmap));
+    out
+}
+
+/// Temporary check for the restructuring: writes every table's dump to the file named by
+/// `TDXCALL_CPUID_DUMP` (nothing to check when unset).
+#[test]
+fn dump_all_tables_when_asked() {
+    let Ok(path) = std::env::var("TDXCALL_CPUID_DUMP") else {
+        return;
+    };
+    let mut text = String::new();
+    for table in cpuid::TABLES {
+        for line in dump(table) {
+            text.push_str(&format!("{} {line}\n", table.version));
+        }
+    }
+    std::fs::write(path, text).expect("write the dump");
+}
+
+const LEAF_7_1: CpuidLeaf = CpuidLeaf { leaf: 7, subleaf: 1 };
+
+#[test]
+fn v1_5_32_is_2_0_18_except_leaf_7_1() {
+    let old = t(cpuid::V1_5_32);
+    let new = t(cpuid::V2_0_18);
+    assert_eq!(old.lookup.len(), new.lookup.len());
+    assert_eq!(old.configurable.len(), new.configurable.len());
+    assert_eq!(old.fixed0_bitmap, new.fixed0_bitmap);
+    for (a, b) in old.lookup.iter().zip(new.lookup) {
+        if a.leaf == LEAF_7_1 {
+            assert_eq!(a.fixed0_or_dynamic.eax, 0xFB77_E20F);
+            assert_eq!(b.fixed0_or_dynamic.eax, 0xFB57_E200);
+            let mut patched = *b;
+            patched.fixed0_or_dynamic.eax = a.fixed0_or_dynamic.eax;
+            assert_eq!(*a, patched, "7.1 differs only in fixed0 EAX");
+        } else {
+            assert_eq!(a, b);
+        }
+    }
+    for (a, b) in old.configurable.iter().zip(new.configurable) {
+        if a.leaf == LEAF_7_1 {
+            assert_eq!(a.allow_direct.eax, 0x0488_1DB0);
+            assert_eq!(b.allow_direct.eax, 0x04A8_1DBF);
+            let mut patched = *b;
+            patched.allow_direct.eax = a.allow_direct.eax;
+            assert_eq!(*a, patched, "7.1 differs only in ALLOW_DIRECT EAX");
+        } else {
+            assert_eq!(a, b);
+        }
+    }
+    for leaf in XFAM_MASK_LEAVES {
+        let a = old.xfam_masks(leaf).expect("mask leaf");
+        let b = new.xfam_masks(leaf).expect("mask leaf");
+        for bit in 0..a.len() {
+            if leaf == LEAF_7_1 && (bit == 17 || bit == 18) {
+                assert_eq!(a[bit], CpuidValues::default(), "1.5.32 has no AMX mask");
+                let amx = CpuidValues {
+                    eax: 0x0020_0000,
+                    ..CpuidValues::default()
+                };
+                assert_eq!(b[bit], amx, "2.0.18's XFAM[{bit}] mask on 7.1");
+            } else {
+                assert_eq!(a[bit], b[bit], "{leaf:?} XFAM[{bit}]");
+            }
+        }
+    }
+}
