@@ -44,7 +44,10 @@ fn dump_all_tables_when_asked() {
     std::fs::write(path, text).expect("write the dump");
 }
 
-const LEAF_7_1: CpuidLeaf = CpuidLeaf { leaf: 7, subleaf: 1 };
+const LEAF_7_1: CpuidLeaf = CpuidLeaf {
+    leaf: 7,
+    subleaf: 1,
+};
 
 #[test]
 fn v1_5_32_is_2_0_18_except_leaf_7_1() {
