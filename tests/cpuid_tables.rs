@@ -95,3 +95,76 @@ fn v1_5_32_is_2_0_18_except_leaf_7_1() {
         }
     }
 }
+
+#[test]
+fn v1_5_05_is_1_5_01_with_0x1f_configured_0xb_0x1a_added_and_7_1_0xa_changed() {
+    let old = t(cpuid::V1_5_01);
+    let new = t(cpuid::V1_5_05);
+    assert_eq!(old.fixed0_bitmap, None);
+    assert_eq!(new.fixed0_bitmap, None);
+    let added: Vec<(u32, u32)> = new.lookup[old.lookup.len()..]
+        .iter()
+        .map(|e| (e.leaf.leaf, e.leaf.subleaf))
+        .collect();
+    assert_eq!(
+        added,
+        [(0xB, 0), (0xB, 1), (0xB, 2), (0x1A, cpuid::NO_SUBLEAF)]
+    );
+    let mut topology = 0;
+    for (a, b) in old.lookup.iter().zip(new.lookup) {
+        let mut expect = *a;
+        match (a.leaf.leaf, a.leaf.subleaf) {
+            (7, 1) => {
+                expect.fixed0_or_dynamic.eax = 0xFBFF_E28F;
+                expect.fixed0_or_dynamic.edx = 0xFFFF_FBCF;
+            }
+            (0xA, _) => expect.verify_mask.ecx = 0xFFFF_FFF0,
+            (0x1F, n) => {
+                assert!(a.faulting && a.config_index.is_none());
+                expect.faulting = false;
+                expect.fixed0_or_dynamic = CpuidValues {
+                    eax: 0xFFFF_FFE0,
+                    ebx: 0xFFFF_0000,
+                    ecx: 0xFFFF_0000,
+                    edx: 0xFFFF_FFFF,
+                };
+                expect.config_index = Some(12 + u8::try_from(n).expect("small subleaf"));
+                topology += 1;
+            }
+            _ => {}
+        }
+        assert_eq!(*b, expect, "{:?}", a.leaf);
+    }
+    assert_eq!(topology, 6, "0x1F.0-5");
+    assert_eq!(new.configurable.len(), old.configurable.len() + 6);
+    for (a, b) in old.configurable.iter().zip(new.configurable) {
+        let mut expect = *a;
+        if a.leaf == LEAF_7_1 {
+            expect.allow_direct.eax = 0x0400_1D30;
+            expect.allow_direct.edx = 0x430;
+        }
+        assert_eq!(*b, expect, "{:?}", a.leaf);
+    }
+    for (n, c) in new.configurable[old.configurable.len()..]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            c.leaf,
+            CpuidLeaf {
+                leaf: 0x1F,
+                subleaf: n as u32
+            }
+        );
+        assert_eq!(new.lookup[usize::from(c.lookup_index)].leaf, c.leaf);
+        assert_eq!(c.allow_direct, CpuidValues::default());
+    }
+    for leaf in XFAM_MASK_LEAVES {
+        let a = old.xfam_masks(leaf).expect("mask leaf");
+        let b = new.xfam_masks(leaf).expect("mask leaf");
+        for bit in 0..a.len() {
+            let changed = leaf == LEAF_7_1 && matches!(bit, 2 | 5 | 6 | 7);
+            assert_eq!(a[bit] != b[bit], changed, "{leaf:?} XFAM[{bit}]");
+        }
+    }
+}
