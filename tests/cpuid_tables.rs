@@ -9,41 +9,6 @@ fn t(version: tdxcall::leaf::ModuleVersion) -> &'static CpuidTable {
     cpuid::table(version).expect("modelled version")
 }
 
-/// Every value a table yields, one line each (lookup, configurable, XFAM masks, bitmap).
-fn dump(table: &CpuidTable) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, e) in table.lookup.iter().enumerate() {
-        out.push(format!("lookup {i} {e:?}"));
-    }
-    for (i, c) in table.configurable.iter().enumerate() {
-        out.push(format!("configurable {i} {c:?}"));
-    }
-    for leaf in XFAM_MASK_LEAVES {
-        let masks = table.xfam_masks(leaf).expect("an XFAM mask leaf");
-        for (bit, m) in masks.iter().enumerate() {
-            out.push(format!("xfam {leaf:?} {bit} {m:?}"));
-        }
-    }
-    out.push(format!("fixed0_bitmap {:?}", table.fixed0_bitmap));
-    out
-}
-
-/// Temporary check for the restructuring: writes every table's dump to the file named by
-/// `TDXCALL_CPUID_DUMP` (nothing to check when unset).
-#[test]
-fn dump_all_tables_when_asked() {
-    let Ok(path) = std::env::var("TDXCALL_CPUID_DUMP") else {
-        return;
-    };
-    let mut text = String::new();
-    for table in cpuid::TABLES {
-        for line in dump(table) {
-            text.push_str(&format!("{} {line}\n", table.version));
-        }
-    }
-    std::fs::write(path, text).expect("write the dump");
-}
-
 const LEAF_7_1: CpuidLeaf = CpuidLeaf {
     leaf: 7,
     subleaf: 1,
