@@ -133,3 +133,82 @@ fn v1_5_05_is_1_5_01_with_0x1f_configured_0xb_0x1a_added_and_7_1_0xa_changed() {
         }
     }
 }
+
+/// The (leaf, subleaf, what) of every shared entry that differs between two tables.
+fn changed(old: &CpuidTable, new: &CpuidTable) -> Vec<(u32, u32, &'static str)> {
+    let mut out = Vec::new();
+    for (a, b) in old.lookup.iter().zip(new.lookup) {
+        assert_eq!(a.leaf, b.leaf, "shared entries keep their order");
+        let fields: [(&str, bool); 7] = [
+            ("faulting", a.faulting != b.faulting),
+            ("verify_mask", a.verify_mask != b.verify_mask),
+            ("verify_value", a.verify_value != b.verify_value),
+            ("verify_same", a.verify_same != b.verify_same),
+            ("fixed0", a.fixed0_or_dynamic != b.fixed0_or_dynamic),
+            ("fixed1", a.fixed1 != b.fixed1),
+            ("config_index", a.config_index != b.config_index),
+        ];
+        for (name, differs) in fields {
+            if differs {
+                out.push((a.leaf.leaf, a.leaf.subleaf, name));
+            }
+        }
+    }
+    for (a, b) in old.configurable.iter().zip(new.configurable) {
+        assert_eq!(a.leaf, b.leaf, "shared entries keep their order");
+        if a.config_direct != b.config_direct {
+            out.push((a.leaf.leaf, a.leaf.subleaf, "config_direct"));
+        }
+        if a.allow_direct != b.allow_direct {
+            out.push((a.leaf.leaf, a.leaf.subleaf, "allow_direct"));
+        }
+        assert_eq!(a.lookup_index, b.lookup_index);
+    }
+    out
+}
+
+#[test]
+fn v2_0_18_is_1_5_05_with_appended_entries_and_named_changes() {
+    let old = t(cpuid::V1_5_05);
+    let new = t(cpuid::V2_0_18);
+    assert_eq!(new.lookup.len(), old.lookup.len() + 11);
+    assert_eq!(new.configurable.len(), old.configurable.len() + 10);
+    const NS: u32 = cpuid::NO_SUBLEAF;
+    let expect: Vec<(u32, u32, &str)> = vec![
+        (4, 0, "fixed0"),
+        (4, 1, "fixed0"),
+        (4, 2, "fixed0"),
+        (7, 0, "verify_same"),
+        (7, 1, "fixed0"),
+        (0xA, NS, "verify_mask"),
+        (0x8000_0008, NS, "verify_mask"),
+        (0x8000_0008, NS, "verify_value"),
+        (0x8000_0008, NS, "fixed0"),
+        (6, NS, "faulting"),
+        (6, NS, "fixed0"),
+        (6, NS, "fixed1"),
+        (0x19, NS, "fixed0"),
+        (0x19, NS, "config_index"),
+        (0x8000_0006, NS, "faulting"),
+        (0x8000_0006, NS, "fixed0"),
+        (0x8000_0006, NS, "fixed1"),
+        (0x23, 1, "verify_mask"),
+        (0xB, 2, "fixed0"),
+        (1, NS, "allow_direct"),
+        (4, 0, "config_direct"),
+        (4, 1, "config_direct"),
+        (4, 2, "config_direct"),
+        (7, 0, "allow_direct"),
+        (7, 1, "allow_direct"),
+        (0x8000_0008, NS, "config_direct"),
+    ];
+    assert_eq!(changed(old, new), expect);
+    for leaf in XFAM_MASK_LEAVES {
+        let a = old.xfam_masks(leaf).expect("mask leaf");
+        let b = new.xfam_masks(leaf).expect("mask leaf");
+        for bit in 0..a.len() {
+            let differs = leaf == LEAF_7_1 && matches!(bit, 2 | 17 | 18);
+            assert_eq!(a[bit] != b[bit], differs, "{leaf:?} XFAM[{bit}]");
+        }
+    }
+}
