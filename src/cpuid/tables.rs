@@ -16,20 +16,25 @@
 //! fixed0_or_dynamic and fixed1, then the configurable index); one `configurable(..)` row per
 //! CPUID_CONFIG_LEAVES entry (leaf, subleaf, config_direct, allow_direct, lookup index); and
 //! the five XFAM mask tables (leaf 1, 7.0, 7.1, 0xD.0, 0xD.1) indexed by XFAM bit 0-18.
-//! Registers absent from an initializer in the source are 0 here. The 1.5.01 to 1.5.05
-//! differences reproduce the list in the project's CPUID reference (section 4); the
+//! Registers absent from an initializer in the source are 0 here. Each table is declared
+//! once: 1.5.01 as rows; 1.5.05 as 1.5.01's rows plus its added rows and a named list of
+//! differences (`V1_5_05_FROM_1_5_01`, which reproduces the list in the project's CPUID
+//! reference, section 4); 2.0.18 likewise from 1.5.05 (`V2_0_18_FROM_1_5_05`: 2.0.18 keeps
+//! 1.5.05's entries in order and appends); 1.5.32 as below. A listed difference that names no
+//! entry or changes nothing fails the build. The
 //! 2.0.18 ordered lookup table (97 rows) is not transcribed: only its fixed-0 leaf bitmap
 //! constant is, which is what the guest-time rules read (1.5.32 has the same constant).
 //! 1.5.32's table was read in full against 2.0.18's: they differ only in leaf 7.1 (fixed0
 //! EAX 0xFB77E20F vs 0xFB57E200, ALLOW_DIRECT EAX 0x04881DB0 vs 0x04A81DBF, and 2.0.18's
-//! extra XFAM[17]/[18] mask 0x200000 on EAX).
+//! extra XFAM[17]/[18] mask 0x200000 on EAX), so 1.5.32's rows are not written out: they are
+//! 2.0.18's with that list of differences (`V1_5_32_FROM_2_0_18`) applied at compile time.
 
 #![allow(clippy::unreadable_literal)]
 
-use super::{ConfigurableEntry, LookupEntry, NO_SUBLEAF as NS};
+use super::{ConfigurableEntry, LookupEntry, Reg, NO_SUBLEAF as NS, XFAM_MASK_LEAVES};
+use crate::abi::td_params::{CpuidLeaf, CpuidValues};
 
 const NOFAULT: bool = false;
-#[allow(dead_code)]
 const FAULT: bool = true;
 const NONE: Option<u8> = None;
 
@@ -87,7 +92,13 @@ pub(super) const V2_0_18_FIXED0_BITMAP: u64 = 0x0380_0005_08CF_D308;
 
 // ---- V1_5_01 ----
 /// Lookup entries, in the module's index order.
-pub(super) static V1_5_01_LOOKUP: [LookupEntry; 64] = [
+pub(super) static V1_5_01_LOOKUP: [LookupEntry; 64] = V1_5_01_LOOKUP_ROWS;
+/// Configurable entries, in CPUID_CONFIG_LEAVES order.
+pub(super) static V1_5_01_CONFIGURABLE: [ConfigurableEntry; 12] = V1_5_01_CONFIGURABLE_ROWS;
+/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
+pub(super) static V1_5_01_XFAM: [[[u32; 4]; 19]; 5] = V1_5_01_XFAM_ROWS;
+/// Lookup entries, in the module's index order.
+const V1_5_01_LOOKUP_ROWS: [LookupEntry; 64] = [
     // 0
     lookup(
         1,
@@ -858,7 +869,7 @@ pub(super) static V1_5_01_LOOKUP: [LookupEntry; 64] = [
     ),
 ];
 /// Configurable entries, in CPUID_CONFIG_LEAVES order.
-pub(super) static V1_5_01_CONFIGURABLE: [ConfigurableEntry; 12] = [
+const V1_5_01_CONFIGURABLE_ROWS: [ConfigurableEntry; 12] = [
     configurable(
         1,
         NS,
@@ -903,7 +914,7 @@ pub(super) static V1_5_01_CONFIGURABLE: [ConfigurableEntry; 12] = [
     configurable(0x23, 0, [0, 0, 0, 0], [0xF, 0, 0, 0], 59),                  // 11
 ];
 /// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
-pub(super) static V1_5_01_XFAM: [[[u32; 4]; 19]; 5] = [
+const V1_5_01_XFAM_ROWS: [[[u32; 4]; 19]; 5] = [
     [
         // leaf 0x1.NS
         [0, 0, 0, 0],          // XFAM[0]
@@ -1016,777 +1027,10 @@ pub(super) static V1_5_01_XFAM: [[[u32; 4]; 19]; 5] = [
     ],
 ];
 
-// ---- V1_5_05 ----
-/// Lookup entries, in the module's index order.
-pub(super) static V1_5_05_LOOKUP: [LookupEntry; 68] = [
-    // 0
-    lookup(
-        1,
-        NS,
-        NOFAULT,
-        [0, 0xFF00, 0x47FAA217, 0x1FA9FBFF],
-        [0, 0x800, 0x47FAA217, 0x1FA9FBFF],
-        [0xF000C000, 0xFFFF, 0xF7FFFF9F, 0xFFFFFFFF],
-        [0xF000C000, 0xFF0000FF, 0x8010060, 0x40120400],
-        [0, 0, 0x80000000, 0x200],
-        Some(0),
-    ),
-    // 1
-    lookup(
-        4,
-        0,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 4],
-        [0, 0, 0, 0],
-        Some(1),
-    ),
-    // 2
-    lookup(
-        4,
-        1,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 4],
-        [0, 0, 0, 0],
-        Some(2),
-    ),
-    // 3
-    lookup(
-        4,
-        2,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 4],
-        [0, 0, 0, 0],
-        Some(3),
-    ),
-    // 4
-    lookup(
-        4,
-        3,
-        NOFAULT,
-        [0xE0, 0xFFF, 0, 1],
-        [0x60, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(4),
-    ),
-    // 5
-    lookup(
-        7,
-        0,
-        NOFAULT,
-        [0xFFFFFFFF, 0x219424C3, 0x99000000, 0xFC082600],
-        [2, 0x219424C3, 0x99000000, 0xFC080400],
-        [0xFFFFFFFF, 0xFFFFFFFB, 0xBFC1FF6F, 0xFFEBFFFF],
-        [0, 0x404006, 0x643E8010, 0x2298C3],
-        [0, 0, 0, 0],
-        Some(5),
-    ),
-    // 6
-    lookup(
-        7,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFBFFE28F, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFBCF],
-        [0, 0, 0, 0],
-        Some(6),
-    ),
-    // 7
-    lookup(
-        0xA,
-        NS,
-        NOFAULT,
-        [0xFF00, 0, 0xFFFFFFF0, 0x8000],
-        [0x800, 0, 0, 0x8000],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFF6000],
-        [0, 0, 0, 0],
-        Some(7),
-    ),
-    // 8
-    lookup(
-        0x1C,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(8),
-    ),
-    // 9
-    lookup(
-        0x80000008,
-        NS,
-        NOFAULT,
-        [0xFF, 0x200, 0, 0],
-        [0x34, 0x200, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFF0000, 0xFFFFFDFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(9),
-    ),
-    // 10
-    lookup(
-        0,
-        NS,
-        NOFAULT,
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0x756E6547, 0x6C65746E, 0x49656E69],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFDC, 0, 0, 0],
-        [0x23, 0, 0, 0],
-        NONE,
-    ),
-    // 11
-    lookup(
-        3,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 12
-    lookup(
-        4,
-        4,
-        NOFAULT,
-        [0x1F, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 13
-    lookup(
-        6,
-        NS,
-        FAULT,
-        [0x800000, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0x800000, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 14
-    lookup(
-        7,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0x17],
-        [0, 0, 0, 0x17],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFC0],
-        [0, 0, 0, 0],
-        Some(10),
-    ),
-    // 15
-    lookup(
-        8,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 16
-    lookup(
-        0xD,
-        0,
-        NOFAULT,
-        [3, 0, 0, 0],
-        [3, 0, 0, 0],
-        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFF9FD18, 0xFFFFFFFF, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 17
-    lookup(
-        0xD,
-        1,
-        NOFAULT,
-        [0xF, 0, 0x1800, 0],
-        [0xF, 0, 0x1800, 0],
-        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFE0, 0xFFFFFFFF, 0xFFFF26FF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 18
-    lookup(
-        0xD,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 19
-    lookup(
-        0xD,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 20
-    lookup(
-        0xD,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 21
-    lookup(
-        0xD,
-        5,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 22
-    lookup(
-        0xD,
-        6,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 23
-    lookup(
-        0xD,
-        7,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 24
-    lookup(
-        0xD,
-        8,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 25
-    lookup(
-        0xD,
-        9,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 26
-    lookup(
-        0xD,
-        0xA,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 27
-    lookup(
-        0xD,
-        0xB,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 28
-    lookup(
-        0xD,
-        0xC,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 29
-    lookup(
-        0xD,
-        0xD,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 30
-    lookup(
-        0xD,
-        0xE,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 31
-    lookup(
-        0xD,
-        0xF,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 32
-    lookup(
-        0xD,
-        0x10,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 33
-    lookup(
-        0xD,
-        0x11,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 34
-    lookup(
-        0xD,
-        0x12,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 35
-    lookup(
-        0xE,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 36
-    lookup(
-        0x11,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 37
-    lookup(
-        0x12,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 38
-    lookup(
-        0x13,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 39
-    lookup(
-        0x14,
-        0,
-        NOFAULT,
-        [0xFFFFFFFF, 0, 0, 0],
-        [1, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFE00, 0x7FFFFFF0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 40
-    lookup(
-        0x14,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFF8, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 41
-    lookup(
-        0x15,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFE, 0, 0xFE8287BF, 0xFFFFFFFF],
-        [1, 0, 0x17D7840, 0],
-        NONE,
-    ),
-    // 42
-    lookup(
-        0x19,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFF8, 0xFFFFFFEB, 0xFFFFFFFD, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 43
-    lookup(
-        0x1D,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 44
-    lookup(
-        0x1D,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 45
-    lookup(
-        0x1E,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 46
-    lookup(
-        0x1F,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(12),
-    ),
-    // 47
-    lookup(
-        0x1F,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(13),
-    ),
-    // 48
-    lookup(
-        0x1F,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(14),
-    ),
-    // 49
-    lookup(
-        0x1F,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(15),
-    ),
-    // 50
-    lookup(
-        0x1F,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(16),
-    ),
-    // 51
-    lookup(
-        0x1F,
-        5,
-        NOFAULT,
-        [0, 0, 0xFF00, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(17),
-    ),
-    // 52
-    lookup(
-        0x20,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 53
-    lookup(
-        0x21,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0x9A8B91B6, 0xDFDFDFDF, 0xA7BBAB93],
-        [0, 0x65746E49, 0x20202020, 0x5844546C],
-        NONE,
-    ),
-    // 54
-    lookup(
-        0x80000000,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x7FFFFFF7, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x80000008, 0, 0, 0],
-        NONE,
-    ),
-    // 55
-    lookup(
-        0x80000001,
-        NS,
-        NOFAULT,
-        [0, 0, 0x121, 0x2C100800],
-        [0, 0, 0x121, 0x2C100800],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEDE, 0xD3EFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 56
-    lookup(
-        0x80000006,
-        NS,
-        FAULT,
-        [0, 0, 0xFF, 0],
-        [0, 0, 0x40, 0],
-        [0, 0, 0xFF, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 57
-    lookup(
-        0x80000007,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0x100],
-        [0, 0, 0, 0x100],
-        [0, 0, 0, 0x100],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 58
-    lookup(
-        0x22,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 59
-    lookup(
-        0x23,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFF0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(11),
-    ),
-    // 60
-    lookup(
-        0x23,
-        1,
-        NOFAULT,
-        [0xFFFFFF00, 0xFFFFFFF0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 61
-    lookup(
-        0x23,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 62
-    lookup(
-        0x23,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 63
-    lookup(
-        5,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFF0000, 0xFFFF0000, 0xFFFFFFFC, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
+// ---- V1_5_05: 1.5.01's table with the differences below ----
+
+/// The lookup entries 1.5.05 adds after 1.5.01's 64 (indices 64 to 67).
+const V1_5_05_NEW_LOOKUP: [LookupEntry; 4] = [
     // 64
     lookup(
         0xB,
@@ -1835,991 +1079,104 @@ pub(super) static V1_5_05_LOOKUP: [LookupEntry; 68] = [
         [0, 0, 0, 0],
         NONE,
     ),
-];
-/// Configurable entries, in CPUID_CONFIG_LEAVES order.
-pub(super) static V1_5_05_CONFIGURABLE: [ConfigurableEntry; 18] = [
-    configurable(
-        1,
-        NS,
-        [0xFFF3FFF, 0xFF0000, 0, 0],
-        [0, 0, 0x31044D88, 0xB8440000],
-        0,
-    ), // 0
-    configurable(
-        4,
-        0,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 0xFFFFFFFB],
-        [0, 0, 0, 0],
-        1,
-    ), // 1
-    configurable(
-        4,
-        1,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 0xFFFFFFFB],
-        [0, 0, 0, 0],
-        2,
-    ), // 2
-    configurable(
-        4,
-        2,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 0xFFFFFFFB],
-        [0, 0, 0, 0],
-        3,
-    ), // 3
-    configurable(
-        4,
-        3,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        4,
-    ), // 4
-    configurable(7, 0, [0, 0, 0, 0], [0, 0xDC2B9B18, 0x2417F65, 0x5411C], 5), // 5
-    configurable(7, 1, [0, 0, 0, 0], [0x4001D30, 0, 0, 0x430], 6),            // 6
-    configurable(0xA, NS, [0, 0, 0, 0], [0, 0, 0, 0], 7),                     // 7
-    configurable(0x1C, NS, [0, 0, 0, 0], [0xFF, 0, 0, 0], 8),                 // 8
-    configurable(0x80000008, NS, [0, 0, 0, 0], [0, 0x200, 0, 0], 9),          // 9
-    configurable(7, 2, [0, 0, 0, 0], [0, 0, 0, 0x28], 14),                    // 10
-    configurable(0x23, 0, [0, 0, 0, 0], [0xF, 0, 0, 0], 59),                  // 11
-    configurable(0x1F, 0, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 46),       // 12
-    configurable(0x1F, 1, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 47),       // 13
-    configurable(0x1F, 2, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 48),       // 14
-    configurable(0x1F, 3, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 49),       // 15
-    configurable(0x1F, 4, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 50),       // 16
-    configurable(0x1F, 5, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 51),       // 17
-];
-/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
-pub(super) static V1_5_05_XFAM: [[[u32; 4]; 19]; 5] = [
-    [
-        // leaf 0x1.NS
-        [0, 0, 0, 0],          // XFAM[0]
-        [0, 0, 0, 0],          // XFAM[1]
-        [0, 0, 0x30001000, 0], // XFAM[2]
-        [0, 0, 0, 0],          // XFAM[3]
-        [0, 0, 0, 0],          // XFAM[4]
-        [0, 0, 0, 0],          // XFAM[5]
-        [0, 0, 0, 0],          // XFAM[6]
-        [0, 0, 0, 0],          // XFAM[7]
-        [0, 0, 0, 0],          // XFAM[8]
-        [0, 0, 0, 0],          // XFAM[9]
-        [0, 0, 0, 0],          // XFAM[10]
-        [0, 0, 0, 0],          // XFAM[11]
-        [0, 0, 0, 0],          // XFAM[12]
-        [0, 0, 0, 0],          // XFAM[13]
-        [0, 0, 0, 0],          // XFAM[14]
-        [0, 0, 0, 0],          // XFAM[15]
-        [0, 0, 0, 0],          // XFAM[16]
-        [0, 0, 0, 0],          // XFAM[17]
-        [0, 0, 0, 0],          // XFAM[18]
-    ],
-    [
-        // leaf 0x7.0
-        [0, 0, 0, 0],                      // XFAM[0]
-        [0, 0, 0, 0],                      // XFAM[1]
-        [0, 0x20, 0x600, 0],               // XFAM[2]
-        [0, 0, 0, 0],                      // XFAM[3]
-        [0, 0, 0, 0],                      // XFAM[4]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[5]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[6]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[7]
-        [0, 0x2000000, 0, 0],              // XFAM[8]
-        [0, 0, 8, 0],                      // XFAM[9]
-        [0, 0, 0, 0],                      // XFAM[10]
-        [0, 0, 0x80, 0x100000],            // XFAM[11]
-        [0, 0, 0x80, 0x100000],            // XFAM[12]
-        [0, 0, 0, 0],                      // XFAM[13]
-        [0, 0, 0, 0x20],                   // XFAM[14]
-        [0, 0, 0, 0x80000],                // XFAM[15]
-        [0, 0, 0, 0],                      // XFAM[16]
-        [0, 0, 0, 0x3400000],              // XFAM[17]
-        [0, 0, 0, 0x3400000],              // XFAM[18]
-    ],
-    [
-        // leaf 0x7.1
-        [0, 0, 0, 0],        // XFAM[0]
-        [0, 0, 0, 0],        // XFAM[1]
-        [0x10, 0, 0, 0x430], // XFAM[2]
-        [0, 0, 0, 0],        // XFAM[3]
-        [0, 0, 0, 0],        // XFAM[4]
-        [0x20, 0, 0, 0],     // XFAM[5]
-        [0x20, 0, 0, 0],     // XFAM[6]
-        [0x20, 0, 0, 0],     // XFAM[7]
-        [0, 0, 0, 0],        // XFAM[8]
-        [0, 0, 0, 0],        // XFAM[9]
-        [0, 0, 0, 0],        // XFAM[10]
-        [0, 0, 0, 0],        // XFAM[11]
-        [0, 0, 0, 0],        // XFAM[12]
-        [0, 0, 0, 0],        // XFAM[13]
-        [0, 0, 0, 0],        // XFAM[14]
-        [0, 0, 0, 0],        // XFAM[15]
-        [0, 0, 0, 0],        // XFAM[16]
-        [0, 0, 0, 0],        // XFAM[17]
-        [0, 0, 0, 0],        // XFAM[18]
-    ],
-    [
-        // leaf 0xd.0
-        [0, 0, 0, 0],       // XFAM[0]
-        [0, 0, 0, 0],       // XFAM[1]
-        [4, 0, 0, 0],       // XFAM[2]
-        [0, 0, 0, 0],       // XFAM[3]
-        [0, 0, 0, 0],       // XFAM[4]
-        [0xE0, 0, 0, 0],    // XFAM[5]
-        [0xE0, 0, 0, 0],    // XFAM[6]
-        [0xE0, 0, 0, 0],    // XFAM[7]
-        [0, 0, 0, 0],       // XFAM[8]
-        [0x200, 0, 0, 0],   // XFAM[9]
-        [0, 0, 0, 0],       // XFAM[10]
-        [0, 0, 0, 0],       // XFAM[11]
-        [0, 0, 0, 0],       // XFAM[12]
-        [0, 0, 0, 0],       // XFAM[13]
-        [0, 0, 0, 0],       // XFAM[14]
-        [0, 0, 0, 0],       // XFAM[15]
-        [0, 0, 0, 0],       // XFAM[16]
-        [0x60000, 0, 0, 0], // XFAM[17]
-        [0x60000, 0, 0, 0], // XFAM[18]
-    ],
-    [
-        // leaf 0xd.1
-        [0, 0, 0, 0],      // XFAM[0]
-        [0, 0, 0, 0],      // XFAM[1]
-        [0, 0, 0, 0],      // XFAM[2]
-        [0, 0, 0, 0],      // XFAM[3]
-        [0, 0, 0, 0],      // XFAM[4]
-        [0, 0, 0, 0],      // XFAM[5]
-        [0, 0, 0, 0],      // XFAM[6]
-        [0, 0, 0, 0],      // XFAM[7]
-        [0, 0, 0x100, 0],  // XFAM[8]
-        [0, 0, 0, 0],      // XFAM[9]
-        [0, 0, 0, 0],      // XFAM[10]
-        [0, 0, 0x1800, 0], // XFAM[11]
-        [0, 0, 0x1800, 0], // XFAM[12]
-        [0, 0, 0, 0],      // XFAM[13]
-        [0, 0, 0x4000, 0], // XFAM[14]
-        [0, 0, 0x8000, 0], // XFAM[15]
-        [0, 0, 0, 0],      // XFAM[16]
-        [0, 0, 0, 0],      // XFAM[17]
-        [0, 0, 0, 0],      // XFAM[18]
-    ],
 ];
 
-// ---- V2_0_18 ----
+/// The configurable entries 1.5.05 adds after 1.5.01's 12 (indices 12 to 17): the 0x1F
+/// topology leaves become host-configured.
+const V1_5_05_NEW_CONFIGURABLE: [ConfigurableEntry; 6] = [
+    configurable(0x1F, 0, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 46), // 12
+    configurable(0x1F, 1, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 47), // 13
+    configurable(0x1F, 2, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 48), // 14
+    configurable(0x1F, 3, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 49), // 15
+    configurable(0x1F, 4, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 50), // 16
+    configurable(0x1F, 5, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 51), // 17
+];
+
+/// 1.5.05's changes to the entries it shares with 1.5.01 (the CPUID reference's section 4
+/// list): 7.1 gains LASS and more, 0xA checks fewer ECX bits, and 0x1F.0-5 stop faulting and
+/// become configurable, their topology fields dynamic.
+const V1_5_05_FROM_1_5_01: [Diff; 27] = [
+    Diff::Lookup(LEAF_7_1, LookupWord::Fixed0OrDynamic, Reg::Eax, 0xFBFFE28F),
+    Diff::Lookup(LEAF_7_1, LookupWord::Fixed0OrDynamic, Reg::Edx, 0xFFFFFBCF),
+    Diff::Lookup(
+        leaf_sub(0xA, NS),
+        LookupWord::VerifyMask,
+        Reg::Ecx,
+        0xFFFFFFF0,
+    ),
+    Diff::LookupSet(
+        leaf_sub(0x1F, 0),
+        LookupWord::Fixed0OrDynamic,
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+    ),
+    Diff::Faulting(leaf_sub(0x1F, 0), NOFAULT),
+    Diff::ConfigIndex(leaf_sub(0x1F, 0), Some(12)),
+    Diff::LookupSet(
+        leaf_sub(0x1F, 1),
+        LookupWord::Fixed0OrDynamic,
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+    ),
+    Diff::Faulting(leaf_sub(0x1F, 1), NOFAULT),
+    Diff::ConfigIndex(leaf_sub(0x1F, 1), Some(13)),
+    Diff::LookupSet(
+        leaf_sub(0x1F, 2),
+        LookupWord::Fixed0OrDynamic,
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+    ),
+    Diff::Faulting(leaf_sub(0x1F, 2), NOFAULT),
+    Diff::ConfigIndex(leaf_sub(0x1F, 2), Some(14)),
+    Diff::LookupSet(
+        leaf_sub(0x1F, 3),
+        LookupWord::Fixed0OrDynamic,
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+    ),
+    Diff::Faulting(leaf_sub(0x1F, 3), NOFAULT),
+    Diff::ConfigIndex(leaf_sub(0x1F, 3), Some(15)),
+    Diff::LookupSet(
+        leaf_sub(0x1F, 4),
+        LookupWord::Fixed0OrDynamic,
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+    ),
+    Diff::Faulting(leaf_sub(0x1F, 4), NOFAULT),
+    Diff::ConfigIndex(leaf_sub(0x1F, 4), Some(16)),
+    Diff::LookupSet(
+        leaf_sub(0x1F, 5),
+        LookupWord::Fixed0OrDynamic,
+        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
+    ),
+    Diff::Faulting(leaf_sub(0x1F, 5), NOFAULT),
+    Diff::ConfigIndex(leaf_sub(0x1F, 5), Some(17)),
+    Diff::Configurable(LEAF_7_1, ConfigWord::AllowDirect, Reg::Eax, 0x4001D30),
+    Diff::Configurable(LEAF_7_1, ConfigWord::AllowDirect, Reg::Edx, 0x430),
+    Diff::Xfam(LEAF_7_1, 2, [0x10, 0, 0, 0x430]),
+    Diff::Xfam(LEAF_7_1, 5, [0x20, 0, 0, 0]),
+    Diff::Xfam(LEAF_7_1, 6, [0x20, 0, 0, 0]),
+    Diff::Xfam(LEAF_7_1, 7, [0x20, 0, 0, 0]),
+];
+
 /// Lookup entries, in the module's index order.
-pub(super) static V2_0_18_LOOKUP: [LookupEntry; 79] = [
-    // 0
-    lookup(
-        1,
-        NS,
-        NOFAULT,
-        [0, 0xFF00, 0x47FAA217, 0x1FA9FBFF],
-        [0, 0x800, 0x47FAA217, 0x1FA9FBFF],
-        [0xF000C000, 0xFFFF, 0xF7FFFF9F, 0xFFFFFFFF],
-        [0xF000C000, 0xFF0000FF, 0x8010060, 0x40120400],
-        [0, 0, 0x80000000, 0x200],
-        Some(0),
-    ),
-    // 1
-    lookup(
-        4,
-        0,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(1),
-    ),
-    // 2
-    lookup(
-        4,
-        1,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(2),
-    ),
-    // 3
-    lookup(
-        4,
-        2,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(3),
-    ),
-    // 4
-    lookup(
-        4,
-        3,
-        NOFAULT,
-        [0xE0, 0xFFF, 0, 1],
-        [0x60, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(4),
-    ),
-    // 5
-    lookup(
-        7,
-        0,
-        NOFAULT,
-        [0xFFFFFFFF, 0x219424C3, 0x99000000, 0xFC082600],
-        [2, 0x219424C3, 0x99000000, 0xFC080400],
-        [0xFFFFFFFF, 0xFFFFFFFB, 0xBFC17F6F, 0xFFEBFFFF],
-        [0, 0x404006, 0x643E8010, 0x2298C3],
-        [0, 0, 0, 0],
-        Some(5),
-    ),
-    // 6
-    lookup(
-        7,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFB57E200, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFDBBCF],
-        [0, 0, 0, 0],
-        Some(6),
-    ),
-    // 7
-    lookup(
-        0xA,
-        NS,
-        NOFAULT,
-        [0xFF00, 0, 0xFFFFFF80, 0x8000],
-        [0x800, 0, 0, 0x8000],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFF6000],
-        [0, 0, 0, 0],
-        Some(7),
-    ),
-    // 8
-    lookup(
-        0x1C,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(8),
-    ),
-    // 9
-    lookup(
-        0x80000008,
-        NS,
-        NOFAULT,
-        [0, 0x200, 0, 0],
-        [0, 0x200, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFDFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(9),
-    ),
-    // 10
-    lookup(
-        0,
-        NS,
-        NOFAULT,
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0x756E6547, 0x6C65746E, 0x49656E69],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFDC, 0, 0, 0],
-        [0x23, 0, 0, 0],
-        NONE,
-    ),
-    // 11
-    lookup(
-        3,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 12
-    lookup(
-        4,
-        4,
-        NOFAULT,
-        [0x1F, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 13
-    lookup(
-        6,
-        NS,
-        NOFAULT,
-        [0x800000, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0x800000, 0, 0, 0],
-        [0xFFFFFFFB, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [4, 0, 0, 0],
-        NONE,
-    ),
-    // 14
-    lookup(
-        7,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0x17],
-        [0, 0, 0, 0x17],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFC0],
-        [0, 0, 0, 0],
-        Some(10),
-    ),
-    // 15
-    lookup(
-        8,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 16
-    lookup(
-        0xD,
-        0,
-        NOFAULT,
-        [3, 0, 0, 0],
-        [3, 0, 0, 0],
-        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFF9FD18, 0xFFFFFFFF, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 17
-    lookup(
-        0xD,
-        1,
-        NOFAULT,
-        [0xF, 0, 0x1800, 0],
-        [0xF, 0, 0x1800, 0],
-        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFE0, 0xFFFFFFFF, 0xFFFF26FF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 18
-    lookup(
-        0xD,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 19
-    lookup(
-        0xD,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 20
-    lookup(
-        0xD,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 21
-    lookup(
-        0xD,
-        5,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 22
-    lookup(
-        0xD,
-        6,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 23
-    lookup(
-        0xD,
-        7,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 24
-    lookup(
-        0xD,
-        8,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 25
-    lookup(
-        0xD,
-        9,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 26
-    lookup(
-        0xD,
-        0xA,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 27
-    lookup(
-        0xD,
-        0xB,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 28
-    lookup(
-        0xD,
-        0xC,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 29
-    lookup(
-        0xD,
-        0xD,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 30
-    lookup(
-        0xD,
-        0xE,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 31
-    lookup(
-        0xD,
-        0xF,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 32
-    lookup(
-        0xD,
-        0x10,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 33
-    lookup(
-        0xD,
-        0x11,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 34
-    lookup(
-        0xD,
-        0x12,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 35
-    lookup(
-        0xE,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 36
-    lookup(
-        0x11,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 37
-    lookup(
-        0x12,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 38
-    lookup(
-        0x13,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 39
-    lookup(
-        0x14,
-        0,
-        NOFAULT,
-        [0xFFFFFFFF, 0, 0, 0],
-        [1, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFE00, 0x7FFFFFF0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 40
-    lookup(
-        0x14,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFF8, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 41
-    lookup(
-        0x15,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFE, 0, 0xFE8287BF, 0xFFFFFFFF],
-        [1, 0, 0x17D7840, 0],
-        NONE,
-    ),
-    // 42
-    lookup(
-        0x19,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(18),
-    ),
-    // 43
-    lookup(
-        0x1D,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 44
-    lookup(
-        0x1D,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 45
-    lookup(
-        0x1E,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 46
-    lookup(
-        0x1F,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(12),
-    ),
-    // 47
-    lookup(
-        0x1F,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(13),
-    ),
-    // 48
-    lookup(
-        0x1F,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(14),
-    ),
-    // 49
-    lookup(
-        0x1F,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(15),
-    ),
-    // 50
-    lookup(
-        0x1F,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(16),
-    ),
-    // 51
-    lookup(
-        0x1F,
-        5,
-        NOFAULT,
-        [0, 0, 0xFF00, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(17),
-    ),
-    // 52
-    lookup(
-        0x20,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 53
-    lookup(
-        0x21,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0x9A8B91B6, 0xDFDFDFDF, 0xA7BBAB93],
-        [0, 0x65746E49, 0x20202020, 0x5844546C],
-        NONE,
-    ),
-    // 54
-    lookup(
-        0x80000000,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x7FFFFFF7, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x80000008, 0, 0, 0],
-        NONE,
-    ),
-    // 55
-    lookup(
-        0x80000001,
-        NS,
-        NOFAULT,
-        [0, 0, 0x121, 0x2C100800],
-        [0, 0, 0x121, 0x2C100800],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEDE, 0xD3EFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 56
-    lookup(
-        0x80000006,
-        NS,
-        NOFAULT,
-        [0, 0, 0xFF, 0],
-        [0, 0, 0x40, 0],
-        [0, 0, 0xFF, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0x8FBF, 0xFFFFFFFF],
-        [0, 0, 0x7040, 0],
-        NONE,
-    ),
-    // 57
-    lookup(
-        0x80000007,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0x100],
-        [0, 0, 0, 0x100],
-        [0, 0, 0, 0x100],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 58
-    lookup(
-        0x22,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 59
-    lookup(
-        0x23,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFF0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(11),
-    ),
-    // 60
-    lookup(
-        0x23,
-        1,
-        NOFAULT,
-        [0xFFFFFF00, 0xFFFFFF80, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 61
-    lookup(
-        0x23,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 62
-    lookup(
-        0x23,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 63
-    lookup(
-        5,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFF0000, 0xFFFF0000, 0xFFFFFFFC, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 64
-    lookup(
-        0xB,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 65
-    lookup(
-        0xB,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 66
-    lookup(
-        0xB,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFF00, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 67
-    lookup(
-        0x1A,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
+const V1_5_05_LOOKUP_ROWS: [LookupEntry; 68] = apply_lookup(
+    append(V1_5_01_LOOKUP_ROWS, V1_5_05_NEW_LOOKUP),
+    &V1_5_05_FROM_1_5_01,
+);
+/// Configurable entries, in CPUID_CONFIG_LEAVES order.
+const V1_5_05_CONFIGURABLE_ROWS: [ConfigurableEntry; 18] = apply_configurable(
+    append(V1_5_01_CONFIGURABLE_ROWS, V1_5_05_NEW_CONFIGURABLE),
+    &V1_5_05_FROM_1_5_01,
+);
+/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
+const V1_5_05_XFAM_ROWS: [[[u32; 4]; 19]; 5] = apply_xfam(V1_5_01_XFAM_ROWS, &V1_5_05_FROM_1_5_01);
+/// Lookup entries, in the module's index order.
+pub(super) static V1_5_05_LOOKUP: [LookupEntry; 68] = V1_5_05_LOOKUP_ROWS;
+/// Configurable entries, in CPUID_CONFIG_LEAVES order.
+pub(super) static V1_5_05_CONFIGURABLE: [ConfigurableEntry; 18] = V1_5_05_CONFIGURABLE_ROWS;
+/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
+pub(super) static V1_5_05_XFAM: [[[u32; 4]; 19]; 5] = V1_5_05_XFAM_ROWS;
+
+// ---- V2_0_18: 1.5.05's table with the differences below ----
+
+/// The lookup entries 2.0.18 adds after 1.5.05's 68 (indices 68 to 78).
+const V2_0_18_NEW_LOOKUP: [LookupEntry; 11] = [
     // 68
     lookup(
         0x18,
@@ -2953,1315 +1310,435 @@ pub(super) static V2_0_18_LOOKUP: [LookupEntry; 79] = [
         NONE,
     ),
 ];
-/// Configurable entries, in CPUID_CONFIG_LEAVES order.
-pub(super) static V2_0_18_CONFIGURABLE: [ConfigurableEntry; 28] = [
-    configurable(
-        1,
-        NS,
-        [0xFFF3FFF, 0xFF0000, 0, 0],
-        [0, 0, 0x31044D88, 0xB8445080],
-        0,
-    ), // 0
-    configurable(
-        4,
-        0,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        1,
-    ), // 1
-    configurable(
-        4,
-        1,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        2,
-    ), // 2
-    configurable(
-        4,
-        2,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        3,
-    ), // 3
-    configurable(
-        4,
-        3,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        4,
-    ), // 4
-    configurable(
-        7,
-        0,
-        [0, 0, 0, 0],
-        [0, 0xDC2B9B18, 0x2417F65, 0x4005411C],
-        5,
-    ), // 5
-    configurable(7, 1, [0, 0, 0, 0], [0x4A81DBF, 0, 0, 0x24430], 6), // 6
-    configurable(0xA, NS, [0, 0, 0, 0], [0, 0, 0, 0], 7),            // 7
-    configurable(0x1C, NS, [0, 0, 0, 0], [0xFF, 0, 0, 0], 8),        // 8
-    configurable(0x80000008, NS, [0xFF, 0, 0, 0], [0, 0x200, 0, 0], 9), // 9
-    configurable(7, 2, [0, 0, 0, 0], [0, 0, 0, 0x28], 14),           // 10
-    configurable(0x23, 0, [0, 0, 0, 0], [0xF, 0, 0, 0], 59),         // 11
-    configurable(0x1F, 0, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 46), // 12
-    configurable(0x1F, 1, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 47), // 13
-    configurable(0x1F, 2, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 48), // 14
-    configurable(0x1F, 3, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 49), // 15
-    configurable(0x1F, 4, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 50), // 16
-    configurable(0x1F, 5, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 51), // 17
-    configurable(0x19, NS, [0, 0, 0, 0], [0, 0, 0, 0], 42),          // 18
-    configurable(0x18, 0, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 68),   // 19
-    configurable(0x18, 1, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 69),   // 20
-    configurable(0x18, 2, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 70),   // 21
-    configurable(0x18, 3, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 71),   // 22
-    configurable(0x18, 4, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 73),   // 23
-    configurable(0x18, 5, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 74),   // 24
-    configurable(0x18, 6, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 75),   // 25
-    configurable(0x18, 7, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 76),   // 26
-    configurable(0x18, 8, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 77),   // 27
+
+/// The configurable entries 2.0.18 adds after 1.5.05's 18 (indices 18 to 27).
+const V2_0_18_NEW_CONFIGURABLE: [ConfigurableEntry; 10] = [
+    configurable(0x19, NS, [0, 0, 0, 0], [0, 0, 0, 0], 42), // 18
+    configurable(0x18, 0, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 68), // 19
+    configurable(0x18, 1, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 69), // 20
+    configurable(0x18, 2, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 70), // 21
+    configurable(0x18, 3, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 71), // 22
+    configurable(0x18, 4, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 73), // 23
+    configurable(0x18, 5, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 74), // 24
+    configurable(0x18, 6, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 75), // 25
+    configurable(0x18, 7, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 76), // 26
+    configurable(0x18, 8, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 77), // 27
 ];
-/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
-pub(super) static V2_0_18_XFAM: [[[u32; 4]; 19]; 5] = [
-    [
-        // leaf 0x1.NS
-        [0, 0, 0, 0],          // XFAM[0]
-        [0, 0, 0, 0],          // XFAM[1]
-        [0, 0, 0x30001000, 0], // XFAM[2]
-        [0, 0, 0, 0],          // XFAM[3]
-        [0, 0, 0, 0],          // XFAM[4]
-        [0, 0, 0, 0],          // XFAM[5]
-        [0, 0, 0, 0],          // XFAM[6]
-        [0, 0, 0, 0],          // XFAM[7]
-        [0, 0, 0, 0],          // XFAM[8]
-        [0, 0, 0, 0],          // XFAM[9]
-        [0, 0, 0, 0],          // XFAM[10]
-        [0, 0, 0, 0],          // XFAM[11]
-        [0, 0, 0, 0],          // XFAM[12]
-        [0, 0, 0, 0],          // XFAM[13]
-        [0, 0, 0, 0],          // XFAM[14]
-        [0, 0, 0, 0],          // XFAM[15]
-        [0, 0, 0, 0],          // XFAM[16]
-        [0, 0, 0, 0],          // XFAM[17]
-        [0, 0, 0, 0],          // XFAM[18]
-    ],
-    [
-        // leaf 0x7.0
-        [0, 0, 0, 0],                      // XFAM[0]
-        [0, 0, 0, 0],                      // XFAM[1]
-        [0, 0x20, 0x600, 0],               // XFAM[2]
-        [0, 0, 0, 0],                      // XFAM[3]
-        [0, 0, 0, 0],                      // XFAM[4]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[5]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[6]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[7]
-        [0, 0x2000000, 0, 0],              // XFAM[8]
-        [0, 0, 8, 0],                      // XFAM[9]
-        [0, 0, 0, 0],                      // XFAM[10]
-        [0, 0, 0x80, 0x100000],            // XFAM[11]
-        [0, 0, 0x80, 0x100000],            // XFAM[12]
-        [0, 0, 0, 0],                      // XFAM[13]
-        [0, 0, 0, 0x20],                   // XFAM[14]
-        [0, 0, 0, 0x80000],                // XFAM[15]
-        [0, 0, 0, 0],                      // XFAM[16]
-        [0, 0, 0, 0x3400000],              // XFAM[17]
-        [0, 0, 0, 0x3400000],              // XFAM[18]
-    ],
-    [
-        // leaf 0x7.1
-        [0, 0, 0, 0],            // XFAM[0]
-        [0, 0, 0, 0],            // XFAM[1]
-        [0x800010, 0, 0, 0x430], // XFAM[2]
-        [0, 0, 0, 0],            // XFAM[3]
-        [0, 0, 0, 0],            // XFAM[4]
-        [0x20, 0, 0, 0],         // XFAM[5]
-        [0x20, 0, 0, 0],         // XFAM[6]
-        [0x20, 0, 0, 0],         // XFAM[7]
-        [0, 0, 0, 0],            // XFAM[8]
-        [0, 0, 0, 0],            // XFAM[9]
-        [0, 0, 0, 0],            // XFAM[10]
-        [0, 0, 0, 0],            // XFAM[11]
-        [0, 0, 0, 0],            // XFAM[12]
-        [0, 0, 0, 0],            // XFAM[13]
-        [0, 0, 0, 0],            // XFAM[14]
-        [0, 0, 0, 0],            // XFAM[15]
-        [0, 0, 0, 0],            // XFAM[16]
-        [0x200000, 0, 0, 0],     // XFAM[17]
-        [0x200000, 0, 0, 0],     // XFAM[18]
-    ],
-    [
-        // leaf 0xd.0
-        [0, 0, 0, 0],       // XFAM[0]
-        [0, 0, 0, 0],       // XFAM[1]
-        [4, 0, 0, 0],       // XFAM[2]
-        [0, 0, 0, 0],       // XFAM[3]
-        [0, 0, 0, 0],       // XFAM[4]
-        [0xE0, 0, 0, 0],    // XFAM[5]
-        [0xE0, 0, 0, 0],    // XFAM[6]
-        [0xE0, 0, 0, 0],    // XFAM[7]
-        [0, 0, 0, 0],       // XFAM[8]
-        [0x200, 0, 0, 0],   // XFAM[9]
-        [0, 0, 0, 0],       // XFAM[10]
-        [0, 0, 0, 0],       // XFAM[11]
-        [0, 0, 0, 0],       // XFAM[12]
-        [0, 0, 0, 0],       // XFAM[13]
-        [0, 0, 0, 0],       // XFAM[14]
-        [0, 0, 0, 0],       // XFAM[15]
-        [0, 0, 0, 0],       // XFAM[16]
-        [0x60000, 0, 0, 0], // XFAM[17]
-        [0x60000, 0, 0, 0], // XFAM[18]
-    ],
-    [
-        // leaf 0xd.1
-        [0, 0, 0, 0],      // XFAM[0]
-        [0, 0, 0, 0],      // XFAM[1]
-        [0, 0, 0, 0],      // XFAM[2]
-        [0, 0, 0, 0],      // XFAM[3]
-        [0, 0, 0, 0],      // XFAM[4]
-        [0, 0, 0, 0],      // XFAM[5]
-        [0, 0, 0, 0],      // XFAM[6]
-        [0, 0, 0, 0],      // XFAM[7]
-        [0, 0, 0x100, 0],  // XFAM[8]
-        [0, 0, 0, 0],      // XFAM[9]
-        [0, 0, 0, 0],      // XFAM[10]
-        [0, 0, 0x1800, 0], // XFAM[11]
-        [0, 0, 0x1800, 0], // XFAM[12]
-        [0, 0, 0, 0],      // XFAM[13]
-        [0, 0, 0x4000, 0], // XFAM[14]
-        [0, 0, 0x8000, 0], // XFAM[15]
-        [0, 0, 0, 0],      // XFAM[16]
-        [0, 0, 0, 0],      // XFAM[17]
-        [0, 0, 0, 0],      // XFAM[18]
-    ],
-];
-// ---- V1_5_32 ----
-/// Lookup entries, in the module's index order.
-pub(super) static V1_5_32_LOOKUP: [LookupEntry; 79] = [
-    // 0
-    lookup(
-        1,
-        NS,
-        NOFAULT,
-        [0, 0xFF00, 0x47FAA217, 0x1FA9FBFF],
-        [0, 0x800, 0x47FAA217, 0x1FA9FBFF],
-        [0xF000C000, 0xFFFF, 0xF7FFFF9F, 0xFFFFFFFF],
-        [0xF000C000, 0xFF0000FF, 0x8010060, 0x40120400],
-        [0, 0, 0x80000000, 0x200],
-        Some(0),
+
+/// 2.0.18's changes to the entries it shares with 1.5.05 (found by comparing the two
+/// transcribed tables entry by entry; 2.0.18 reorders none of them and only appends).
+const V2_0_18_FROM_1_5_05: [Diff; 31] = [
+    Diff::Lookup(
+        leaf_sub(0x4, 0x0),
+        LookupWord::Fixed0OrDynamic,
+        Reg::Edx,
+        0xFFFFFFF8,
     ),
-    // 1
-    lookup(
-        4,
+    Diff::Lookup(
+        leaf_sub(0x4, 0x1),
+        LookupWord::Fixed0OrDynamic,
+        Reg::Edx,
+        0xFFFFFFF8,
+    ),
+    Diff::Lookup(
+        leaf_sub(0x4, 0x2),
+        LookupWord::Fixed0OrDynamic,
+        Reg::Edx,
+        0xFFFFFFF8,
+    ),
+    Diff::Lookup(
+        leaf_sub(0x7, 0x0),
+        LookupWord::VerifySame,
+        Reg::Ecx,
+        0xBFC17F6F,
+    ),
+    Diff::Lookup(LEAF_7_1, LookupWord::Fixed0OrDynamic, Reg::Eax, 0xFB57E200),
+    Diff::Lookup(LEAF_7_1, LookupWord::Fixed0OrDynamic, Reg::Edx, 0xFFFDBBCF),
+    Diff::Lookup(
+        leaf_sub(0xA, NS),
+        LookupWord::VerifyMask,
+        Reg::Ecx,
+        0xFFFFFF80,
+    ),
+    Diff::Lookup(
+        leaf_sub(0x80000008, NS),
+        LookupWord::VerifyMask,
+        Reg::Eax,
         0,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(1),
     ),
-    // 2
-    lookup(
-        4,
-        1,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(2),
-    ),
-    // 3
-    lookup(
-        4,
-        2,
-        NOFAULT,
-        [0, 0xFFF, 0, 0],
-        [0, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(3),
-    ),
-    // 4
-    lookup(
-        4,
-        3,
-        NOFAULT,
-        [0xE0, 0xFFF, 0, 1],
-        [0x60, 0x3F, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x3C00, 0, 0, 0xFFFFFFF8],
-        [0, 0, 0, 0],
-        Some(4),
-    ),
-    // 5
-    lookup(
-        7,
+    Diff::Lookup(
+        leaf_sub(0x80000008, NS),
+        LookupWord::VerifyValue,
+        Reg::Eax,
         0,
-        NOFAULT,
-        [0xFFFFFFFF, 0x219424C3, 0x99000000, 0xFC082600],
-        [2, 0x219424C3, 0x99000000, 0xFC080400],
-        [0xFFFFFFFF, 0xFFFFFFFB, 0xBFC17F6F, 0xFFEBFFFF],
-        [0, 0x404006, 0x643E8010, 0x2298C3],
-        [0, 0, 0, 0],
-        Some(5),
     ),
-    // 6
-    lookup(
-        7,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFB77E20F, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFDBBCF],
-        [0, 0, 0, 0],
-        Some(6),
-    ),
-    // 7
-    lookup(
-        0xA,
-        NS,
-        NOFAULT,
-        [0xFF00, 0, 0xFFFFFF80, 0x8000],
-        [0x800, 0, 0, 0x8000],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFF6000],
-        [0, 0, 0, 0],
-        Some(7),
-    ),
-    // 8
-    lookup(
-        0x1C,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(8),
-    ),
-    // 9
-    lookup(
-        0x80000008,
-        NS,
-        NOFAULT,
-        [0, 0x200, 0, 0],
-        [0, 0x200, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFDFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(9),
-    ),
-    // 10
-    lookup(
+    Diff::Lookup(
+        leaf_sub(0x80000008, NS),
+        LookupWord::Fixed0OrDynamic,
+        Reg::Eax,
         0,
-        NS,
-        NOFAULT,
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0x756E6547, 0x6C65746E, 0x49656E69],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFDC, 0, 0, 0],
-        [0x23, 0, 0, 0],
-        NONE,
     ),
-    // 11
-    lookup(
-        3,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 12
-    lookup(
-        4,
-        4,
-        NOFAULT,
-        [0x1F, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 13
-    lookup(
-        6,
-        NS,
-        NOFAULT,
-        [0x800000, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0x800000, 0, 0, 0],
+    Diff::LookupSet(
+        leaf_sub(0x6, NS),
+        LookupWord::Fixed0OrDynamic,
         [0xFFFFFFFB, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [4, 0, 0, 0],
-        NONE,
     ),
-    // 14
-    lookup(
-        7,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0x17],
-        [0, 0, 0, 0x17],
+    Diff::Lookup(leaf_sub(0x6, NS), LookupWord::Fixed1, Reg::Eax, 0x4),
+    Diff::Faulting(leaf_sub(0x6, NS), NOFAULT),
+    Diff::LookupSet(
+        leaf_sub(0x19, NS),
+        LookupWord::Fixed0OrDynamic,
         [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFC0],
-        [0, 0, 0, 0],
-        Some(10),
     ),
-    // 15
-    lookup(
-        8,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 16
-    lookup(
-        0xD,
-        0,
-        NOFAULT,
-        [3, 0, 0, 0],
-        [3, 0, 0, 0],
-        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFF9FD18, 0xFFFFFFFF, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 17
-    lookup(
-        0xD,
-        1,
-        NOFAULT,
-        [0xF, 0, 0x1800, 0],
-        [0xF, 0, 0x1800, 0],
-        [0xFFFFFFFF, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFE0, 0xFFFFFFFF, 0xFFFF26FF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 18
-    lookup(
-        0xD,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 19
-    lookup(
-        0xD,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 20
-    lookup(
-        0xD,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 21
-    lookup(
-        0xD,
-        5,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 22
-    lookup(
-        0xD,
-        6,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 23
-    lookup(
-        0xD,
-        7,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 24
-    lookup(
-        0xD,
-        8,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 25
-    lookup(
-        0xD,
-        9,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 26
-    lookup(
-        0xD,
-        0xA,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 27
-    lookup(
-        0xD,
-        0xB,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 28
-    lookup(
-        0xD,
-        0xC,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 29
-    lookup(
-        0xD,
-        0xD,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 30
-    lookup(
-        0xD,
-        0xE,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 31
-    lookup(
-        0xD,
-        0xF,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 32
-    lookup(
-        0xD,
-        0x10,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 33
-    lookup(
-        0xD,
-        0x11,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 34
-    lookup(
-        0xD,
-        0x12,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 35
-    lookup(
-        0xE,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 36
-    lookup(
-        0x11,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 37
-    lookup(
-        0x12,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 38
-    lookup(
-        0x13,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 39
-    lookup(
-        0x14,
-        0,
-        NOFAULT,
-        [0xFFFFFFFF, 0, 0, 0],
-        [1, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFE00, 0x7FFFFFF0, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 40
-    lookup(
-        0x14,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFF8, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 41
-    lookup(
-        0x15,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFE, 0, 0xFE8287BF, 0xFFFFFFFF],
-        [1, 0, 0x17D7840, 0],
-        NONE,
-    ),
-    // 42
-    lookup(
-        0x19,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(18),
-    ),
-    // 43
-    lookup(
-        0x1D,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 44
-    lookup(
-        0x1D,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 45
-    lookup(
-        0x1E,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 46
-    lookup(
-        0x1F,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(12),
-    ),
-    // 47
-    lookup(
-        0x1F,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(13),
-    ),
-    // 48
-    lookup(
-        0x1F,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(14),
-    ),
-    // 49
-    lookup(
-        0x1F,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(15),
-    ),
-    // 50
-    lookup(
-        0x1F,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(16),
-    ),
-    // 51
-    lookup(
-        0x1F,
-        5,
-        NOFAULT,
-        [0, 0, 0xFF00, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(17),
-    ),
-    // 52
-    lookup(
-        0x20,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 53
-    lookup(
-        0x21,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0x9A8B91B6, 0xDFDFDFDF, 0xA7BBAB93],
-        [0, 0x65746E49, 0x20202020, 0x5844546C],
-        NONE,
-    ),
-    // 54
-    lookup(
-        0x80000000,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x7FFFFFF7, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0x80000008, 0, 0, 0],
-        NONE,
-    ),
-    // 55
-    lookup(
-        0x80000001,
-        NS,
-        NOFAULT,
-        [0, 0, 0x121, 0x2C100800],
-        [0, 0, 0x121, 0x2C100800],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEDE, 0xD3EFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 56
-    lookup(
-        0x80000006,
-        NS,
-        NOFAULT,
-        [0, 0, 0xFF, 0],
-        [0, 0, 0x40, 0],
-        [0, 0, 0xFF, 0],
+    Diff::ConfigIndex(leaf_sub(0x19, NS), Some(18)),
+    Diff::LookupSet(
+        leaf_sub(0x80000006, NS),
+        LookupWord::Fixed0OrDynamic,
         [0xFFFFFFFF, 0xFFFFFFFF, 0x8FBF, 0xFFFFFFFF],
-        [0, 0, 0x7040, 0],
-        NONE,
     ),
-    // 57
-    lookup(
-        0x80000007,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0x100],
-        [0, 0, 0, 0x100],
-        [0, 0, 0, 0x100],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFEFF],
-        [0, 0, 0, 0],
-        NONE,
+    Diff::Lookup(
+        leaf_sub(0x80000006, NS),
+        LookupWord::Fixed1,
+        Reg::Ecx,
+        0x7040,
     ),
-    // 58
-    lookup(
-        0x22,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
+    Diff::Faulting(leaf_sub(0x80000006, NS), NOFAULT),
+    Diff::Lookup(
+        leaf_sub(0x23, 0x1),
+        LookupWord::VerifyMask,
+        Reg::Ebx,
+        0xFFFFFF80,
     ),
-    // 59
-    lookup(
-        0x23,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFF0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        Some(11),
+    Diff::Lookup(
+        leaf_sub(0xB, 0x2),
+        LookupWord::Fixed0OrDynamic,
+        Reg::Ecx,
+        0xFFFFFF00,
     ),
-    // 60
-    lookup(
-        0x23,
-        1,
-        NOFAULT,
-        [0xFFFFFF00, 0xFFFFFF80, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
+    Diff::Configurable(
+        leaf_sub(0x1, NS),
+        ConfigWord::AllowDirect,
+        Reg::Edx,
+        0xB8445080,
     ),
-    // 61
-    lookup(
-        0x23,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
+    Diff::Configurable(leaf_sub(0x4, 0x0), ConfigWord::ConfigDirect, Reg::Edx, 0x7),
+    Diff::Configurable(leaf_sub(0x4, 0x1), ConfigWord::ConfigDirect, Reg::Edx, 0x7),
+    Diff::Configurable(leaf_sub(0x4, 0x2), ConfigWord::ConfigDirect, Reg::Edx, 0x7),
+    Diff::Configurable(
+        leaf_sub(0x7, 0x0),
+        ConfigWord::AllowDirect,
+        Reg::Edx,
+        0x4005411C,
     ),
-    // 62
-    lookup(
-        0x23,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
+    Diff::Configurable(LEAF_7_1, ConfigWord::AllowDirect, Reg::Eax, 0x4A81DBF),
+    Diff::Configurable(LEAF_7_1, ConfigWord::AllowDirect, Reg::Edx, 0x24430),
+    Diff::Configurable(
+        leaf_sub(0x80000008, NS),
+        ConfigWord::ConfigDirect,
+        Reg::Eax,
+        0xFF,
     ),
-    // 63
-    lookup(
-        5,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFFFF0000, 0xFFFF0000, 0xFFFFFFFC, 0],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 64
-    lookup(
-        0xB,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 65
-    lookup(
-        0xB,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFE0, 0xFFFF0000, 0xFFFF0000, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 66
-    lookup(
-        0xB,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFF00, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 67
-    lookup(
-        0x1A,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0, 0, 0, 0],
-        NONE,
-    ),
-    // 68
-    lookup(
-        0x18,
-        0,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(19),
-    ),
-    // 69
-    lookup(
-        0x18,
-        1,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(20),
-    ),
-    // 70
-    lookup(
-        0x18,
-        2,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(21),
-    ),
-    // 71
-    lookup(
-        0x18,
-        3,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(22),
-    ),
-    // 72
-    lookup(
-        2,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0xFF0100FE, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF],
-        [0xFEFF01, 0, 0, 0],
-        NONE,
-    ),
-    // 73
-    lookup(
-        0x18,
-        4,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(23),
-    ),
-    // 74
-    lookup(
-        0x18,
-        5,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(24),
-    ),
-    // 75
-    lookup(
-        0x18,
-        6,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(25),
-    ),
-    // 76
-    lookup(
-        0x18,
-        7,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(26),
-    ),
-    // 77
-    lookup(
-        0x18,
-        8,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        Some(27),
-    ),
-    // 78
-    lookup(
-        0x80000002,
-        NS,
-        NOFAULT,
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 0, 0],
-        [0x9A8B91B6, 0xBBABDF93, 0xDFDFDFA7, 0xFFFFFFFF],
-        [0x65746E49, 0x4454206C, 0x20202058, 0],
-        NONE,
-    ),
+    Diff::Xfam(LEAF_7_1, 2, [0x800010, 0, 0, 0x430]),
+    Diff::Xfam(LEAF_7_1, 17, [0x200000, 0, 0, 0]),
+    Diff::Xfam(LEAF_7_1, 18, [0x200000, 0, 0, 0]),
 ];
+
+/// Lookup entries, in the module's index order.
+const V2_0_18_LOOKUP_ROWS: [LookupEntry; 79] = apply_lookup(
+    append(V1_5_05_LOOKUP_ROWS, V2_0_18_NEW_LOOKUP),
+    &V2_0_18_FROM_1_5_05,
+);
 /// Configurable entries, in CPUID_CONFIG_LEAVES order.
-pub(super) static V1_5_32_CONFIGURABLE: [ConfigurableEntry; 28] = [
-    configurable(
-        1,
-        NS,
-        [0xFFF3FFF, 0xFF0000, 0, 0],
-        [0, 0, 0x31044D88, 0xB8445080],
-        0,
-    ), // 0
-    configurable(
-        4,
-        0,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        1,
-    ), // 1
-    configurable(
-        4,
-        1,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        2,
-    ), // 2
-    configurable(
-        4,
-        2,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        3,
-    ), // 3
-    configurable(
-        4,
-        3,
-        [0xFFFFC3FF, 0xFFFFF000, 0xFFFFFFFF, 7],
-        [0, 0, 0, 0],
-        4,
-    ), // 4
-    configurable(
-        7,
-        0,
-        [0, 0, 0, 0],
-        [0, 0xDC2B9B18, 0x2417F65, 0x4005411C],
-        5,
-    ), // 5
-    configurable(7, 1, [0, 0, 0, 0], [0x4881DB0, 0, 0, 0x24430], 6), // 6
-    configurable(0xA, NS, [0, 0, 0, 0], [0, 0, 0, 0], 7),            // 7
-    configurable(0x1C, NS, [0, 0, 0, 0], [0xFF, 0, 0, 0], 8),        // 8
-    configurable(0x80000008, NS, [0xFF, 0, 0, 0], [0, 0x200, 0, 0], 9), // 9
-    configurable(7, 2, [0, 0, 0, 0], [0, 0, 0, 0x28], 14),           // 10
-    configurable(0x23, 0, [0, 0, 0, 0], [0xF, 0, 0, 0], 59),         // 11
-    configurable(0x1F, 0, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 46), // 12
-    configurable(0x1F, 1, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 47), // 13
-    configurable(0x1F, 2, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 48), // 14
-    configurable(0x1F, 3, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 49), // 15
-    configurable(0x1F, 4, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 50), // 16
-    configurable(0x1F, 5, [0x1F, 0xFFFF, 0xFFFF, 0], [0, 0, 0, 0], 51), // 17
-    configurable(0x19, NS, [0, 0, 0, 0], [0, 0, 0, 0], 42),          // 18
-    configurable(0x18, 0, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 68),   // 19
-    configurable(0x18, 1, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 69),   // 20
-    configurable(0x18, 2, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 70),   // 21
-    configurable(0x18, 3, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 71),   // 22
-    configurable(0x18, 4, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 73),   // 23
-    configurable(0x18, 5, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 74),   // 24
-    configurable(0x18, 6, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 75),   // 25
-    configurable(0x18, 7, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 76),   // 26
-    configurable(0x18, 8, [0, 0, 0, 0x3FFC000], [0, 0, 0, 0], 77),   // 27
-];
+const V2_0_18_CONFIGURABLE_ROWS: [ConfigurableEntry; 28] = apply_configurable(
+    append(V1_5_05_CONFIGURABLE_ROWS, V2_0_18_NEW_CONFIGURABLE),
+    &V2_0_18_FROM_1_5_05,
+);
 /// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
-pub(super) static V1_5_32_XFAM: [[[u32; 4]; 19]; 5] = [
-    [
-        // leaf 0x1.NS
-        [0, 0, 0, 0],          // XFAM[0]
-        [0, 0, 0, 0],          // XFAM[1]
-        [0, 0, 0x30001000, 0], // XFAM[2]
-        [0, 0, 0, 0],          // XFAM[3]
-        [0, 0, 0, 0],          // XFAM[4]
-        [0, 0, 0, 0],          // XFAM[5]
-        [0, 0, 0, 0],          // XFAM[6]
-        [0, 0, 0, 0],          // XFAM[7]
-        [0, 0, 0, 0],          // XFAM[8]
-        [0, 0, 0, 0],          // XFAM[9]
-        [0, 0, 0, 0],          // XFAM[10]
-        [0, 0, 0, 0],          // XFAM[11]
-        [0, 0, 0, 0],          // XFAM[12]
-        [0, 0, 0, 0],          // XFAM[13]
-        [0, 0, 0, 0],          // XFAM[14]
-        [0, 0, 0, 0],          // XFAM[15]
-        [0, 0, 0, 0],          // XFAM[16]
-        [0, 0, 0, 0],          // XFAM[17]
-        [0, 0, 0, 0],          // XFAM[18]
-    ],
-    [
-        // leaf 0x7.0
-        [0, 0, 0, 0],                      // XFAM[0]
-        [0, 0, 0, 0],                      // XFAM[1]
-        [0, 0x20, 0x600, 0],               // XFAM[2]
-        [0, 0, 0, 0],                      // XFAM[3]
-        [0, 0, 0, 0],                      // XFAM[4]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[5]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[6]
-        [0, 0xDC230000, 0x5842, 0x80010C], // XFAM[7]
-        [0, 0x2000000, 0, 0],              // XFAM[8]
-        [0, 0, 8, 0],                      // XFAM[9]
-        [0, 0, 0, 0],                      // XFAM[10]
-        [0, 0, 0x80, 0x100000],            // XFAM[11]
-        [0, 0, 0x80, 0x100000],            // XFAM[12]
-        [0, 0, 0, 0],                      // XFAM[13]
-        [0, 0, 0, 0x20],                   // XFAM[14]
-        [0, 0, 0, 0x80000],                // XFAM[15]
-        [0, 0, 0, 0],                      // XFAM[16]
-        [0, 0, 0, 0x3400000],              // XFAM[17]
-        [0, 0, 0, 0x3400000],              // XFAM[18]
-    ],
-    [
-        // leaf 0x7.1
-        [0, 0, 0, 0],            // XFAM[0]
-        [0, 0, 0, 0],            // XFAM[1]
-        [0x800010, 0, 0, 0x430], // XFAM[2]
-        [0, 0, 0, 0],            // XFAM[3]
-        [0, 0, 0, 0],            // XFAM[4]
-        [0x20, 0, 0, 0],         // XFAM[5]
-        [0x20, 0, 0, 0],         // XFAM[6]
-        [0x20, 0, 0, 0],         // XFAM[7]
-        [0, 0, 0, 0],            // XFAM[8]
-        [0, 0, 0, 0],            // XFAM[9]
-        [0, 0, 0, 0],            // XFAM[10]
-        [0, 0, 0, 0],            // XFAM[11]
-        [0, 0, 0, 0],            // XFAM[12]
-        [0, 0, 0, 0],            // XFAM[13]
-        [0, 0, 0, 0],            // XFAM[14]
-        [0, 0, 0, 0],            // XFAM[15]
-        [0, 0, 0, 0],            // XFAM[16]
-        [0, 0, 0, 0],            // XFAM[17]
-        [0, 0, 0, 0],            // XFAM[18]
-    ],
-    [
-        // leaf 0xd.0
-        [0, 0, 0, 0],       // XFAM[0]
-        [0, 0, 0, 0],       // XFAM[1]
-        [4, 0, 0, 0],       // XFAM[2]
-        [0, 0, 0, 0],       // XFAM[3]
-        [0, 0, 0, 0],       // XFAM[4]
-        [0xE0, 0, 0, 0],    // XFAM[5]
-        [0xE0, 0, 0, 0],    // XFAM[6]
-        [0xE0, 0, 0, 0],    // XFAM[7]
-        [0, 0, 0, 0],       // XFAM[8]
-        [0x200, 0, 0, 0],   // XFAM[9]
-        [0, 0, 0, 0],       // XFAM[10]
-        [0, 0, 0, 0],       // XFAM[11]
-        [0, 0, 0, 0],       // XFAM[12]
-        [0, 0, 0, 0],       // XFAM[13]
-        [0, 0, 0, 0],       // XFAM[14]
-        [0, 0, 0, 0],       // XFAM[15]
-        [0, 0, 0, 0],       // XFAM[16]
-        [0x60000, 0, 0, 0], // XFAM[17]
-        [0x60000, 0, 0, 0], // XFAM[18]
-    ],
-    [
-        // leaf 0xd.1
-        [0, 0, 0, 0],      // XFAM[0]
-        [0, 0, 0, 0],      // XFAM[1]
-        [0, 0, 0, 0],      // XFAM[2]
-        [0, 0, 0, 0],      // XFAM[3]
-        [0, 0, 0, 0],      // XFAM[4]
-        [0, 0, 0, 0],      // XFAM[5]
-        [0, 0, 0, 0],      // XFAM[6]
-        [0, 0, 0, 0],      // XFAM[7]
-        [0, 0, 0x100, 0],  // XFAM[8]
-        [0, 0, 0, 0],      // XFAM[9]
-        [0, 0, 0, 0],      // XFAM[10]
-        [0, 0, 0x1800, 0], // XFAM[11]
-        [0, 0, 0x1800, 0], // XFAM[12]
-        [0, 0, 0, 0],      // XFAM[13]
-        [0, 0, 0x4000, 0], // XFAM[14]
-        [0, 0, 0x8000, 0], // XFAM[15]
-        [0, 0, 0, 0],      // XFAM[16]
-        [0, 0, 0, 0],      // XFAM[17]
-        [0, 0, 0, 0],      // XFAM[18]
-    ],
+const V2_0_18_XFAM_ROWS: [[[u32; 4]; 19]; 5] = apply_xfam(V1_5_05_XFAM_ROWS, &V2_0_18_FROM_1_5_05);
+/// Lookup entries, in the module's index order.
+pub(super) static V2_0_18_LOOKUP: [LookupEntry; 79] = V2_0_18_LOOKUP_ROWS;
+/// Configurable entries, in CPUID_CONFIG_LEAVES order.
+pub(super) static V2_0_18_CONFIGURABLE: [ConfigurableEntry; 28] = V2_0_18_CONFIGURABLE_ROWS;
+/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
+pub(super) static V2_0_18_XFAM: [[[u32; 4]; 19]; 5] = V2_0_18_XFAM_ROWS;
+
+// ---- V1_5_32: 2.0.18's table with the differences below ----
+
+/// 7.1, the only leaf where 1.5.32's table differs from 2.0.18's.
+const LEAF_7_1: CpuidLeaf = CpuidLeaf {
+    leaf: 7,
+    subleaf: 1,
+};
+
+/// 1.5.32's table is 2.0.18's with these differences, and no others: the two generated files
+/// were read side by side in full. 1.5.32 clears more of 7.1.EAX at sampling, lets the host
+/// keep fewer of its bits native, and has no AMX (XFAM bits 17 and 18) mask on 7.1.EAX.
+const V1_5_32_FROM_2_0_18: [Diff; 4] = [
+    Diff::Lookup(LEAF_7_1, LookupWord::Fixed0OrDynamic, Reg::Eax, 0xFB77E20F),
+    Diff::Configurable(LEAF_7_1, ConfigWord::AllowDirect, Reg::Eax, 0x04881DB0),
+    Diff::Xfam(LEAF_7_1, 17, [0, 0, 0, 0]),
+    Diff::Xfam(LEAF_7_1, 18, [0, 0, 0, 0]),
 ];
+
+/// Lookup entries, in the module's index order.
+pub(super) static V1_5_32_LOOKUP: [LookupEntry; 79] =
+    apply_lookup(V2_0_18_LOOKUP_ROWS, &V1_5_32_FROM_2_0_18);
+/// Configurable entries, in CPUID_CONFIG_LEAVES order.
+pub(super) static V1_5_32_CONFIGURABLE: [ConfigurableEntry; 28] =
+    apply_configurable(V2_0_18_CONFIGURABLE_ROWS, &V1_5_32_FROM_2_0_18);
+/// XFAM masks: for each of leaf 1, 7.0, 7.1, 0xD.0, 0xD.1, the bits XFAM bit n clears when 0.
+pub(super) static V1_5_32_XFAM: [[[u32; 4]; 19]; 5] =
+    apply_xfam(V2_0_18_XFAM_ROWS, &V1_5_32_FROM_2_0_18);
+
+// ---- deriving one version's table from another's, at compile time ----
+
+/// A register set of a lookup entry.
+#[derive(Clone, Copy)]
+enum LookupWord {
+    /// `verify_mask`.
+    VerifyMask,
+    /// `verify_value`.
+    VerifyValue,
+    /// `verify_same`.
+    VerifySame,
+    /// `fixed0_or_dynamic`.
+    Fixed0OrDynamic,
+    /// `fixed1`.
+    Fixed1,
+}
+
+/// A register set of a configurable entry.
+#[derive(Clone, Copy)]
+enum ConfigWord {
+    /// `config_direct`.
+    ConfigDirect,
+    /// `allow_direct`.
+    AllowDirect,
+}
+
+/// One difference of a version's table from the table it is derived from. Applying a
+/// difference that names no entry, or that changes nothing, fails the build.
+#[derive(Clone, Copy)]
+enum Diff {
+    /// The lookup entry of the leaf has this value in this register of this set.
+    Lookup(CpuidLeaf, LookupWord, Reg, u32),
+    /// The lookup entry of the leaf has these EAX, EBX, ECX, EDX values in this set.
+    LookupSet(CpuidLeaf, LookupWord, [u32; 4]),
+    /// The lookup entry of the leaf is (or is not) faulting.
+    Faulting(CpuidLeaf, bool),
+    /// The lookup entry of the leaf has this configurable index.
+    ConfigIndex(CpuidLeaf, Option<u8>),
+    /// The configurable entry of the leaf has this value in this register of this set.
+    Configurable(CpuidLeaf, ConfigWord, Reg, u32),
+    /// The XFAM mask of the leaf (one of [`super::XFAM_MASK_LEAVES`]) for this XFAM bit.
+    Xfam(CpuidLeaf, usize, [u32; 4]),
+}
+
+const fn leaf_sub(leaf: u32, subleaf: u32) -> CpuidLeaf {
+    CpuidLeaf { leaf, subleaf }
+}
+
+/// `head` followed by `tail` (`M` must be `N + K`, or the build fails).
+const fn append<T: Copy, const N: usize, const K: usize, const M: usize>(
+    head: [T; N],
+    tail: [T; K],
+) -> [T; M] {
+    assert!(N + K == M && N > 0, "append: M must be N + K");
+    let mut out = [head[0]; M];
+    let mut i = 0;
+    while i < N {
+        out[i] = head[i];
+        i += 1;
+    }
+    i = 0;
+    while i < K {
+        out[N + i] = tail[i];
+        i += 1;
+    }
+    out
+}
+
+/// The index of the lookup entry of exactly `leaf` (out of bounds, a build failure, if none).
+const fn lookup_index(rows: &[LookupEntry], leaf: CpuidLeaf) -> usize {
+    let mut i = 0;
+    while !same_leaf(rows[i].leaf, leaf) {
+        i += 1;
+    }
+    i
+}
+
+const fn same_leaf(a: CpuidLeaf, b: CpuidLeaf) -> bool {
+    a.leaf == b.leaf && a.subleaf == b.subleaf
+}
+
+/// `values` with `reg` replaced by `value`; fails the build if that changes nothing.
+const fn set_reg(values: CpuidValues, reg: Reg, value: u32) -> CpuidValues {
+    assert!(
+        reg.get(&values) != value,
+        "a table difference that changes nothing"
+    );
+    match reg {
+        Reg::Eax => CpuidValues {
+            eax: value,
+            ..values
+        },
+        Reg::Ebx => CpuidValues {
+            ebx: value,
+            ..values
+        },
+        Reg::Ecx => CpuidValues {
+            ecx: value,
+            ..values
+        },
+        Reg::Edx => CpuidValues {
+            edx: value,
+            ..values
+        },
+    }
+}
+
+/// `values` with all four registers replaced; fails the build if that changes nothing.
+const fn set_all(values: CpuidValues, new: [u32; 4]) -> CpuidValues {
+    assert!(
+        !(values.eax == new[0]
+            && values.ebx == new[1]
+            && values.ecx == new[2]
+            && values.edx == new[3]),
+        "a table difference that changes nothing"
+    );
+    v(new)
+}
+
+/// `e` with one register (`reg`), or all four (`all`), of register set `word` replaced.
+const fn set_word(
+    e: LookupEntry,
+    word: LookupWord,
+    reg: Option<Reg>,
+    value: u32,
+    all: [u32; 4],
+) -> LookupEntry {
+    let old = match word {
+        LookupWord::VerifyMask => e.verify_mask,
+        LookupWord::VerifyValue => e.verify_value,
+        LookupWord::VerifySame => e.verify_same,
+        LookupWord::Fixed0OrDynamic => e.fixed0_or_dynamic,
+        LookupWord::Fixed1 => e.fixed1,
+    };
+    let new = match reg {
+        Some(reg) => set_reg(old, reg, value),
+        None => set_all(old, all),
+    };
+    match word {
+        LookupWord::VerifyMask => LookupEntry {
+            verify_mask: new,
+            ..e
+        },
+        LookupWord::VerifyValue => LookupEntry {
+            verify_value: new,
+            ..e
+        },
+        LookupWord::VerifySame => LookupEntry {
+            verify_same: new,
+            ..e
+        },
+        LookupWord::Fixed0OrDynamic => LookupEntry {
+            fixed0_or_dynamic: new,
+            ..e
+        },
+        LookupWord::Fixed1 => LookupEntry { fixed1: new, ..e },
+    }
+}
+
+/// `rows` with every lookup-entry [`Diff`] of `diffs` applied.
+const fn apply_lookup<const N: usize>(
+    mut rows: [LookupEntry; N],
+    diffs: &[Diff],
+) -> [LookupEntry; N] {
+    let mut d = 0;
+    while d < diffs.len() {
+        match diffs[d] {
+            Diff::Lookup(leaf, word, reg, value) => {
+                let i = lookup_index(&rows, leaf);
+                rows[i] = set_word(rows[i], word, Some(reg), value, [0; 4]);
+            }
+            Diff::LookupSet(leaf, word, all) => {
+                let i = lookup_index(&rows, leaf);
+                rows[i] = set_word(rows[i], word, None, 0, all);
+            }
+            Diff::Faulting(leaf, faulting) => {
+                let i = lookup_index(&rows, leaf);
+                assert!(
+                    rows[i].faulting != faulting,
+                    "a table difference that changes nothing"
+                );
+                rows[i].faulting = faulting;
+            }
+            Diff::ConfigIndex(leaf, config_index) => {
+                let i = lookup_index(&rows, leaf);
+                let same = match (rows[i].config_index, config_index) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a == b,
+                    _ => false,
+                };
+                assert!(!same, "a table difference that changes nothing");
+                rows[i].config_index = config_index;
+            }
+            Diff::Configurable(..) | Diff::Xfam(..) => {}
+        }
+        d += 1;
+    }
+    rows
+}
+
+/// `rows` with every [`Diff::Configurable`] of `diffs` applied.
+const fn apply_configurable<const N: usize>(
+    mut rows: [ConfigurableEntry; N],
+    diffs: &[Diff],
+) -> [ConfigurableEntry; N] {
+    let mut d = 0;
+    while d < diffs.len() {
+        if let Diff::Configurable(leaf, word, reg, value) = diffs[d] {
+            let mut i = 0;
+            while !same_leaf(rows[i].leaf, leaf) {
+                i += 1; // out of bounds (a build failure) when no entry has the leaf
+            }
+            let e = rows[i];
+            rows[i] = match word {
+                ConfigWord::ConfigDirect => ConfigurableEntry {
+                    config_direct: set_reg(e.config_direct, reg, value),
+                    ..e
+                },
+                ConfigWord::AllowDirect => ConfigurableEntry {
+                    allow_direct: set_reg(e.allow_direct, reg, value),
+                    ..e
+                },
+            };
+        }
+        d += 1;
+    }
+    rows
+}
+
+/// `masks` with every [`Diff::Xfam`] of `diffs` applied.
+const fn apply_xfam(mut masks: [[[u32; 4]; 19]; 5], diffs: &[Diff]) -> [[[u32; 4]; 19]; 5] {
+    let mut d = 0;
+    while d < diffs.len() {
+        if let Diff::Xfam(leaf, bit, value) = diffs[d] {
+            let mut which = 0;
+            while !same_leaf(XFAM_MASK_LEAVES[which], leaf) {
+                which += 1; // out of bounds (a build failure) for a leaf without masks
+            }
+            let old = masks[which][bit];
+            assert!(
+                !(old[0] == value[0]
+                    && old[1] == value[1]
+                    && old[2] == value[2]
+                    && old[3] == value[3]),
+                "a table difference that changes nothing"
+            );
+            masks[which][bit] = value;
+        }
+        d += 1;
+    }
+    masks
+}
