@@ -200,6 +200,32 @@ impl Default for TdmrInfo {
     }
 }
 
+/// The number of 64-bit words of a TDMR_INFO entry (320 bytes).
+pub const TDMR_INFO_WORDS: usize = 8 + 2 * TDMR_MAX_RESERVED_AREAS;
+
+impl TdmrInfo {
+    /// The entry as the module reads it: 40 little-endian 64-bit words, in field order
+    /// (base, size, the three PAMT bases and sizes, then each reserved area's offset and
+    /// size). For writing an entry into memory the caller does not hold as this type.
+    pub fn to_words(&self) -> [u64; TDMR_INFO_WORDS] {
+        let mut words = [0u64; TDMR_INFO_WORDS];
+        words[..8].copy_from_slice(&[
+            self.tdmr_base.raw(),
+            self.tdmr_size,
+            self.pamt_1g_base.raw(),
+            self.pamt_1g_size,
+            self.pamt_2m_base.raw(),
+            self.pamt_2m_size,
+            self.pamt_4k_base.raw(),
+            self.pamt_4k_size,
+        ]);
+        for (pair, area) in words[8..].chunks_exact_mut(2).zip(&self.reserved_areas) {
+            pair.copy_from_slice(&[area.offset, area.size]);
+        }
+        words
+    }
+}
+
 const_assert_eq!(core::mem::offset_of!(TdmrInfo, pamt_4k_size), 56);
 const_assert_eq!(core::mem::offset_of!(TdmrInfo, reserved_areas), 64);
 const_assert_eq!(
@@ -207,3 +233,33 @@ const_assert_eq!(
     320
 );
 const_assert_eq!(core::mem::align_of::<TdmrInfo>(), 512);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `to_words` is the struct's own memory image (repr(C), no padding in 320 bytes).
+    #[test]
+    fn tdmr_info_words_are_its_memory_layout() {
+        let mut tdmr = TdmrInfo {
+            tdmr_base: HostPhysAddr::from_raw_unchecked(0x1_0000_0000),
+            tdmr_size: 0x4000_0000,
+            pamt_1g_base: HostPhysAddr::from_raw_unchecked(0x1_0000_1000),
+            pamt_1g_size: 0x1000,
+            pamt_2m_base: HostPhysAddr::from_raw_unchecked(0x1_0000_2000),
+            pamt_2m_size: 0x2000,
+            pamt_4k_base: HostPhysAddr::from_raw_unchecked(0x1_0000_4000),
+            pamt_4k_size: 0x4000,
+            ..TdmrInfo::default()
+        };
+        for (index, area) in tdmr.reserved_areas.iter_mut().enumerate() {
+            area.offset = 0x10_0000 * (index as u64 + 1);
+            area.size = 0x1000 * (index as u64 + 1);
+        }
+        // SAFETY: the first 320 bytes of the repr(C) struct are its 40 u64 fields.
+        let image: [u64; TDMR_INFO_WORDS] =
+            unsafe { core::ptr::read((&tdmr as *const TdmrInfo).cast()) };
+        assert_eq!(tdmr.to_words(), image);
+        assert_eq!(tdmr.to_words()[9], 0x1000);
+    }
+}

@@ -369,20 +369,10 @@ fn td_params_bytes(params: &TdParams) -> [u8; TdParams::SIZE] {
 
 /// The 320 bytes of a TDMR_INFO entry.
 fn tdmr_info_bytes(tdmr: &TdmrInfo) -> Vec<u8> {
-    let mut words = std::vec![
-        tdmr.tdmr_base.raw(),
-        tdmr.tdmr_size,
-        tdmr.pamt_1g_base.raw(),
-        tdmr.pamt_1g_size,
-        tdmr.pamt_2m_base.raw(),
-        tdmr.pamt_2m_size,
-        tdmr.pamt_4k_base.raw(),
-        tdmr.pamt_4k_size,
-    ];
-    for area in &tdmr.reserved_areas {
-        words.extend([area.offset, area.size]);
-    }
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    tdmr.to_words()
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
 }
 
 /// Platform bring-up: TDH.SYS.INIT to TDH.SYS.TDMR.INIT.

@@ -543,20 +543,7 @@ impl SoftwareModule {
     ///
     /// As [`SoftwareModule::write`].
     pub fn write_tdmr_info(&self, hpa: HostPhysAddr, tdmr: &TdmrInfo) -> Result<(), MemoryError> {
-        let mut values = std::vec![
-            tdmr.tdmr_base.raw(),
-            tdmr.tdmr_size,
-            tdmr.pamt_1g_base.raw(),
-            tdmr.pamt_1g_size,
-            tdmr.pamt_2m_base.raw(),
-            tdmr.pamt_2m_size,
-            tdmr.pamt_4k_base.raw(),
-            tdmr.pamt_4k_size,
-        ];
-        for area in &tdmr.reserved_areas {
-            values.extend([area.offset, area.size]);
-        }
-        self.write_u64s(hpa, &values)
+        self.write_u64s(hpa, &tdmr.to_words())
     }
 
     /// The lowest bit of the KeyID (HKID) field of a physical address on this machine: the
