@@ -283,6 +283,9 @@ static FAULT_HOOKS: [AtomicUsize; FAULT_HOOK_SLOTS] =
 /// # Panics
 ///
 /// If more than [`FAULT_HOOK_SLOTS`] distinct hooks are registered (the crate has two).
+// Without `emulator` no layer above registers one; the registry stays so this layer does
+// not depend on which features are on.
+#[cfg_attr(not(feature = "emulator"), allow(dead_code))]
 pub(crate) fn register_fault_hook(hook: FaultHook) {
     let address = hook as usize;
     for slot in &FAULT_HOOKS {

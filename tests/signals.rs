@@ -396,6 +396,31 @@ fn a_signal_sent_while_the_previous_disposition_is_unknown_reaches_it() {
     );
 }
 
+/// Maps 64 KiB and makes it this thread's alternate signal stack, as a program would.
+#[cfg(feature = "emulator")]
+fn set_program_alt_stack() -> libc::stack_t {
+    let size = 64 * 1024;
+    // SAFETY: a fresh anonymous mapping of our own; sigaltstack reads a valid stack_t.
+    unsafe {
+        let memory = libc::mmap(
+            core::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(memory, libc::MAP_FAILED);
+        let stack = libc::stack_t {
+            ss_sp: memory,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        assert_eq!(libc::sigaltstack(&stack, core::ptr::null_mut()), 0);
+        stack
+    }
+}
+
 /// The alternate signal stack of the calling thread.
 #[cfg(feature = "emulator")]
 fn current_alt_stack() -> libc::stack_t {
@@ -475,26 +500,8 @@ fn an_alternate_stack_the_program_sets_after_install_survives_the_guard() {
         let crates = current_alt_stack();
         assert_ne!(crates.ss_sp, before.ss_sp, "the crate set its own");
         // The program's own alternate stack, set while the model is installed.
-        let size = 64 * 1024;
-        // SAFETY: a fresh anonymous mapping, never unmapped (the process ends).
-        let programs = unsafe {
-            let memory = libc::mmap(
-                core::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            assert_ne!(memory, libc::MAP_FAILED);
-            let stack = libc::stack_t {
-                ss_sp: memory,
-                ss_flags: 0,
-                ss_size: size,
-            };
-            assert_eq!(libc::sigaltstack(&stack, core::ptr::null_mut()), 0);
-            stack
-        };
+        // A fresh mapping, never unmapped (the process ends).
+        let programs = set_program_alt_stack();
         assert_eq!(seamcall(), Status::SUCCESS, "the model answers");
         drop(installed);
         let after = current_alt_stack();
@@ -525,31 +532,13 @@ fn a_previous_alternate_stack_unmapped_meanwhile_is_not_put_back() {
     let name = test_name(a_previous_alternate_stack_unmapped_meanwhile_is_not_put_back);
     if is_child(name) {
         no_core_dump();
-        let size = 64 * 1024;
-        // SAFETY: a fresh anonymous mapping made the alternate stack, then unmapped while the
-        // crate's stack is the current one (so the kernel never delivers onto it).
-        let programs = unsafe {
-            let memory = libc::mmap(
-                core::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            );
-            assert_ne!(memory, libc::MAP_FAILED);
-            let stack = libc::stack_t {
-                ss_sp: memory,
-                ss_flags: 0,
-                ss_size: size,
-            };
-            assert_eq!(libc::sigaltstack(&stack, core::ptr::null_mut()), 0);
-            stack
-        };
+        // Unmapped below while the crate's stack is the current one (so the kernel never
+        // delivers onto it).
+        let programs = set_program_alt_stack();
         let installed = emu::install(FaultInjector::new(Answer::Status(Status::SUCCESS)));
         assert_ne!(current_alt_stack().ss_sp, programs.ss_sp);
         // SAFETY: the program's stack is not the current alternate stack any more.
-        assert_eq!(unsafe { libc::munmap(programs.ss_sp, size) }, 0);
+        assert_eq!(unsafe { libc::munmap(programs.ss_sp, programs.ss_size) }, 0);
         drop(installed);
         let after = current_alt_stack();
         assert!(
