@@ -1,13 +1,21 @@
 //! Thunk overhead: the loopback expansions of the production macro (everything but the TDX
 //! instruction) against a plain call/ret and, per register set, a hand-minimal thunk that
-//! moves the same registers: 13 for the full variants (and, for the two that scrub, the
-//! same plus the RBP save and the clearing of the scratch registers), RCX, RDX, R8-R11 for
-//! the ARGS ones, RCX and R10-R15 for the GHCI one.
+//! moves the same registers and owes its caller the same: 13 registers with the RBP save for
+//! the plain full variants (and a 13-register thunk without it, for comparison), the same
+//! plus the clearing of the scratch registers for the two that scrub, RCX, RDX, R8-R11 for
+//! the ARGS ones, RCX and R10-R15 for the GHCI one. Every reference executes the same 4-byte
+//! no-op where the instruction would be, as the loopback thunks do.
 //!
 //! After criterion, the binary prints an interleaved figure: batches of each subject timed
 //! in turn (the order rotating every round), and per loopback variant the median over rounds
 //! of its time divided by its reference's in the same round, so that load from other
-//! processes hits every subject alike.
+//! processes hits every subject alike. Every subject is called through the same loop, one
+//! indirect call per call, on 16 register structs in turn (see `STRUCTS`), and starts a
+//! 64-byte line. That measurement runs in several child processes (each with its own
+//! address-space layout, which moves these few-nanosecond figures by up to 2x; see
+//! `benches/lib.rs`), and the figure printed is the median over them, with their range.
+//! A control, a byte-for-byte copy of the ARGS reference at another address, shows how far
+//! placement alone moves a figure of that size.
 //!
 //! `cargo bench -p tdxcall-benches --bench thunks` (target: every variant, full or narrow,
 //! at most 1.05x the hand-minimal reference of its set).
@@ -16,6 +24,7 @@ use criterion::{criterion_group, Criterion};
 use std::hint::black_box;
 use std::time::Instant;
 use tdxcall::Regs;
+use tdxcall_benches::{in_processes, is_child, record, Records, PROCESSES};
 
 // The baselines, written here and not in the crate: an empty function, and per register set
 // the least a thunk that passes those registers both ways must do. 13 registers: save the 5
@@ -23,10 +32,19 @@ use tdxcall::Regs;
 // stores. RCX, RDX, R8-R11: 6 loads and 6 stores through RSI, which the other side leaves
 // alone (as Linux's __seamcall_ret / __tdcall_ret). RCX, R10-R15: save R12-R15, 7 loads,
 // 7 stores, and the clearing of RCX, R10 and R11 that a TDVMCALL thunk owes its caller.
+// 13 registers with RBP (the reference of the plain full variants `seamcall` and `tdcall`,
+// since 2026-12-04): the 13-register reference plus the RBP save that every full thunk owes
+// its caller (the module zeroes RBP on an asynchronous TD exit; a VMM may write an exposed
+// RBP), which issue 17 says must stay.
 // 13 registers, scrubbing (the reference of `seamcall_scrub` and `tdvmcall`, the thunks of
 // TDH.VP.ENTER and of the full TDG.VP.VMCALL): the 13-register reference, plus the RBP save
-// (the module zeroes RBP on an asynchronous TD exit) and the clearing of the 8 scratch
-// registers the other side wrote, which those thunks owe their callers.
+// and the clearing of the 8 scratch registers the other side wrote, which those thunks owe
+// their callers.
+// Every reference executes, where the instruction would be, the same 4-byte no-op (NOPL
+// 0(%rax)) that stands in for TDCALL in the loopback thunks (since 2026-12-04: before, the
+// references had no instruction at all, a thunk that calls nothing). The loopback SEAMCALL
+// stand-in is CLC plus a 3-byte NOP, and its thunks add the not-taken JC of the
+// VMfailInvalid test.
 std::arch::global_asm!(
     ".text",
     ".globl bench_empty_call",
@@ -34,7 +52,9 @@ std::arch::global_asm!(
     ".globl bench_minimal_args",
     ".globl bench_minimal_ghci",
     ".globl bench_minimal_scrub",
-    ".p2align 4",
+    ".globl bench_minimal_rbp",
+    ".globl bench_minimal_args_copy",
+    ".p2align 6",
     "bench_minimal_args:",
     "    mov rax, rdi",
     "    mov rcx, [rsi + 0]",
@@ -43,6 +63,7 @@ std::arch::global_asm!(
     "    mov r9, [rsi + 24]",
     "    mov r10, [rsi + 32]",
     "    mov r11, [rsi + 40]",
+    "    .byte 0x0f, 0x1f, 0x40, 0x00",
     "    mov [rsi + 0], rcx",
     "    mov [rsi + 8], rdx",
     "    mov [rsi + 16], r8",
@@ -50,7 +71,24 @@ std::arch::global_asm!(
     "    mov [rsi + 32], r10",
     "    mov [rsi + 40], r11",
     "    ret",
-    ".p2align 4",
+    ".p2align 6",
+    "bench_minimal_args_copy:",
+    "    mov rax, rdi",
+    "    mov rcx, [rsi + 0]",
+    "    mov rdx, [rsi + 8]",
+    "    mov r8, [rsi + 16]",
+    "    mov r9, [rsi + 24]",
+    "    mov r10, [rsi + 32]",
+    "    mov r11, [rsi + 40]",
+    "    .byte 0x0f, 0x1f, 0x40, 0x00",
+    "    mov [rsi + 0], rcx",
+    "    mov [rsi + 8], rdx",
+    "    mov [rsi + 16], r8",
+    "    mov [rsi + 24], r9",
+    "    mov [rsi + 32], r10",
+    "    mov [rsi + 40], r11",
+    "    ret",
+    ".p2align 6",
     "bench_minimal_ghci:",
     "    push r12",
     "    push r13",
@@ -64,6 +102,7 @@ std::arch::global_asm!(
     "    mov r13, [rsi + 56]",
     "    mov r14, [rsi + 64]",
     "    mov r15, [rsi + 72]",
+    "    .byte 0x0f, 0x1f, 0x40, 0x00",
     "    mov [rsi + 0], rcx",
     "    mov [rsi + 32], r10",
     "    mov [rsi + 40], r11",
@@ -81,11 +120,11 @@ std::arch::global_asm!(
     "    pop r13",
     "    pop r12",
     "    ret",
-    ".p2align 4",
+    ".p2align 6",
     "bench_empty_call:",
     "    mov rax, rdi",
     "    ret",
-    ".p2align 4",
+    ".p2align 6",
     "bench_minimal_thunk:",
     "    push rbx",
     "    push r12",
@@ -107,6 +146,7 @@ std::arch::global_asm!(
     "    mov rbx, [rsi + 80]",
     "    mov rdi, [rsi + 88]",
     "    mov rsi, [rsi + 96]",
+    "    .byte 0x0f, 0x1f, 0x40, 0x00",
     "    push rsi",
     "    mov rsi, [rsp + 8]",
     "    mov [rsi + 0], rcx",
@@ -129,7 +169,54 @@ std::arch::global_asm!(
     "    pop r12",
     "    pop rbx",
     "    ret",
-    ".p2align 4",
+    ".p2align 6",
+    "bench_minimal_rbp:",
+    "    push rbp",
+    "    push rbx",
+    "    push r12",
+    "    push r13",
+    "    push r14",
+    "    push r15",
+    "    push rsi",
+    "    mov rax, rdi",
+    "    mov rcx, [rsi + 0]",
+    "    mov rdx, [rsi + 8]",
+    "    mov r8, [rsi + 16]",
+    "    mov r9, [rsi + 24]",
+    "    mov r10, [rsi + 32]",
+    "    mov r11, [rsi + 40]",
+    "    mov r12, [rsi + 48]",
+    "    mov r13, [rsi + 56]",
+    "    mov r14, [rsi + 64]",
+    "    mov r15, [rsi + 72]",
+    "    mov rbx, [rsi + 80]",
+    "    mov rdi, [rsi + 88]",
+    "    mov rsi, [rsi + 96]",
+    "    .byte 0x0f, 0x1f, 0x40, 0x00",
+    "    push rsi",
+    "    mov rsi, [rsp + 8]",
+    "    mov [rsi + 0], rcx",
+    "    mov [rsi + 8], rdx",
+    "    mov [rsi + 16], r8",
+    "    mov [rsi + 24], r9",
+    "    mov [rsi + 32], r10",
+    "    mov [rsi + 40], r11",
+    "    mov [rsi + 48], r12",
+    "    mov [rsi + 56], r13",
+    "    mov [rsi + 64], r14",
+    "    mov [rsi + 72], r15",
+    "    mov [rsi + 80], rbx",
+    "    mov [rsi + 88], rdi",
+    "    pop qword ptr [rsi + 96]",
+    "    add rsp, 8",
+    "    pop r15",
+    "    pop r14",
+    "    pop r13",
+    "    pop r12",
+    "    pop rbx",
+    "    pop rbp",
+    "    ret",
+    ".p2align 6",
     "bench_minimal_scrub:",
     "    push rbp",
     "    push rbx",
@@ -152,6 +239,7 @@ std::arch::global_asm!(
     "    mov rbx, [rsi + 80]",
     "    mov rdi, [rsi + 88]",
     "    mov rsi, [rsi + 96]",
+    "    .byte 0x0f, 0x1f, 0x40, 0x00",
     "    push rsi",
     "    mov rsi, [rsp + 8]",
     "    mov [rsi + 0], rcx",
@@ -193,6 +281,8 @@ extern "C" {
     fn bench_minimal_args(leaf: u64, regs: *mut Regs) -> u64;
     fn bench_minimal_ghci(leaf: u64, regs: *mut Regs) -> u64;
     fn bench_minimal_scrub(leaf: u64, regs: *mut Regs) -> u64;
+    fn bench_minimal_rbp(leaf: u64, regs: *mut Regs) -> u64;
+    fn bench_minimal_args_copy(leaf: u64, regs: *mut Regs) -> u64;
 
     // The loopback thunks themselves (hidden, but resolvable within this link): the bench
     // calls them exactly as it calls the references, with nothing compiled by rustc in
@@ -211,26 +301,32 @@ type Thunk = unsafe extern "C" fn(u64, *mut Regs) -> u64;
 type Reference = Thunk;
 
 /// The hand-minimal references, one per register set, in the order `VARIANTS` indexes them.
-const REFERENCES: [(&str, Reference); 4] = [
+const REFERENCES: [(&str, Reference); 5] = [
     ("minimal_13_register_reference", bench_minimal_thunk),
     ("minimal_args_reference", bench_minimal_args),
     ("minimal_ghci_reference", bench_minimal_ghci),
     ("minimal_13_register_scrub_reference", bench_minimal_scrub),
+    ("minimal_13_register_rbp_reference", bench_minimal_rbp),
 ];
 
 /// Every loopback variant, with the index of its reference in `REFERENCES`.
-const VARIANTS: [(&str, Thunk, usize); 7] = [
-    ("loopback_seamcall", tdxcall_loopback_seamcall, 0),
+///
+/// The last entry is a control, not a variant: a byte-for-byte copy of the ARGS reference at
+/// another address (64-byte aligned, as every subject). Identical code, so its ratio shows
+/// how far placement alone moves a figure of this size on the machine measured.
+const VARIANTS: [(&str, Thunk, usize); 8] = [
+    ("loopback_seamcall", tdxcall_loopback_seamcall, 4),
     ("loopback_seamcall_args", tdxcall_loopback_seamcall_args, 1),
     (
         "loopback_seamcall_scrub",
         tdxcall_loopback_seamcall_scrub,
         3,
     ),
-    ("loopback_tdcall", tdxcall_loopback_tdcall, 0),
+    ("loopback_tdcall", tdxcall_loopback_tdcall, 4),
     ("loopback_tdcall_args", tdxcall_loopback_tdcall_args, 1),
     ("loopback_tdvmcall", tdxcall_loopback_tdvmcall, 3),
     ("loopback_tdvmcall_ghci", tdxcall_loopback_tdvmcall_ghci, 2),
+    ("control_args_reference_copy", bench_minimal_args_copy, 1),
 ];
 
 /// The target of the issue: each variant at most this many times its reference.
@@ -265,35 +361,43 @@ fn thunks(c: &mut Criterion) {
     group.finish();
 }
 
-/// A subject of the interleaved figure: one call through a thunk, returning RAX.
-type Subject = Box<dyn Fn(&mut Regs) -> u64>;
+/// How many register structs the interleaved figure's calls take in turn.
+///
+/// With one struct, each call loaded what the previous call had just stored to the same
+/// addresses: the batch became one chain through store-to-load forwarding, whose latency on
+/// the measured CPU changed with the layout (per-call times of 3.0, 4.0 or 5.0 ns for the
+/// same ARGS thunk from one process to the next, 2026-12-04). A thunk's caller builds its
+/// struct from its arguments, not from the previous call's outputs; taking 16 structs in
+/// turn puts 16 calls between a store and the load that reads it back, off the critical
+/// path, at the cost of one index per call on every side alike.
+const STRUCTS: usize = 16;
 
-/// Nanoseconds per call of `batch` calls of `thunk`.
-fn time_batch(thunk: &dyn Fn(&mut Regs) -> u64, regs: &mut Regs, batch: u32) -> f64 {
+/// Nanoseconds per call of `batch` calls of `thunk`, call `i` on struct `i % STRUCTS`.
+/// Every subject is called through this one loop and one indirect call (until 2026-12-04,
+/// two: a boxed closure, then the function pointer it held).
+fn time_batch(thunk: Thunk, regs: &mut [Regs; STRUCTS], batch: u32) -> f64 {
     let start = Instant::now();
-    for _ in 0..batch {
-        black_box(thunk(black_box(&mut *regs)));
+    for call in 0..batch as usize {
+        // SAFETY: every subject is a reference thunk (it moves registers through the
+        // struct and restores what it saves) or a loopback thunk (no TDX instruction).
+        black_box(unsafe { thunk(7, black_box(&mut regs[call % STRUCTS])) });
     }
     start.elapsed().as_secs_f64() * 1e9 / batch as f64
 }
 
 /// The interleaved figure; see the module docs.
 fn interleaved(rounds: usize, batch: u32) {
-    let mut subjects: Vec<(&str, Subject)> = Vec::new();
-    for (name, reference) in REFERENCES {
-        // SAFETY: the reference thunks only move registers through `regs` (as in `thunks`).
-        subjects.push((name, Box::new(move |regs| unsafe { reference(7, regs) })));
-    }
-    for (name, thunk, _) in VARIANTS {
-        // SAFETY: loopback thunks execute no TDX instruction.
-        subjects.push((name, Box::new(move |regs| unsafe { thunk(7, regs) })));
-    }
-    let mut regs = Regs::ZERO;
+    let subjects: Vec<(&str, Thunk)> = REFERENCES
+        .iter()
+        .copied()
+        .chain(VARIANTS.iter().map(|&(name, thunk, _)| (name, thunk)))
+        .collect();
+    let mut regs = [Regs::ZERO; STRUCTS];
     let mut times = vec![Vec::with_capacity(rounds); subjects.len()];
     for round in 0..rounds {
         for turn in 0..subjects.len() {
             let index = (round + turn) % subjects.len();
-            times[index].push(time_batch(&*subjects[index].1, &mut regs, batch));
+            times[index].push(time_batch(subjects[index].1, &mut regs, batch));
         }
     }
     let median = |mut values: Vec<f64>| {
@@ -301,37 +405,57 @@ fn interleaved(rounds: usize, batch: u32) {
         values[values.len() / 2]
     };
     for (index, (name, _)) in REFERENCES.iter().enumerate() {
-        println!(
-            "thunk/interleaved {name:<30} {:6.2} ns",
-            median(times[index].clone())
-        );
+        record(name, &[median(times[index].clone())]);
     }
     for (offset, (name, _, reference)) in VARIANTS.iter().enumerate() {
         let index = REFERENCES.len() + offset;
-        let ratios = times[index]
-            .iter()
-            .zip(&times[*reference])
-            .map(|(time, reference)| time / reference)
-            .collect();
-        let ratio = median(ratios);
-        // The scrubbing variants, also against the plain 13-register reference (their
+        let ratio_to = |reference: usize| {
+            median(
+                times[index]
+                    .iter()
+                    .zip(&times[reference])
+                    .map(|(time, reference)| time / reference)
+                    .collect(),
+            )
+        };
+        // The full variants, also against the plain 13-register reference (their
         // reference before 2026-12-04), for comparison with earlier runs.
-        let plain = if *reference == 3 {
-            let ratios = times[index]
-                .iter()
-                .zip(&times[0])
-                .map(|(time, reference)| time / reference)
-                .collect();
-            format!(" (to {}: {:.3})", REFERENCES[0].0, median(ratios))
+        record(
+            name,
+            &[
+                median(times[index].clone()),
+                ratio_to(*reference),
+                ratio_to(0),
+            ],
+        );
+    }
+}
+
+/// Prints, per subject, the median over the child processes of its figures, and for each
+/// variant the range of its ratio over them.
+fn report(records: &Records, rounds: usize, batch: u32) {
+    let processes = records.processes;
+    for (name, _) in REFERENCES {
+        let (time, low, high) = records.summary(name, 0);
+        println!("thunk/interleaved {name:<30} {time:6.2} ns (processes {low:.2}..{high:.2})");
+    }
+    for (name, _, reference) in VARIANTS {
+        let (time, _, _) = records.summary(name, 0);
+        let (ratio, low, high) = records.summary(name, 1);
+        let plain = if reference == 3 || reference == 4 {
+            let (plain, _, _) = records.summary(name, 2);
+            format!(" (to {}: {plain:.3})", REFERENCES[0].0)
         } else {
             String::new()
         };
         println!(
-            "thunk/interleaved {name:<30} {:6.2} ns, ratio to {} {ratio:.3} (target <= \
-             {TARGET_RATIO}: {}){plain} (median of {rounds} rounds of {batch} calls)",
-            median(times[index].clone()),
-            REFERENCES[*reference].0,
-            if ratio <= TARGET_RATIO {
+            "thunk/interleaved {name:<30} {time:6.2} ns, ratio to {} {ratio:.3} (target <= \
+             {TARGET_RATIO}: {}; processes {low:.3}..{high:.3}){plain} (median over \
+             {processes} processes of the median of {rounds} rounds of {batch} calls)",
+            REFERENCES[reference].0,
+            if name.starts_with("control") {
+                "control: identical code, no target"
+            } else if ratio <= TARGET_RATIO {
                 "met"
             } else {
                 "NOT met"
@@ -343,9 +467,20 @@ fn interleaved(rounds: usize, batch: u32) {
 criterion_group!(benches, thunks);
 
 fn main() {
+    let test_mode = std::env::args().any(|arg| arg == "--test");
+    let (rounds, batch, processes) = if test_mode {
+        (4, 10, 2)
+    } else {
+        (3_000, 300, PROCESSES)
+    };
+    if is_child() {
+        interleaved(rounds, batch);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let test_mode = std::env::args().any(|arg| arg == "--test");
-    let (rounds, batch) = if test_mode { (4, 10) } else { (3_000, 300) };
-    interleaved(rounds, batch);
+    if test_mode {
+        println!("(--test: a handful of rounds in 2 processes; the figures below mean nothing)");
+    }
+    report(&in_processes(processes), rounds, batch);
 }

@@ -26,7 +26,7 @@ macro_rules! wrapper_front {
         #[derive(Debug)]
         pub struct $Name<B: $crate::call::Backend = $crate::call::Native> {
             backend: B,
-            module: Option<$crate::wrapper::ModuleGate>,
+            gate: $crate::wrapper::ModuleGate,
         }
 
         $(#[$doc])*
@@ -38,7 +38,7 @@ macro_rules! wrapper_front {
         #[derive(Debug)]
         pub struct $Name<B: $crate::call::Backend> {
             backend: B,
-            module: Option<$crate::wrapper::ModuleGate>,
+            gate: $crate::wrapper::ModuleGate,
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -59,7 +59,7 @@ macro_rules! wrapper_front {
             pub const fn new(backend: B) -> $Name<B> {
                 $Name {
                     backend,
-                    module: None,
+                    gate: $crate::wrapper::ModuleGate::NONE,
                 }
             }
 
@@ -76,37 +76,37 @@ macro_rules! wrapper_front {
                 version: $crate::version::ModuleVersion,
                 features0: Option<$crate::abi::TdxFeatures0>,
             ) {
-                self.module = Some($crate::wrapper::ModuleGate::new(
+                self.gate = $crate::wrapper::ModuleGate::new(
                     $crate::leaf::KnownModule { version, features0 },
-                ));
+                );
             }
 
             /// Forgets the module: every leaf is called again.
             #[inline]
             pub fn forget_module(&mut self) {
-                self.module = None;
+                self.gate = $crate::wrapper::ModuleGate::NONE;
             }
 
             /// The module this front was told about, if any.
             #[inline]
             pub fn module(&self) -> Option<$crate::leaf::KnownModule> {
-                self.module.map(|gate| gate.known)
+                self.gate.known
             }
 
             /// The refusal status for `version` of `leaf` when the known module does not
             /// have it; `None` when it does, or when no module is known.
             ///
-            /// Inline, with the leaf a constant: one compare of `self.module` with `None`
-            /// (a branch not taken when no module is known) and, with a module, one bit
-            /// test in the table [`ModuleGate`](crate::wrapper::ModuleGate) computed when
-            /// it was set. Only a refusal calls out of line
+            /// Inline, with the leaf a constant: one bit test in the table
+            /// [`ModuleGate`](crate::wrapper::ModuleGate) computed when the module was set
+            /// (all ones when no module is known), a branch not taken on the common path.
+            /// Only a leaf the bit refuses calls out of line
             /// ([`refusal_by`](crate::wrapper::refusal_by)) to build its status.
             #[inline(always)]
             fn refusal(&self, leaf: $crate::leaf::Leaf, version: u8) -> Option<$crate::status::Status> {
-                match &self.module {
-                    None => None,
-                    Some(gate) if gate.has(leaf, version) => None,
-                    Some(gate) => $crate::wrapper::refusal_by(&gate.known, leaf, version),
+                if self.gate.has(leaf, version) {
+                    None
+                } else {
+                    $crate::wrapper::refusal_by(self.gate.known.as_ref(), leaf, version)
                 }
             }
 
@@ -137,23 +137,43 @@ macro_rules! wrapper_front {
 
 pub(crate) use wrapper_front;
 
-/// A known module and, computed once from the leaf table when it is set, the leaf versions
-/// it has: the refusal check of every call is then one bit test instead of a walk of the
+/// The known module, if any, and, computed once from the leaf table when it is set, the leaf
+/// versions it has: the refusal check of every call is one bit test instead of a walk of the
 /// module sets (measured at +14.6 ns per TDH.SYS.RD and +20.3 ns per TDG.VM.RD, issue 17).
+/// With no module every bit is set, so a front that was told nothing runs the same single
+/// test (until 2026-12-04 it first compared an `Option` with `None`: a second load and
+/// branch on every call of a long-lived front).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ModuleGate {
     /// What the front was told.
-    pub(crate) known: crate::leaf::KnownModule,
+    pub(crate) known: Option<crate::leaf::KnownModule>,
     /// Word `version`, bit `leaf as u32`: [`Leaf::check_module`](crate::leaf::Leaf::check_module)
-    /// accepts that version of that leaf. A version with no word is looked up each time.
+    /// accepts that version of that leaf (every bit when no module is known). A version
+    /// with no word is looked up each time.
     has: [u128; 2],
 }
+
+// Every leaf version of the table has a word: no wrapper call reaches `refusal_by` when the
+// module has the leaf.
+const _: () = {
+    let mut i = 0;
+    while i < crate::leaf::Leaf::ALL.len() {
+        assert!((crate::leaf::Leaf::ALL[i].max_version() as usize) < 2);
+        i += 1;
+    }
+};
 
 // One bit per leaf in a `u128`; `Leaf as u32` is the leaf's position in `Leaf::ALL` (the
 // enum declares no discriminants, and `ALL` lists its variants in declaration order).
 const _: () = assert!(crate::leaf::Leaf::ALL.len() <= 128);
 
 impl ModuleGate {
+    /// No module known: every leaf version passes.
+    pub(crate) const NONE: ModuleGate = ModuleGate {
+        known: None,
+        has: [u128::MAX; 2],
+    };
+
     /// The gate for `known`: every leaf of the table at versions 0 and 1, looked up once.
     pub(crate) fn new(known: crate::leaf::KnownModule) -> ModuleGate {
         let mut has = [0u128; 2];
@@ -167,7 +187,10 @@ impl ModuleGate {
                 }
             }
         }
-        ModuleGate { known, has }
+        ModuleGate {
+            known: Some(known),
+            has,
+        }
     }
 
     /// Whether the module has `version` of `leaf` (`false` also for a version the gate has
@@ -182,17 +205,19 @@ impl ModuleGate {
 }
 
 /// The refusal status for `version` of `leaf` from `known`, by the leaf table
-/// ([`Leaf::check_module`](crate::leaf::Leaf::check_module)); `None` when the module has it.
+/// ([`Leaf::check_module`](crate::leaf::Leaf::check_module)); `None` when the module has it
+/// or no module is known.
 ///
 /// Out of line, cold and not generic: every front and every wrapper shares this one copy,
 /// and only a leaf version the gate does not list reaches it.
 #[cold]
 #[inline(never)]
 pub(crate) fn refusal_by(
-    known: &crate::leaf::KnownModule,
+    known: Option<&crate::leaf::KnownModule>,
     leaf: crate::leaf::Leaf,
     version: u8,
 ) -> Option<crate::status::Status> {
+    let known = known?;
     leaf.check_module(version, known.version, known.features0)
         .err()
         .map(crate::status::Status::not_in_module)
@@ -219,7 +244,7 @@ mod tests {
                         let table = leaf.check_module(leaf_version, version, features0);
                         // Refused by the gate: `refusal_by` decides, as the table does.
                         let decided = gate.has(leaf, leaf_version)
-                            || refusal_by(&known, leaf, leaf_version).is_none();
+                            || refusal_by(Some(&known), leaf, leaf_version).is_none();
                         assert_eq!(
                             decided,
                             table.is_ok(),
@@ -234,6 +259,19 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A front told nothing passes every leaf version of the table through the one bit
+    /// test, and the out-of-line check refuses nothing either.
+    #[test]
+    fn no_module_passes_every_leaf() {
+        let gate = ModuleGate::NONE;
+        for &leaf in Leaf::ALL {
+            for version in 0..=leaf.max_version() {
+                assert!(gate.has(leaf, version), "{leaf} v{version}");
+            }
+            assert_eq!(refusal_by(None, leaf, 2), None, "{leaf}");
         }
     }
 }
