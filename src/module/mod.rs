@@ -188,6 +188,8 @@ mod bridge;
 pub mod bridge_protocol {}
 mod builders;
 mod cpuid;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod cpuid_trap;
 pub mod direct;
 mod host;
 mod memory;
@@ -203,7 +205,8 @@ pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
 pub use self::cpuid::values_field_id as cpuid_values_field_id;
-pub use self::cpuid::{
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use self::cpuid_trap::{
     cpuid_faulting_enabled, CpuidFaultingUnavailable, CpuidTrap, VeFrame, VeHandler,
 };
 use self::memory::Memory;
