@@ -1,5 +1,5 @@
-//! Trap-and-emulate (feature `emulator`, Linux x86-64): the crate's own SEAMCALL and TDCALL
-//! instruction sites answered by a Rust model in user space.
+//! Trap-and-emulate (feature `emulator`; the trap itself on Linux x86-64 only): the crate's
+//! own SEAMCALL and TDCALL instruction sites answered by a Rust model in user space.
 //!
 //! On a machine without TDX both instructions raise #UD (or #GP), which Linux delivers as
 //! SIGILL (or SIGSEGV). The crate's signal handler (`signal`) already catches those faults at
@@ -21,6 +21,19 @@
 //!
 //! So every thunk, every wrapper and every fault path runs for real; only the other side of
 //! the instruction is replaced.
+//!
+//! # What needs Linux and x86-64
+//!
+//! The trap: [`install`], [`Installed`], [`is_installed`], [`MODEL_STACK_SIZE`], the
+//! signal-handler hook with its `ucontext_t` and alternate stack (`emu/trap.rs`), and
+//! `ExtendedState::from_signal_frame` with the XSAVE layout from CPUID and the
+//! [`FP_XSTATE_MAGIC1`]/[`FP_XSTATE_MAGIC2`] markers (`emu/xstate/frame.rs`). The rest
+//! builds on every std target: [`Model`], [`Call`] (with [`Call::new`], to drive a model
+//! without a trap), [`Outcome`], [`Registers`], [`Fault`], [`ExtendedState`] over an
+//! in-memory FXSAVE image ([`ExtendedState::from_legacy_image`]), and the ready models
+//! [`Recorder`] and [`FaultInjector`]. That is what the software module's in-process backend
+//! (`module::Direct`) needs; CI checks it with `cargo check --target
+//! aarch64-unknown-linux-gnu`.
 //!
 //! # Installing a model
 //!
@@ -104,6 +117,8 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+//! # fn main() {
 //! use tdxcall::call::{thunk, CallKind};
 //! use tdxcall::emu::{self, Answer, Recorder};
 //! use tdxcall::{Regs, Status};
@@ -118,6 +133,9 @@
 //!     assert_eq!(call.kind, CallKind::Tdcall);
 //!     assert_eq!((call.registers.rax, call.registers.rcx), (6, 0x1000));
 //! });
+//! # }
+//! # #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+//! # fn main() {}
 //! ```
 
 mod models;
@@ -361,7 +379,11 @@ std::thread_local! {
 
 /// Whether a model is running (or lent out) on this thread: the code running now is the
 /// model's, not the program's. Safe in a signal handler.
-#[cfg(all(feature = "software-module", target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(
+    feature = "software-module",
+    target_os = "linux",
+    target_arch = "x86_64"
+))]
 pub(crate) fn in_model() -> bool {
     BUSY.with(Cell::get)
 }
@@ -381,13 +403,19 @@ pub(crate) fn run_unsignalled<R>(f: impl FnOnce() -> R) -> Option<R> {
 /// (Linux x86-64) and the direct backend (feature `software-module`); with neither (feature
 /// `emulator` alone on another target) nothing marks the thread busy.
 #[cfg_attr(
-    not(any(feature = "software-module", all(target_os = "linux", target_arch = "x86_64"))),
+    not(any(
+        feature = "software-module",
+        all(target_os = "linux", target_arch = "x86_64")
+    )),
     allow(dead_code)
 )]
 struct BusyGuard;
 
 #[cfg_attr(
-    not(any(feature = "software-module", all(target_os = "linux", target_arch = "x86_64"))),
+    not(any(
+        feature = "software-module",
+        all(target_os = "linux", target_arch = "x86_64")
+    )),
     allow(dead_code)
 )]
 impl BusyGuard {

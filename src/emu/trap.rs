@@ -9,7 +9,7 @@ mod stack;
 pub use self::stack::MODEL_STACK_SIZE;
 
 use super::xstate::{self, ExtendedState};
-use super::{BusyGuard, Call, Fault, Model, Outcome, Registers, FLAG_CF, STATUS_FLAGS, BUSY};
+use super::{BusyGuard, Call, Fault, Model, Outcome, Registers, BUSY, FLAG_CF, STATUS_FLAGS};
 use crate::fixup::{Site, SiteKind, VECTOR_GP, VECTOR_UD};
 use crate::regs::RegSet;
 use core::any::Any;

@@ -62,10 +62,10 @@ impl core::fmt::Display for XStateError {
 
 impl std::error::Error for XStateError {}
 
-
-/// The extended state saved in a signal frame, with bounds-checked, typed access.
+/// The extended state saved in a signal frame (Linux x86-64), or an in-memory FXSAVE image
+/// (every target), with bounds-checked, typed access.
 ///
-/// Edits are loaded into the registers when the signal handler returns.
+/// Edits to a signal frame are loaded into the registers when the signal handler returns.
 pub struct ExtendedState<'a> {
     area: &'a mut [u8],
     xsave: bool,
@@ -272,4 +272,3 @@ impl<'a> ExtendedState<'a> {
         Ok(())
     }
 }
-
