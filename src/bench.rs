@@ -23,7 +23,9 @@
 //!    (TDH.SYS.RD MAJOR/MINOR/UPDATE_VERSION and BUILD_NUM), the TSC frequency, and whether
 //!    the run was inside a TD or on the host.
 
+#[cfg(target_arch = "x86_64")]
 use crate::call::{Backend, CallKind};
+#[cfg(target_arch = "x86_64")]
 use crate::regs::{RegSet, Regs};
 use crate::status::Status;
 

@@ -103,7 +103,7 @@ pub mod abi;
 pub mod bench;
 pub mod call;
 pub mod cpuid;
-#[cfg(all(feature = "emulator", target_os = "linux", target_arch = "x86_64"))]
+#[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emu;
 pub mod error;
@@ -111,11 +111,7 @@ pub mod fixup;
 pub mod guest;
 pub mod host;
 pub mod leaf;
-#[cfg(all(
-    feature = "software-module",
-    target_os = "linux",
-    target_arch = "x86_64"
-))]
+#[cfg(feature = "software-module")]
 #[cfg_attr(docsrs, doc(cfg(feature = "software-module")))]
 pub mod module;
 pub mod regs;

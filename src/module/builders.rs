@@ -2,14 +2,11 @@
 //! [`PageSource`] for the host builders, the platform brought up in one call
 //! ([`SoftwareModule::platform`]), and [`Config`] setters.
 
-use super::{Config, LogicalProcessor, MemoryError, SoftwareModule};
+use super::{Config, MemoryError, SoftwareModule};
 use crate::abi::check::invalid;
-use crate::abi::{Hkid, HostPhysAddr};
-use crate::emu::{self, Installed};
+use crate::abi::HostPhysAddr;
 use crate::error::{Error, InvalidReason, Result};
-use crate::host::builder::{PageSource, PlatformBuilder};
-use crate::host::Host;
-use std::thread;
+use crate::host::builder::PageSource;
 
 impl Config {
     /// The number of logical processors.
@@ -79,36 +76,51 @@ impl PageSource for SoftwareModule {
     }
 }
 
-impl SoftwareModule {
-    /// Makes this thread logical processor 0 and brings the platform up with
-    /// [`PlatformBuilder`]: TDH.SYS.INIT, TDH.SYS.LP.INIT here and on every other logical
-    /// processor (each on a short-lived thread), TDH.SYS.CONFIG with [`SoftwareModule::tdmr`]
-    /// and the first private HKID as the global one, TDH.SYS.KEY.CONFIG, TDH.SYS.TDMR.INIT.
-    /// Returns the LP 0 installation (keep it alive) and a [`Host`] over the real thunks.
-    ///
-    /// # Errors
-    ///
-    /// The builder's; a second call fails as TDH.SYS.INIT does on an initialized module.
-    pub fn platform(&self) -> Result<(Installed<LogicalProcessor>, Host)> {
-        let lp0 = emu::install(self.logical_processor(0));
-        let mut host = Host::native();
-        let mut pages = self.clone();
-        let config = self.config().clone();
-        let others = || -> Result<()> {
-            for index in 1..config.logical_processors {
-                let module = self.clone();
-                thread::spawn(move || {
-                    let _lp = emu::install(module.logical_processor(index));
-                    Host::native().sys_lp_init().map_err(Error::from)
-                })
-                .join()
-                .expect("an LP.INIT thread does not panic")?;
-            }
-            Ok(())
-        };
-        PlatformBuilder::new(Hkid::new(config.private_hkids.start))
-            .tdmr(self.tdmr())
-            .init(&mut host, &mut pages, others, || Ok(()))?;
-        Ok((lp0, host))
+/// The platform brought up over the trapped thunks: LP models installed with
+/// [`emu::install`] and the calls made through [`Host::native`] (Linux x86-64 only, as
+/// the trap is; elsewhere bring the platform up with `PlatformBuilder` over
+/// [`SoftwareModule::direct_host`]).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod trapped {
+    use super::super::{LogicalProcessor, SoftwareModule};
+    use crate::abi::Hkid;
+    use crate::emu::{self, Installed};
+    use crate::error::{Error, Result};
+    use crate::host::builder::PlatformBuilder;
+    use crate::host::Host;
+    use std::thread;
+
+    impl SoftwareModule {
+        /// Makes this thread logical processor 0 and brings the platform up with
+        /// [`PlatformBuilder`]: TDH.SYS.INIT, TDH.SYS.LP.INIT here and on every other logical
+        /// processor (each on a short-lived thread), TDH.SYS.CONFIG with [`SoftwareModule::tdmr`]
+        /// and the first private HKID as the global one, TDH.SYS.KEY.CONFIG, TDH.SYS.TDMR.INIT.
+        /// Returns the LP 0 installation (keep it alive) and a [`Host`] over the real thunks.
+        ///
+        /// # Errors
+        ///
+        /// The builder's; a second call fails as TDH.SYS.INIT does on an initialized module.
+        pub fn platform(&self) -> Result<(Installed<LogicalProcessor>, Host)> {
+            let lp0 = emu::install(self.logical_processor(0));
+            let mut host = Host::native();
+            let mut pages = self.clone();
+            let config = self.config().clone();
+            let others = || -> Result<()> {
+                for index in 1..config.logical_processors {
+                    let module = self.clone();
+                    thread::spawn(move || {
+                        let _lp = emu::install(module.logical_processor(index));
+                        Host::native().sys_lp_init().map_err(Error::from)
+                    })
+                    .join()
+                    .expect("an LP.INIT thread does not panic")?;
+                }
+                Ok(())
+            };
+            PlatformBuilder::new(Hkid::new(config.private_hkids.start))
+                .tdmr(self.tdmr())
+                .init(&mut host, &mut pages, others, || Ok(()))?;
+            Ok((lp0, host))
+        }
     }
 }

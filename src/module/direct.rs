@@ -255,3 +255,79 @@ impl SoftwareModule {
         Direct::new(self.virtual_cpu(tdvpr))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A TD's whole life through the direct backends alone: nothing of the trap glue (no
+    //! `emu::install`, no `Host::native`, no signal handler), so this test builds on every
+    //! std target, not only Linux x86-64 (`cargo clippy --target aarch64-unknown-linux-gnu
+    //! --all-features --lib --tests` compiles it in CI), and runs wherever tests run.
+    use super::*;
+    use crate::abi::Hkid;
+    use crate::guest::tdvmcall::CpuidResult;
+    use crate::guest::Guest;
+    use crate::host::builder::{PlatformBuilder, TdBuilder, TdParamsBuilder};
+    use crate::host::vmcall::{Answer, Request};
+    use crate::host::vp::{TdExit, VpEnterFlags};
+    use crate::host::Host;
+    use crate::status::{StatusCode, TdvmcallCode};
+
+    const VENDOR: CpuidResult = CpuidResult::new(0xD, 0x756E_6547, 0x6C65_746E, 0x4965_6E69);
+
+    #[test]
+    fn a_td_lives_and_dies_through_direct_backends_only() {
+        let mut module = SoftwareModule::default();
+        let mut host = Host::new(module.direct_host(0));
+        let mut pages = module.clone();
+        let lps = module.config().logical_processors;
+        let others = || -> crate::Result<()> {
+            for index in 1..lps {
+                Host::new(module.direct_host(index)).sys_lp_init()?;
+            }
+            Ok(())
+        };
+        PlatformBuilder::new(Hkid::new(module.config().private_hkids.start))
+            .tdmr(module.tdmr())
+            .init(&mut host, &mut pages, others, || Ok(()))
+            .expect("the platform comes up");
+        let mut td = TdBuilder::new(Hkid::new(33), TdParamsBuilder::new())
+            .build(&mut host, &mut module)
+            .expect("the TD is built");
+        let tdvpr = td.add_vcpu(&mut host, &mut module, 0, None).unwrap();
+        td.finalize(&mut host).unwrap();
+        let mrtd = module.mrtd(td.tdr).expect("the TD exists");
+        assert_ne!(mrtd, [0; 48], "MR.FINALIZE set the MRTD");
+
+        let backend = module.direct_guest(tdvpr);
+        let guest = std::thread::spawn(move || {
+            let mut guest = Guest::new(backend);
+            let info = guest.vp_info().expect("TDG.VP.INFO");
+            let vendor = guest.tdvmcall_cpuid(0, 0).expect("the VMM answers CPUID");
+            (info.vcpu_index, info.max_vcpus, vendor)
+        });
+        let mut regs = Regs::ZERO;
+        let mut requests = std::vec::Vec::new();
+        let last = loop {
+            // SAFETY: the vCPU is initialized and entered only from this thread.
+            let exit = unsafe { host.vp_enter(tdvpr, VpEnterFlags::empty(), &mut regs) }
+                .expect("TDH.VP.ENTER");
+            let TdExit::Tdvmcall(call) = exit else {
+                break exit.status();
+            };
+            let request = call.request();
+            requests.push(request);
+            let answer = match request {
+                Request::Cpuid { leaf: 0, .. } => Answer::Cpuid(VENDOR),
+                _ => Answer::Error(TdvmcallCode::SubfuncUnsupported),
+            };
+            call.answer(answer).unwrap().write(&mut regs);
+        };
+        assert_eq!(guest.join().unwrap(), (0, 1, VENDOR));
+        assert_eq!(requests.len(), 1, "one TDVMCALL: {requests:?}");
+        // The guest's thread ended and dropped its backend: the vCPU cannot run any more.
+        assert!(last.is(StatusCode::NonRecoverableVcpu), "{last}");
+        let (owned, tdr) = (td.page_count(), td.tdr);
+        assert_eq!(td.teardown(&mut host, &mut module).unwrap(), owned);
+        assert_eq!(module.mrtd(tdr), None, "the TD is gone");
+    }
+}

@@ -1,6 +1,7 @@
-//! A software TDX module (feature `software-module`, Linux x86-64): a stateful model of TDX
-//! module 1.5.05 or 2.0.18 ([`Config::module_version`]) that host (VMM) and guest (TD
-//! kernel) code built on this crate runs against, on any x86-64 Linux machine.
+//! A software TDX module (feature `software-module`): a stateful model of TDX module 1.5.05
+//! or 2.0.18 ([`Config::module_version`]) that host (VMM) and guest (TD kernel) code built on
+//! this crate runs against: trapped on any x86-64 Linux machine, and through the in-process
+//! [`Direct`] backend on any std target (see "What needs Linux and x86-64" below).
 //!
 //! It plugs into the trap-and-emulate backend ([`emu`](crate::emu)): the real thunks execute
 //! SEAMCALL and TDCALL, the CPU raises #UD, and the crate's signal handler hands the call to
@@ -90,15 +91,34 @@
 //!
 //! ## What needs Linux and x86-64
 //!
-//! Only the trap glue: the emulator's signal handling (`emu`: the fault hook, the alternate
-//! signal stack, the thunk addresses, `ucontext_t`), [`ExtendedState`](crate::emu::ExtendedState)'s
-//! signal-frame view and its XSAVE layout (CPUID leaf 0xD), and the CPUID trap
-//! ([`CpuidTrap`]: `arch_prctl` CPUID faulting, the #VE frame). The platform and TD state
-//! machines, the PAMT and memory with its keys, the Secure EPT, metadata, MRTD, the bridge
-//! (std `Mutex`/`Condvar`) and [`Direct`] are plain Rust over std and `sha2`, using only
-//! the emulator's data types (`Call`, `Outcome`, `Registers`, the legacy-image
-//! `ExtendedState`). They would build on any std target once those types and the trap glue
-//! are split behind separate `cfg`s (not done; the module is still gated on Linux x86-64).
+//! Only the trap glue, which is `cfg(all(target_os = "linux", target_arch = "x86_64"))`:
+//!
+//! - in `emu`: the signal-handler hook, the per-thread model slot, [`emu::install`](crate::emu::install)
+//!   and its guard, the alternate signal stack, the thunk addresses, `ucontext_t`
+//!   (`emu/trap.rs`, `emu/trap/stack.rs`), and [`ExtendedState`](crate::emu::ExtendedState)'s
+//!   signal-frame view with the XSAVE layout from CPUID leaf 0xD (`emu/xstate/frame.rs`);
+//! - here: the CPUID trap ([`CpuidTrap`], [`VeFrame`], [`VeHandler`],
+//!   [`cpuid_faulting_enabled`]: `arch_prctl` CPUID faulting and the #VE frame,
+//!   `module/cpuid_trap.rs`), and [`SoftwareModule::platform`], which installs the LP
+//!   models and calls through `Host::native`.
+//!
+//! Everything else builds on any std target with `--features software-module`: the
+//! platform and TD state machines, the PAMT and memory with its keys, the Secure EPT,
+//! metadata, MRTD ([`MrtdBuilder`]), migration, the bridge (std `Mutex`/`Condvar`), the
+//! models ([`LogicalProcessor`], [`VirtualCpu`]), [`GuestMemory`], the builders'
+//! [`PageSource`](crate::host::builder::PageSource), [`SoftwareModule::guest_cpuid`], and
+//! [`Direct`] with [`SoftwareModule::direct_host`] and [`SoftwareModule::direct_guest`],
+//! over the emulator's portable data types (`Call`, `Outcome`, `Registers`, the
+//! legacy-image `ExtendedState`). There the platform comes up with `PlatformBuilder` over
+//! `Host::new(module.direct_host(0))` (and LP.INIT through `direct_host(n)` for the other
+//! LPs), and a guest thread runs over `Guest::new(module.direct_guest(tdvpr))`; without the
+//! CPUID trap no CPUID #VE is ever pending, so TDG.VP.VEINFO.GET answers
+//! TDX_NO_VALID_VE_INFO. The unit test `module::direct::tests` runs a TD's whole life that
+//! way. Checked by `.ci/run`: `cargo check --target aarch64-unknown-linux-gnu` with
+//! `--all-features`, `--features software-module`, `--features emulator`,
+//! `--no-default-features` and the default features, and clippy over the library and its
+//! tests for that target, all with `-D warnings`. Built and type-checked only: nothing runs
+//! on aarch64 in CI (no aarch64 machine or emulator there).
 //!
 //! # Memory
 //!
@@ -188,6 +208,8 @@ mod bridge;
 pub mod bridge_protocol {}
 mod builders;
 mod cpuid;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod cpuid_trap;
 pub mod direct;
 mod host;
 mod memory;
@@ -203,7 +225,8 @@ pub use self::memory::MemoryError;
 pub use self::mrtd::{Measurement, MrtdBuilder, MR_EXTEND_CHUNK};
 
 pub use self::cpuid::values_field_id as cpuid_values_field_id;
-pub use self::cpuid::{
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use self::cpuid_trap::{
     cpuid_faulting_enabled, CpuidFaultingUnavailable, CpuidTrap, VeFrame, VeHandler,
 };
 use self::memory::Memory;
