@@ -13,7 +13,7 @@ use std::process::Command;
 
 /// How many child processes measure an interleaved comparison (odd: the median is one of
 /// them).
-pub const PROCESSES: usize = 9;
+pub const PROCESSES: usize = 31;
 
 /// Set in a child's environment: the child measures once and prints records.
 const CHILD: &str = "TDXCALL_BENCH_CHILD";

@@ -3,7 +3,8 @@
 //! moves the same registers and owes its caller the same: 13 registers with the RBP save for
 //! the plain full variants (and a 13-register thunk without it, for comparison), the same
 //! plus the clearing of the scratch registers for the two that scrub, RCX, RDX, R8-R11 for
-//! the ARGS ones, RCX and R10-R15 for the GHCI one. Every reference executes the same 4-byte
+//! the ARGS ones (for SEAMCALL with the VMfailInvalid test), RCX and R10-R15 for the GHCI
+//! one. Every reference executes the same 4-byte
 //! no-op where the instruction would be, as the loopback thunks do.
 //!
 //! After criterion, the binary prints an interleaved figure: batches of each subject timed
@@ -44,7 +45,8 @@ use tdxcall_benches::{in_processes, is_child, record, Records, PROCESSES};
 // 0(%rax)) that stands in for TDCALL in the loopback thunks (since 2026-12-04: before, the
 // references had no instruction at all, a thunk that calls nothing). The loopback SEAMCALL
 // stand-in is CLC plus a 3-byte NOP, and its thunks add the not-taken JC of the
-// VMfailInvalid test.
+// VMfailInvalid test; the SEAMCALL ARGS reference (since 2026-12-04) does the same, as any
+// SEAMCALL thunk must (Linux's __seamcall_ret included), and is `seamcall_args`'s reference.
 std::arch::global_asm!(
     ".text",
     ".globl bench_empty_call",
@@ -54,6 +56,7 @@ std::arch::global_asm!(
     ".globl bench_minimal_scrub",
     ".globl bench_minimal_rbp",
     ".globl bench_minimal_args_copy",
+    ".globl bench_minimal_args_seamcall",
     ".p2align 6",
     "bench_minimal_args:",
     "    mov rax, rdi",
@@ -71,6 +74,30 @@ std::arch::global_asm!(
     "    mov [rsi + 32], r10",
     "    mov [rsi + 40], r11",
     "    ret",
+    ".p2align 6",
+    "bench_minimal_args_seamcall:",
+    "    mov rax, rdi",
+    "    mov rcx, [rsi + 0]",
+    "    mov rdx, [rsi + 8]",
+    "    mov r8, [rsi + 16]",
+    "    mov r9, [rsi + 24]",
+    "    mov r10, [rsi + 32]",
+    "    mov r11, [rsi + 40]",
+    // SEAMCALL's stand-in as in the loopback thunks (CLC, 3-byte NOP), and the
+    // VMfailInvalid test every SEAMCALL thunk needs (CF=1: RAX still holds the leaf).
+    "    .byte 0xf8, 0x0f, 0x1f, 0x00",
+    "    jc 2f",
+    "1:",
+    "    mov [rsi + 0], rcx",
+    "    mov [rsi + 8], rdx",
+    "    mov [rsi + 16], r8",
+    "    mov [rsi + 24], r9",
+    "    mov [rsi + 32], r10",
+    "    mov [rsi + 40], r11",
+    "    ret",
+    "2:",
+    "    movabs rax, 0x8000FF00FFFF0000",
+    "    jmp 1b",
     ".p2align 6",
     "bench_minimal_args_copy:",
     "    mov rax, rdi",
@@ -283,6 +310,7 @@ extern "C" {
     fn bench_minimal_scrub(leaf: u64, regs: *mut Regs) -> u64;
     fn bench_minimal_rbp(leaf: u64, regs: *mut Regs) -> u64;
     fn bench_minimal_args_copy(leaf: u64, regs: *mut Regs) -> u64;
+    fn bench_minimal_args_seamcall(leaf: u64, regs: *mut Regs) -> u64;
 
     // The loopback thunks themselves (hidden, but resolvable within this link): the bench
     // calls them exactly as it calls the references, with nothing compiled by rustc in
@@ -301,12 +329,13 @@ type Thunk = unsafe extern "C" fn(u64, *mut Regs) -> u64;
 type Reference = Thunk;
 
 /// The hand-minimal references, one per register set, in the order `VARIANTS` indexes them.
-const REFERENCES: [(&str, Reference); 5] = [
+const REFERENCES: [(&str, Reference); 6] = [
     ("minimal_13_register_reference", bench_minimal_thunk),
     ("minimal_args_reference", bench_minimal_args),
     ("minimal_ghci_reference", bench_minimal_ghci),
     ("minimal_13_register_scrub_reference", bench_minimal_scrub),
     ("minimal_13_register_rbp_reference", bench_minimal_rbp),
+    ("minimal_args_seamcall_reference", bench_minimal_args_seamcall),
 ];
 
 /// Every loopback variant, with the index of its reference in `REFERENCES`.
@@ -316,7 +345,7 @@ const REFERENCES: [(&str, Reference); 5] = [
 /// how far placement alone moves a figure of this size on the machine measured.
 const VARIANTS: [(&str, Thunk, usize); 8] = [
     ("loopback_seamcall", tdxcall_loopback_seamcall, 4),
-    ("loopback_seamcall_args", tdxcall_loopback_seamcall_args, 1),
+    ("loopback_seamcall_args", tdxcall_loopback_seamcall_args, 5),
     (
         "loopback_seamcall_scrub",
         tdxcall_loopback_seamcall_scrub,
@@ -471,7 +500,7 @@ fn main() {
     let (rounds, batch, processes) = if test_mode {
         (4, 10, 2)
     } else {
-        (3_000, 300, PROCESSES)
+        (1_000, 300, PROCESSES)
     };
     if is_child() {
         interleaved(rounds, batch);

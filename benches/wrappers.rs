@@ -765,7 +765,7 @@ fn main() {
     let (rounds, batch, processes) = if test_mode {
         (4, 10, 2)
     } else {
-        (2_000, 500, PROCESSES)
+        (600, 500, PROCESSES)
     };
     if is_child() {
         paired(rounds, batch);
