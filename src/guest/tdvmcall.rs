@@ -417,7 +417,8 @@ impl<B: Backend> Guest<B> {
     pub unsafe fn tdvmcall_raw(&mut self, call: &mut VmcallRegs) -> Result<TdvmcallStatus, Error> {
         // The thunk: the GHCI variant (RCX, R10-R15) when every exposed register lies there,
         // as for most sub-functions; a constant where the wrapper's mask is one.
-        let set = RegSet::covering(call.exposed().bits());
+        let exposed = call.exposed;
+        let set = RegSet::covering(exposed.bits());
         // SAFETY: the caller upholds the sub-function's contract; the mask names only
         // exposable registers by construction, and the VMM can write only those, all in
         // `set`.
@@ -429,6 +430,11 @@ impl<B: Backend> Guest<B> {
                 call.thunk_regs(),
             )
         };
+        // The thunk got a pointer into `call`, so the compiler must assume it changed the
+        // mask too and would reload it for every test below. Storing back the value it had
+        // keeps it a constant where the wrapper's mask is one (the tests below then fold),
+        // for the price of one store.
+        call.exposed = exposed;
         call.keep_exposed();
         if status.raw() != 0 {
             return Err(Error::Status(status));
