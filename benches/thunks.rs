@@ -335,7 +335,10 @@ const REFERENCES: [(&str, Reference); 6] = [
     ("minimal_ghci_reference", bench_minimal_ghci),
     ("minimal_13_register_scrub_reference", bench_minimal_scrub),
     ("minimal_13_register_rbp_reference", bench_minimal_rbp),
-    ("minimal_args_seamcall_reference", bench_minimal_args_seamcall),
+    (
+        "minimal_args_seamcall_reference",
+        bench_minimal_args_seamcall,
+    ),
 ];
 
 /// Every loopback variant, with the index of its reference in `REFERENCES`.
