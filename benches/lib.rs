@@ -6,7 +6,8 @@
 //! process it held steady, at every stack offset tried. The address-space layout (code,
 //! heap and stack placed at random by the kernel) decides it: a figure from one process is
 //! one layout's figure. The interleaved comparisons therefore run in [`PROCESSES`] child
-//! processes, each with its own layout, and report the median over them with the range.
+//! processes, each with its own layout, and report a trimmed mean over them
+//! ([`Records::summary`]) with the range.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -42,15 +43,21 @@ pub struct Records {
 }
 
 impl Records {
-    /// The median over the children of value `index` of record `name`, and its min and max.
+    /// Over the children, value `index` of record `name`: its trimmed mean (the mean of the
+    /// middle 80%, the lowest and highest tenth dropped), its min and its max.
+    ///
+    /// Not the median: the per-process figures are often two clusters a nanosecond or more
+    /// apart (two kinds of layout), and with the clusters near half and half the median of
+    /// 31 processes jumped between them from one run to the next (TDG.VM.RD on a kept front:
+    /// +1.22, −0.24 and +0.50 ns in three runs of one binary, 2026-12-04). The trimmed mean
+    /// weighs the clusters by their share and drops the stray process.
     pub fn summary(&self, name: &str, index: usize) -> (f64, f64, f64) {
         let mut values = self.by_name[name][index].clone();
         values.sort_unstable_by(f64::total_cmp);
-        (
-            values[values.len() / 2],
-            values[0],
-            values[values.len() - 1],
-        )
+        let trim = values.len() / 10;
+        let middle = &values[trim..values.len() - trim];
+        let mean = middle.iter().sum::<f64>() / middle.len() as f64;
+        (mean, values[0], values[values.len() - 1])
     }
 }
 

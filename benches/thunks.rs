@@ -14,7 +14,8 @@
 //! indirect call per call, on 16 register structs in turn (see `STRUCTS`), and starts a
 //! 64-byte line. That measurement runs in several child processes (each with its own
 //! address-space layout, which moves these few-nanosecond figures by up to 2x; see
-//! `benches/lib.rs`), and the figure printed is the median over them, with their range.
+//! `benches/lib.rs`), and the figure printed is a trimmed mean over them (the middle 80%),
+//! with their range.
 //! A control, a byte-for-byte copy of the ARGS reference at another address, shows how far
 //! placement alone moves a figure of that size.
 //!
@@ -463,7 +464,7 @@ fn interleaved(rounds: usize, batch: u32) {
     }
 }
 
-/// Prints, per subject, the median over the child processes of its figures, and for each
+/// Prints, per subject, the trimmed mean over the child processes of its figures, and for each
 /// variant the range of its ratio over them.
 fn report(records: &Records, rounds: usize, batch: u32) {
     let processes = records.processes;
@@ -482,7 +483,7 @@ fn report(records: &Records, rounds: usize, batch: u32) {
         };
         println!(
             "thunk/interleaved {name:<30} {time:6.2} ns, ratio to {} {ratio:.3} (target <= \
-             {TARGET_RATIO}: {}; processes {low:.3}..{high:.3}){plain} (median over \
+             {TARGET_RATIO}: {}; processes {low:.3}..{high:.3}){plain} (trimmed mean over \
              {processes} processes of the median of {rounds} rounds of {batch} calls)",
             REFERENCES[reference].0,
             if name.starts_with("control") {

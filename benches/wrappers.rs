@@ -42,9 +42,9 @@
 //! calls interleaved (order alternating per round), the per-call difference of each round,
 //! and the median over rounds; that measurement runs in several child processes (each with
 //! its own address-space layout, which moves these few-nanosecond figures by up to 2x; see
-//! `benches/lib.rs`), and the figure printed is the median over them, with their range. The
-//! target: at most +0.5 ns over the raw thunk (issue 17), and for the TDH.VP.ENTER loop at
-//! most +1 ns.
+//! `benches/lib.rs`), and the figure printed is a trimmed mean over them (the middle 80%),
+//! with their range. The target: at most +0.5 ns over the raw thunk (issue 17), and for the
+//! TDH.VP.ENTER loop at most +1 ns.
 //!
 //! `cargo bench -p tdxcall-benches --bench wrappers`
 
@@ -755,7 +755,7 @@ fn target(name: &str) -> Option<f64> {
     }
 }
 
-/// Prints, per pair, the median over the child processes of each figure, with the range of
+/// Prints, per pair, the trimmed mean over the child processes of each figure, with the range of
 /// the difference over them.
 fn report(records: &Records, rounds: u32, batch: u32) {
     let inputs = Inputs::new();
@@ -771,8 +771,8 @@ fn report(records: &Records, rounds: u32, batch: u32) {
         };
         println!(
             "wrappers/paired {:<32} raw {:6.2} ns, wrapper {:6.2} ns, wrapper - raw {:+.2} ns \
-             ({}; processes {:+.2}..{:+.2}), quiet rounds {:+.2} ns (median over {} processes \
-             of the median of {rounds} rounds of {batch} calls each)",
+             ({}; processes {:+.2}..{:+.2}), quiet rounds {:+.2} ns (trimmed mean over {} \
+             processes of the median of {rounds} rounds of {batch} calls each)",
             pair.name,
             raw,
             wrapper,
