@@ -84,7 +84,7 @@
 //! [`Direct`] is a [`Backend`](crate::call::Backend) that calls a [`LogicalProcessor`]
 //! ([`SoftwareModule::direct_host`]) or a [`VirtualCpu`] ([`SoftwareModule::direct_guest`])
 //! in-process, with the statuses, registers and blocking protocol of the trapped path and
-//! 52-68x its calls per second (BENCHMARKS.md); host and guest threads may use either, mixed, on one
+//! 52-75x its calls per second (BENCHMARKS.md); host and guest threads may use either, mixed, on one
 //! module. The trapped path stays the default, the one that proves the thunks. Without a
 //! signal frame, the model's extended-state access goes to an in-memory FXSAVE image owned
 //! by the backend (or to nothing); see [`Direct`].
