@@ -440,6 +440,14 @@ impl Leaf {
         self.v1_modules().first()
     }
 
+    /// Whether every TDX module accepts `version` of this leaf, whatever it reports in
+    /// TDX_FEATURES0: the table lists it in every read version and it needs no feature bit,
+    /// so [`Leaf::check_module`] accepts it for any module. With the leaf a constant this
+    /// folds, and the wrappers skip the refusal check for such a leaf altogether.
+    pub const fn in_every_module(self, version: u8) -> bool {
+        self.modules_with_version(version).is_all() && self.needs_feature0().is_none()
+    }
+
     /// The read module versions that accept `version` of this leaf.
     pub const fn modules_with_version(self, version: u8) -> ModuleSet {
         match version {

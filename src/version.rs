@@ -181,6 +181,12 @@ impl ModuleSet {
         self.0 == 0
     }
 
+    /// Whether every read version is in the set. Every module version is looked up as a
+    /// read one ([`ModuleVersion::nearest_read`]), so such a set holds every module.
+    pub const fn is_all(self) -> bool {
+        self.0 == ModuleSet::ALL.0
+    }
+
     /// The oldest version in the set.
     pub const fn first(self) -> Option<ModuleVersion> {
         if self.0 == 0 {

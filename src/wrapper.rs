@@ -96,14 +96,16 @@ macro_rules! wrapper_front {
             /// The refusal status for `version` of `leaf` when the known module does not
             /// have it; `None` when it does, or when no module is known.
             ///
-            /// Inline, with the leaf a constant: one bit test in the table
+            /// Inline, with the leaf a constant: nothing at all for a leaf version every
+            /// module has ([`Leaf::in_every_module`](crate::leaf::Leaf::in_every_module):
+            /// the leaves of module 1.0 such as TDG.VM.RD and TDH.MEM.PAGE.ADD fold the check
+            /// away); otherwise one bit test in the table
             /// [`ModuleGate`](crate::wrapper::ModuleGate) computed when the module was set
-            /// (all ones when no module is known), a branch not taken on the common path.
-            /// Only a leaf the bit refuses calls out of line
+            /// (all ones when no module is known), a branch not taken on the common path. Only a leaf the bit refuses calls out of line
             /// ([`refusal_by`](crate::wrapper::refusal_by)) to build its status.
             #[inline(always)]
             fn refusal(&self, leaf: $crate::leaf::Leaf, version: u8) -> Option<$crate::status::Status> {
-                if self.gate.has(leaf, version) {
+                if leaf.in_every_module(version) || self.gate.has(leaf, version) {
                     None
                 } else {
                     $crate::wrapper::refusal_by(self.gate.known.as_ref(), leaf, version)
@@ -260,6 +262,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A leaf version the wrappers skip the check for is one that every module accepts:
+    /// every read module (and versions between them), with TDX_FEATURES0 unknown, empty or
+    /// full, and the gate of every such module has its bit.
+    #[test]
+    fn leaves_in_every_module_are_never_refused() {
+        let between = [
+            ModuleVersion::new(0, 9, 0),
+            ModuleVersion::new(1, 5, 7),
+            ModuleVersion::new(3, 0, 0),
+        ];
+        let mut skipped = 0;
+        for &leaf in Leaf::ALL {
+            for leaf_version in 0..=2 {
+                if !leaf.in_every_module(leaf_version) {
+                    continue;
+                }
+                skipped += 1;
+                for version in ModuleVersion::READ.into_iter().chain(between) {
+                    for features0 in [None, Some(TdxFeatures0::empty()), Some(TdxFeatures0::all())]
+                    {
+                        assert_eq!(
+                            leaf.check_module(leaf_version, version, features0),
+                            Ok(()),
+                            "{leaf} v{leaf_version} on {version}"
+                        );
+                        let gate = ModuleGate::new(KnownModule { version, features0 });
+                        assert!(gate.has(leaf, leaf_version), "{leaf} v{leaf_version}");
+                    }
+                }
+            }
+        }
+        // The leaves of 1.0 are among them; a leaf or leaf version new in 1.5 is not.
+        assert!(Leaf::TdgVmRd.in_every_module(0) && Leaf::TdhMemPageAdd.in_every_module(0));
+        assert!(!Leaf::TdhSysRd.in_every_module(0) && !Leaf::TdgVmRd.in_every_module(1));
+        assert!(skipped > 40, "{skipped}");
     }
 
     /// A front told nothing passes every leaf version of the table through the one bit
