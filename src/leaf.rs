@@ -444,8 +444,16 @@ impl Leaf {
     /// TDX_FEATURES0: the table lists it in every read version and it needs no feature bit,
     /// so [`Leaf::check_module`] accepts it for any module. With the leaf a constant this
     /// folds, and the wrappers skip the refusal check for such a leaf altogether.
+    ///
+    /// A lookup in a table computed at compile time, always inlined: with the leaf a
+    /// constant it is a constant too (a call into the generated table matches was measured
+    /// at +3 to +5 ns per wrapper call, 2026-12-04).
+    #[inline(always)]
     pub const fn in_every_module(self, version: u8) -> bool {
-        self.modules_with_version(version).is_all() && self.needs_feature0().is_none()
+        if version as usize >= IN_EVERY_MODULE.len() {
+            return false;
+        }
+        IN_EVERY_MODULE[version as usize] >> (self as u32) & 1 != 0
     }
 
     /// The read module versions that accept `version` of this leaf.
@@ -631,6 +639,44 @@ pub(crate) mod coverage {
         cells.join(" | ")
     }
 }
+
+/// How many leaf versions (RAX bits 23:16) the table has: one more than the highest
+/// `max_version`. Bit tables over the leaves, such as [`IN_EVERY_MODULE`] and the wrappers'
+/// module gate, keep one `u128` per version, bit `leaf as u32` (the assertion below).
+pub(crate) const LEAF_VERSIONS: usize = 2;
+
+/// Word `version`, bit `leaf as u32`: every read module has that version of the leaf and it
+/// needs no TDX_FEATURES0 bit, so no module refuses it ([`Leaf::in_every_module`]). Derived
+/// from the table's columns at compile time.
+const IN_EVERY_MODULE: [u128; LEAF_VERSIONS] = {
+    let mut words = [0u128; LEAF_VERSIONS];
+    let mut i = 0;
+    while i < Leaf::ALL.len() {
+        let leaf = Leaf::ALL[i];
+        let mut version = 0;
+        while version < words.len() {
+            if leaf.modules_with_version(version as u8).is_all() && leaf.needs_feature0().is_none()
+            {
+                words[version] |= 1 << (leaf as u32);
+            }
+            version += 1;
+        }
+        i += 1;
+    }
+    words
+};
+
+// One bit per leaf in a `u128` (`Leaf as u32` is the leaf's position in `Leaf::ALL`), and
+// every leaf version of the table below `LEAF_VERSIONS`.
+const _: () = {
+    assert!(Leaf::ALL.len() <= 128);
+    let mut i = 0;
+    while i < Leaf::ALL.len() {
+        assert!((Leaf::ALL[i].max_version() as usize) < LEAF_VERSIONS);
+        assert!(Leaf::ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 #[cfg(test)]
 mod tests {

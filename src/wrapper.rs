@@ -152,33 +152,19 @@ pub(crate) struct ModuleGate {
     /// Word `version`, bit `leaf as u32`: [`Leaf::check_module`](crate::leaf::Leaf::check_module)
     /// accepts that version of that leaf (every bit when no module is known). A version
     /// with no word is looked up each time.
-    has: [u128; 2],
+    has: [u128; crate::leaf::LEAF_VERSIONS],
 }
-
-// Every leaf version of the table has a word: no wrapper call reaches `refusal_by` when the
-// module has the leaf.
-const _: () = {
-    let mut i = 0;
-    while i < crate::leaf::Leaf::ALL.len() {
-        assert!((crate::leaf::Leaf::ALL[i].max_version() as usize) < 2);
-        i += 1;
-    }
-};
-
-// One bit per leaf in a `u128`; `Leaf as u32` is the leaf's position in `Leaf::ALL` (the
-// enum declares no discriminants, and `ALL` lists its variants in declaration order).
-const _: () = assert!(crate::leaf::Leaf::ALL.len() <= 128);
 
 impl ModuleGate {
     /// No module known: every leaf version passes.
     pub(crate) const NONE: ModuleGate = ModuleGate {
         known: None,
-        has: [u128::MAX; 2],
+        has: [u128::MAX; crate::leaf::LEAF_VERSIONS],
     };
 
-    /// The gate for `known`: every leaf of the table at versions 0 and 1, looked up once.
+    /// The gate for `known`: every leaf of the table at every leaf version, looked up once.
     pub(crate) fn new(known: crate::leaf::KnownModule) -> ModuleGate {
-        let mut has = [0u128; 2];
+        let mut has = [0u128; crate::leaf::LEAF_VERSIONS];
         for &leaf in crate::leaf::Leaf::ALL {
             for (version, word) in (0u8..).zip(has.iter_mut()) {
                 if leaf
