@@ -399,6 +399,83 @@ pub(crate) fn run_unsignalled<R>(f: impl FnOnce() -> R) -> Option<R> {
     Some(f())
 }
 
+/// A model and the panic it raised, if any: what a panicking model means, decided once for
+/// the trap ([`Installed`](crate::emu::Installed), Linux x86-64) and the software module's
+/// in-process backend (`module::Direct`). A panic is caught and kept; that call and every
+/// later one answer #UD without calling the model, so a half-updated model is never
+/// observed, until the owner takes the panic. The owner re-raises a panic nobody took when it
+/// gives the model back ([`Guarded::into_model`]) or is dropped ([`Guarded::reraise`]).
+#[cfg_attr(
+    not(any(
+        feature = "software-module",
+        all(target_os = "linux", target_arch = "x86_64")
+    )),
+    allow(dead_code)
+)]
+pub(crate) struct Guarded<M> {
+    /// The model.
+    pub(crate) model: M,
+    panic: Option<std::boxed::Box<dyn core::any::Any + Send>>,
+}
+
+#[cfg_attr(
+    not(any(
+        feature = "software-module",
+        all(target_os = "linux", target_arch = "x86_64")
+    )),
+    allow(dead_code)
+)]
+impl<M: Model> Guarded<M> {
+    /// `model`, not panicked.
+    pub(crate) const fn new(model: M) -> Guarded<M> {
+        Guarded { model, panic: None }
+    }
+
+    /// One call: the model's outcome, or #UD when it panics now or has panicked before.
+    pub(crate) fn call(&mut self, call: &mut Call<'_>) -> Outcome {
+        if self.panic.is_some() {
+            return Outcome::Fault(Fault::Ud);
+        }
+        let model = &mut self.model;
+        // The model is not used again after a panic (see above), so a half-updated model
+        // is never observed: asserting unwind safety is right.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.call(call))) {
+            Ok(outcome) => outcome,
+            Err(payload) => {
+                self.panic = Some(payload);
+                Outcome::Fault(Fault::Ud)
+            }
+        }
+    }
+
+    /// Whether a panic is kept.
+    pub(crate) fn panicked(&self) -> bool {
+        self.panic.is_some()
+    }
+
+    /// The kept panic, if any; the model is called again from the next call on.
+    pub(crate) fn take_panic(&mut self) -> Option<std::boxed::Box<dyn core::any::Any + Send>> {
+        self.panic.take()
+    }
+
+    /// The model; re-raises a kept panic instead.
+    pub(crate) fn into_model(self) -> M {
+        if let Some(payload) = self.panic {
+            std::panic::resume_unwind(payload);
+        }
+        self.model
+    }
+
+    /// For the owner's `Drop`: re-raises a kept panic, unless the thread is already panicking.
+    pub(crate) fn reraise(&mut self) {
+        if let Some(payload) = self.panic.take() {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
 /// Marks the thread busy for its lifetime; `None` if it already was. Used by the trap glue
 /// (Linux x86-64) and the direct backend (feature `software-module`); with neither (feature
 /// `emulator` alone on another target) nothing marks the thread busy.

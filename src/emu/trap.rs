@@ -9,7 +9,9 @@ mod stack;
 pub use self::stack::MODEL_STACK_SIZE;
 
 use super::xstate::{self, ExtendedState};
-use super::{BusyGuard, Call, Fault, Model, Outcome, Registers, BUSY, FLAG_CF, STATUS_FLAGS};
+use super::{
+    BusyGuard, Call, Fault, Guarded, Model, Outcome, Registers, BUSY, FLAG_CF, STATUS_FLAGS,
+};
 use crate::fixup::{Site, SiteKind, VECTOR_GP, VECTOR_UD};
 use crate::regs::RegSet;
 use core::any::Any;
@@ -17,34 +19,15 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use std::boxed::Box;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// The type-erased model the thread-local slot points to.
 trait Dispatch {
     fn dispatch(&mut self, call: &mut Call<'_>) -> Outcome;
 }
 
-/// What the guard owns: the model and the panic it raised, if any.
-struct Slot<M> {
-    model: M,
-    panic: Option<Box<dyn Any + Send>>,
-}
-
-impl<M: Model> Dispatch for Slot<M> {
+impl<M: Model> Dispatch for Guarded<M> {
     fn dispatch(&mut self, call: &mut Call<'_>) -> Outcome {
-        if self.panic.is_some() {
-            return Outcome::Fault(Fault::Ud);
-        }
-        let model = &mut self.model;
-        // The model is not used again after a panic (see above), so a half-updated model
-        // is never observed: asserting unwind safety is right.
-        match catch_unwind(AssertUnwindSafe(|| model.call(call))) {
-            Ok(outcome) => outcome,
-            Err(payload) => {
-                self.panic = Some(payload);
-                Outcome::Fault(Fault::Ud)
-            }
-        }
+        self.call(call)
     }
 }
 
@@ -79,7 +62,7 @@ pub fn install<M: Model + 'static>(model: M) -> Installed<M> {
         CURRENT.with(Cell::get).is_none(),
         "emu::install: this thread already has a model installed"
     );
-    let slot = NonNull::from(Box::leak(Box::new(Slot { model, panic: None })));
+    let slot = NonNull::from(Box::leak(Box::new(Guarded::new(model))));
     let erased: NonNull<dyn Dispatch> = slot;
     CURRENT.with(|current| current.set(Some(erased)));
     Installed {
@@ -100,7 +83,7 @@ pub fn is_installed() -> bool {
 /// [`Installed::take_panic`] (unless the thread is already panicking).
 #[must_use = "the model is uninstalled when the guard is dropped"]
 pub struct Installed<M: Model + 'static> {
-    slot: NonNull<Slot<M>>,
+    slot: NonNull<Guarded<M>>,
     /// The thread's alternate signal stack while the model is installed (`None` if it could
     /// not be set up; the handler then uses the thread's stack).
     alt_stack: Option<stack::AltStack>,
@@ -129,7 +112,7 @@ impl<M: Model + 'static> Installed<M> {
     pub fn take_panic(&mut self) -> Option<Box<dyn Any + Send>> {
         let _busy = BusyGuard::enter().expect("Installed::take_panic called from inside a model");
         // SAFETY: as in `with`.
-        unsafe { (*self.slot.as_ptr()).panic.take() }
+        unsafe { (*self.slot.as_ptr()).take_panic() }
     }
 
     /// Uninstalls the model and returns it. Re-raises a panic the model raised (see the type
@@ -138,13 +121,10 @@ impl<M: Model + 'static> Installed<M> {
         let mut this = core::mem::ManuallyDrop::new(self);
         let slot = this.uninstall();
         drop(this.alt_stack.take());
-        if let Some(payload) = slot.panic {
-            resume_unwind(payload);
-        }
-        slot.model
+        (*slot).into_model()
     }
 
-    fn uninstall(&self) -> Box<Slot<M>> {
+    fn uninstall(&self) -> Box<Guarded<M>> {
         CURRENT.with(|current| {
             let installed = current.get().map(|model| model.as_ptr() as *mut ());
             assert_eq!(
@@ -162,12 +142,7 @@ impl<M: Model + 'static> Installed<M> {
 
 impl<M: Model + 'static> Drop for Installed<M> {
     fn drop(&mut self) {
-        let slot = self.uninstall();
-        if let Some(payload) = slot.panic {
-            if !std::thread::panicking() {
-                resume_unwind(payload);
-            }
-        }
+        self.uninstall().reraise();
     }
 }
 

@@ -54,13 +54,12 @@
 use super::{LogicalProcessor, SoftwareModule, VirtualCpu};
 use crate::abi::TdvprPage;
 use crate::call::{Backend, CallKind};
-use crate::emu::{Call, ExtendedState, Fault, Model, Outcome, Registers, FLAG_CF};
+use crate::emu::{Call, ExtendedState, Fault, Guarded, Model, Outcome, Registers, FLAG_CF};
 use crate::fixup::{Site, SiteKind};
 use crate::regs::{RegSet, Regs};
 use crate::status::Status;
 use core::any::Any;
 use std::boxed::Box;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Bytes of the in-memory vector-state image (the FXSAVE legacy region).
 pub const VECTOR_IMAGE_SIZE: usize = 512;
@@ -74,9 +73,9 @@ const RFLAGS_IN: u64 = 1 << 1;
 /// A backend that calls a model of the software module in-process, without trapping (see the
 /// [module docs](self)).
 pub struct Direct<M: Model> {
-    model: M,
+    /// The model and the panic it raised, if any (the trapped path's policy, `emu::Guarded`).
+    guarded: Guarded<M>,
     image: Option<Box<[u8; VECTOR_IMAGE_SIZE]>>,
-    panic: Option<Box<dyn Any + Send>>,
 }
 
 /// The host side: a logical processor of the software module, called directly.
@@ -91,9 +90,8 @@ impl<M: Model> Direct<M> {
         let mut image = Box::new([0u8; VECTOR_IMAGE_SIZE]);
         image[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&MXCSR_DEFAULT.to_le_bytes());
         Direct {
-            model,
+            guarded: Guarded::new(model),
             image: Some(image),
-            panic: None,
         }
     }
 
@@ -101,15 +99,14 @@ impl<M: Model> Direct<M> {
     /// ([`Call::extended_state`] is `None`): vector registers are neither read nor written.
     pub fn without_vector_state(model: M) -> Direct<M> {
         Direct {
-            model,
+            guarded: Guarded::new(model),
             image: None,
-            panic: None,
         }
     }
 
     /// The model.
     pub fn model(&self) -> &M {
-        &self.model
+        &self.guarded.model
     }
 
     /// The in-memory vector state the model reads and writes in place of the signal frame's
@@ -123,30 +120,24 @@ impl<M: Model> Direct<M> {
     /// Takes the panic the model raised during a call, if any; the model is called again
     /// from the next call on.
     pub fn take_panic(&mut self) -> Option<Box<dyn Any + Send>> {
-        self.panic.take()
+        self.guarded.take_panic()
     }
 
     /// The model, back. Re-raises a panic the model raised and nobody took.
-    pub fn into_inner(mut self) -> M {
-        if let Some(payload) = self.panic.take() {
-            resume_unwind(payload);
-        }
+    pub fn into_inner(self) -> M {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; each field is read out once, and
-        // the ones not returned are dropped here.
-        unsafe {
+        // the image, not returned, is dropped here.
+        let guarded = unsafe {
             drop(core::ptr::read(&this.image));
-            drop(core::ptr::read(&this.panic));
-            core::ptr::read(&this.model)
-        }
+            core::ptr::read(&this.guarded)
+        };
+        guarded.into_model()
     }
 
     /// One call to the model; the outcome, or #UD when the model panicked (now or before)
     /// or the thread is already inside a model.
     fn outcome(&mut self, kind: CallKind, set: RegSet, registers: Registers) -> Outcome {
-        if self.panic.is_some() {
-            return Outcome::Fault(Fault::Ud);
-        }
         let site = Site {
             // No instruction executes: the call has no site address.
             instruction: 0,
@@ -159,20 +150,12 @@ impl<M: Model> Direct<M> {
             thunk: kind,
             regs: set,
         };
-        let (model, image) = (&mut self.model, &mut self.image);
-        let run = crate::emu::run_unsignalled(|| {
+        let (guarded, image) = (&mut self.guarded, &mut self.image);
+        crate::emu::run_unsignalled(|| {
             let extended = image.as_deref_mut().map(ExtendedState::from_legacy_image);
-            let mut call = Call::new(site, kind, registers, extended);
-            catch_unwind(AssertUnwindSafe(|| model.call(&mut call)))
-        });
-        match run {
-            None => Outcome::Fault(Fault::Ud),
-            Some(Ok(outcome)) => outcome,
-            Some(Err(payload)) => {
-                self.panic = Some(payload);
-                Outcome::Fault(Fault::Ud)
-            }
-        }
+            guarded.call(&mut Call::new(site, kind, registers, extended))
+        })
+        .unwrap_or(Outcome::Fault(Fault::Ud))
     }
 }
 
@@ -243,20 +226,16 @@ impl<M: Model> Direct<M> {
 
 impl<M: Model> Drop for Direct<M> {
     fn drop(&mut self) {
-        if let Some(payload) = self.panic.take() {
-            if !std::thread::panicking() {
-                resume_unwind(payload);
-            }
-        }
+        self.guarded.reraise();
     }
 }
 
 impl<M: Model + core::fmt::Debug> core::fmt::Debug for Direct<M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Direct")
-            .field("model", &self.model)
+            .field("model", &self.guarded.model)
             .field("vector_state", &self.image.is_some())
-            .field("panicked", &self.panic.is_some())
+            .field("panicked", &self.guarded.panicked())
             .finish()
     }
 }
